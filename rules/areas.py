@@ -1,0 +1,137 @@
+"""Programme areas: sets of whole countries and of regions of partly eligible countries.
+
+Areas live in ``rules/areas/*.yaml`` so that calls of the same programme share one
+reviewed definition, and a call may add its own under ``areas:``. Region codes of
+any NUTS version are resolved to canonical regions when the area is built, so that
+an area drawn on NUTS 2006 (ITD5) matches a partner who writes ITH5 or "Emilia Romagna".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rules.errors import AreaError, Problem, RegionError
+from rules.regions import Location, country_name, region_index, resolve_country
+from rules.yamlio import load_yaml
+
+
+class AreaSpec(BaseModel):
+    """An area as written in YAML, before codes are resolved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    include: list[str] = Field(default_factory=list, description="other areas whose members belong to this one")
+    countries: list[str] = Field(default_factory=list, description="countries eligible as a whole")
+    partial: dict[str, list[str]] = Field(
+        default_factory=dict, description="country -> eligible regions (NUTS of any version, ISO 3166-2 or names)"
+    )
+    nuts_version: str | None = None
+    status: str | None = None
+    source: str | list[str] | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Area:
+    """A resolved area: membership is a set lookup on canonical ids."""
+
+    id: str
+    name: str
+    whole: frozenset[str]
+    regions: dict[str, frozenset[str]]
+
+    def contains(self, location: Location) -> bool:
+        if location.country in self.whole:
+            return True
+        eligible = self.regions.get(location.country)
+        if not eligible or location.region is None:
+            return False
+        return any(r.id in eligible for r in region_index().ancestors(location.region))
+
+    def why_not(self, location: Location) -> str:
+        """Why a location is outside, in words a call officer would use."""
+        eligible = self.regions.get(location.country)
+        if eligible and location.region is None:
+            return f"gives no region, and {country_name(location.country)} is only partly in {self.name}"
+        return f"is outside {self.name}"
+
+    @property
+    def countries(self) -> frozenset[str]:
+        return self.whole | frozenset(self.regions)
+
+
+def _resolve_spec(spec: AreaSpec, known: dict[str, Area], where: str) -> Area:
+    whole: set[str] = set()
+    regions: dict[str, set[str]] = {}
+    problems: list[Problem] = []
+    for name in spec.include:
+        if name not in known:
+            problems.append(Problem(f"unknown area {name!r}", path=f"{where}.include", file=""))
+            continue
+        whole |= known[name].whole
+        for country, ids in known[name].regions.items():
+            regions.setdefault(country, set()).update(ids)
+    for i, code in enumerate(spec.countries):
+        try:
+            whole.add(resolve_country(code))
+        except RegionError as exc:
+            problems.append(Problem(exc.problems[0].message, path=f"{where}.countries.{i}"))
+    for country_text, codes in spec.partial.items():
+        try:
+            country = resolve_country(country_text)
+        except RegionError as exc:
+            problems.append(Problem(exc.problems[0].message, path=f"{where}.partial.{country_text}"))
+            continue
+        for i, code in enumerate(codes):
+            try:
+                regions.setdefault(country, set()).add(region_index().resolve(country, code).id)
+            except RegionError as exc:
+                problems.append(Problem(exc.problems[0].message, path=f"{where}.partial.{country_text}.{i}"))
+    if problems:
+        raise AreaError(problems)
+    partial = {c: frozenset(ids) for c, ids in regions.items() if c not in whole}
+    return Area(spec.id, spec.name, frozenset(whole), partial)
+
+
+@cache
+def builtin_specs() -> dict[str, AreaSpec]:
+    """The area files shipped in ``rules/areas``, by id."""
+    specs: dict[str, AreaSpec] = {}
+    for entry in sorted(resources.files("rules").joinpath("areas").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            spec = AreaSpec.model_validate(load_yaml(entry.read_text(encoding="utf-8")))
+            specs[spec.id] = spec
+    return specs
+
+
+def build_areas(extra: list[AreaSpec] | None = None) -> dict[str, Area]:
+    """Resolve the built-in areas and a call's own ones, in dependency order."""
+    specs = {**builtin_specs(), **{s.id: s for s in extra or []}}
+    extra_ids = {s.id for s in extra or []}
+    built: dict[str, Area] = {}
+    pending = dict(specs)
+    while pending:
+        ready = [s for s in pending.values() if all(i in built or i not in specs for i in s.include)]
+        if not ready:
+            raise AreaError(f"areas include each other in a cycle: {', '.join(sorted(pending))}")
+        for spec in ready:
+            where = f"areas.{spec.id}" if spec.id in extra_ids else f"rules/areas/{spec.id}"
+            built[spec.id] = _resolve_spec(spec, built, where)
+            del pending[spec.id]
+    return built
+
+
+@cache
+def builtin_areas() -> dict[str, Area]:
+    return build_areas()
+
+
+def call_areas(extra: list[AreaSpec]) -> dict[str, Area]:
+    """The areas a call can name: the built-in ones plus its own."""
+    return build_areas(extra) if extra else builtin_areas()

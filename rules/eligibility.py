@@ -1,0 +1,535 @@
+"""The eligibility rule vocabulary and the check that applies it.
+
+Rules are a closed set of pydantic models discriminated by ``rule:``; a call's YAML
+can only combine them, never run code. Each rule evaluates column-wise over a
+:class:`~rules.table.ProposalTable` (one boolean per proposal) and explains a
+failure in words that name the partner, the place and the rule's requirement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rules.areas import Area
+from rules.money import Money, Rate, format_money, from_cents, to_cents
+from rules.proposal import OrganisationType
+from rules.sme import CLASS_BY_NAME, explain_class
+from rules.table import NO_AMOUNT, ORG_TYPES, TYPE_INDEX, ProposalTable
+
+if TYPE_CHECKING:
+    from rules.model import Call
+
+
+@dataclass
+class Context:
+    """What rules read besides the proposals: the call and its resolved areas."""
+
+    call: Call
+    areas: dict[str, Area]
+    table: ProposalTable
+    _memo: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)
+
+    def memo(self, key: tuple[object, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Compute a column once per check: explanations reuse the columns of the verdict."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def passes(self, rule: RuleBase) -> np.ndarray:
+        return self.memo(("passes", id(rule)), lambda: rule.evaluate(self))
+
+    def in_area(self, area_id: str) -> np.ndarray:
+        """Per-partner membership of an area, computed once per distinct location."""
+
+        def compute() -> np.ndarray:
+            area = self.areas[area_id]
+            by_location = np.array([area.contains(loc) for loc in self.table.locations], dtype=bool)
+            return by_location[self.table.x_location] if len(by_location) else np.zeros(0, dtype=bool)
+
+        return self.memo(("area", area_id), compute)
+
+    def count(self, rule: PartnerRule) -> np.ndarray:
+        """Per proposal, how many partners satisfy a partner rule."""
+        return self.memo(("count", id(rule)), lambda: self.table.per_proposal(rule.mask(self)))
+
+
+class RuleBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, description="a name for this rule in reports")
+    source: str | None = Field(default=None, description="the call text this rule comes from")
+
+    @property
+    def name(self) -> str:
+        return self.id or str(getattr(self, "rule", type(self).__name__))
+
+    def areas_used(self) -> Iterator[str]:
+        yield from ()
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        raise NotImplementedError
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class PartnerRule(RuleBase):
+    """A rule that is true or false of each partner, so ``at_least`` can count it."""
+
+    def partner_mask(self, ctx: Context) -> np.ndarray:
+        raise NotImplementedError
+
+    def mask(self, ctx: Context) -> np.ndarray:
+        """The partner mask, computed once per check."""
+        return ctx.memo(("mask", id(self)), lambda: self.partner_mask(ctx))
+
+    def partner_failure(self, ctx: Context, partner: int) -> str:
+        raise NotImplementedError
+
+    def _failing_partners(self, ctx: Context, proposal: int, mask: np.ndarray | None = None) -> str:
+        mask = self.mask(ctx) if mask is None else mask
+        return "; ".join(
+            f"{ctx.table.partner_label(j)} {self.partner_failure(ctx, j)}"
+            for j in ctx.table.partners_of(proposal)
+            if not mask[j]
+        )
+
+
+class PartnerArea(PartnerRule):
+    """Every partner (or a share of them) is located in an area."""
+
+    rule: Literal["partner_area"]
+    area: str
+    min_share: Rate = Field(default=Decimal(1), description="share of partners that must be in the area")
+
+    def areas_used(self) -> Iterator[str]:
+        yield self.area
+
+    def partner_mask(self, ctx: Context) -> np.ndarray:
+        return ctx.in_area(self.area)
+
+    def partner_failure(self, ctx: Context, partner: int) -> str:
+        location = ctx.table.locations[ctx.table.x_location[partner]]
+        return ctx.areas[self.area].why_not(location)
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        return ctx.count(self) >= float(self.min_share) * ctx.table.p_partners - 1e-9
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        outside = self._failing_partners(ctx, proposal)
+        if self.min_share == 1:
+            return outside
+        total = int(ctx.table.p_partners[proposal])
+        inside = int(ctx.count(self)[proposal])
+        return (
+            f"only {inside} of {total} partners are in {ctx.areas[self.area].name}, "
+            f"at least {self.min_share:.0%} required: {outside}"
+        )
+
+    def describe(self) -> str:
+        share = "every partner" if self.min_share == 1 else f"at least {self.min_share:.0%} of partners"
+        return f"{share} in {self.area}"
+
+
+class LeadPartnerArea(RuleBase):
+    """The lead partner is located in an area."""
+
+    rule: Literal["lead_partner_area"]
+    area: str
+
+    def areas_used(self) -> Iterator[str]:
+        yield self.area
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        lead_inside = ctx.in_area(self.area) & ctx.table.x_lead
+        return ctx.table.per_proposal(lead_inside) > 0
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        lead = next(j for j in ctx.table.partners_of(proposal) if ctx.table.x_lead[j])
+        location = ctx.table.locations[ctx.table.x_location[lead]]
+        return f"lead {ctx.table.partner_label(lead)} {ctx.areas[self.area].why_not(location)}"
+
+    def describe(self) -> str:
+        return f"the lead partner in {self.area}"
+
+
+class MinPartners(RuleBase):
+    """A consortium of at least ``count`` partners (and at most ``max``, if set)."""
+
+    rule: Literal["min_partners"]
+    count: int = Field(ge=1)
+    max: int | None = Field(default=None, ge=1)
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        n = ctx.table.p_partners
+        ok = n >= self.count
+        return ok & (n <= self.max) if self.max is not None else ok
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        n = int(ctx.table.p_partners[proposal])
+        if n < self.count:
+            return f"has {n} partners, at least {self.count} required"
+        return f"has {n} partners, at most {self.max} allowed"
+
+    def describe(self) -> str:
+        return f"at least {self.count} partners"
+
+
+class CountryQuota(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    area: str
+    count: int = Field(ge=1)
+
+
+class MinCountries(RuleBase):
+    """Partners from at least ``count`` distinct countries, optionally so many in an area."""
+
+    rule: Literal["min_countries"]
+    count: int = Field(ge=1)
+    area: str | None = Field(default=None, description="count only countries of partners in this area")
+    of_which: CountryQuota | None = Field(default=None, description="of which so many in an area")
+
+    def areas_used(self) -> Iterator[str]:
+        yield from (a for a in (self.area, self.of_which.area if self.of_which else None) if a)
+
+    def _distinct(self, ctx: Context, area: str | None) -> np.ndarray:
+        table = ctx.table
+        keep = ctx.in_area(area) if area else np.ones(len(table.x_owner), dtype=bool)
+        pairs = np.unique(table.x_owner[keep].astype(np.int64) * 1024 + table.x_country[keep])
+        return np.bincount(pairs // 1024, minlength=table.size)
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        ok = self._distinct(ctx, self.area) >= self.count
+        if self.of_which:
+            ok &= self._distinct(ctx, self.of_which.area) >= self.of_which.count
+        return ok
+
+    def _countries(self, ctx: Context, proposal: int, area: str | None) -> list[str]:
+        mask = ctx.in_area(area) if area else None
+        return sorted(
+            {
+                ctx.table.locations[ctx.table.x_location[j]].country
+                for j in ctx.table.partners_of(proposal)
+                if mask is None or mask[j]
+            }
+        )
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        reasons = []
+        found = self._countries(ctx, proposal, self.area)
+        if len(found) < self.count:
+            where = f" in {ctx.areas[self.area].name}" if self.area else ""
+            reasons.append(
+                f"partners come from {len(found)} countries{where} ({', '.join(found)}), at least {self.count} required"
+            )
+        if self.of_which:
+            inside = self._countries(ctx, proposal, self.of_which.area)
+            if len(inside) < self.of_which.count:
+                reasons.append(
+                    f"{len(inside)} countries in {ctx.areas[self.of_which.area].name} "
+                    f"({', '.join(inside) or 'none'}), at least {self.of_which.count} required"
+                )
+        return "; ".join(reasons)
+
+    def describe(self) -> str:
+        return f"partners from at least {self.count} countries"
+
+
+class PartnerType(PartnerRule):
+    """Which organisation types may take part, which must, and which may lead."""
+
+    rule: Literal["partner_type"]
+    allowed: list[OrganisationType] | None = None
+    required: list[OrganisationType] = Field(default_factory=list)
+    lead_allowed: list[OrganisationType] | None = None
+
+    def partner_mask(self, ctx: Context) -> np.ndarray:
+        if self.allowed is None:
+            return np.ones(len(ctx.table.x_type), dtype=bool)
+        return np.isin(ctx.table.x_type, [TYPE_INDEX[t] for t in self.allowed])
+
+    def partner_failure(self, ctx: Context, partner: int) -> str:
+        kind = ORG_TYPES[ctx.table.x_type[partner]]
+        return f"is a {kind.value}, not one of {', '.join(t.value for t in self.allowed or [])}"
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        table = ctx.table
+        ok = table.per_proposal(~self.mask(ctx)) == 0
+        for kind in self.required:
+            ok &= table.per_proposal(table.x_type == TYPE_INDEX[kind]) > 0
+        if self.lead_allowed is not None:
+            lead_ok = table.x_lead & np.isin(table.x_type, [TYPE_INDEX[t] for t in self.lead_allowed])
+            ok &= table.per_proposal(lead_ok) > 0
+        return ok
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        table = ctx.table
+        reasons = [self._failing_partners(ctx, proposal)] if self.allowed is not None else []
+        types = {ORG_TYPES[table.x_type[j]] for j in table.partners_of(proposal)}
+        reasons += [f"no partner is a {kind.value}" for kind in self.required if kind not in types]
+        if self.lead_allowed is not None:
+            lead = next(j for j in table.partners_of(proposal) if table.x_lead[j])
+            if ORG_TYPES[table.x_type[lead]] not in self.lead_allowed:
+                reasons.append(
+                    f"lead {table.partner_label(lead)} is a {ORG_TYPES[table.x_type[lead]].value}, which may not lead"
+                )
+        return "; ".join(r for r in reasons if r)
+
+    def describe(self) -> str:
+        allowed = ", ".join(t.value for t in self.allowed) if self.allowed else "any type"
+        return f"partners of type {allowed}"
+
+
+class Sme(PartnerRule):
+    """Partners meet the EU SME definition (2003/361/EC) in one of the given classes."""
+
+    rule: Literal["sme"]
+    classes: list[Literal["micro", "small", "medium"]] = Field(default_factory=lambda: ["micro", "small", "medium"])
+    applies_to: Literal["declared", "lead", "all"] = Field(
+        default="declared", description="declared: partners whose type is sme must qualify"
+    )
+    min_count: int = Field(default=0, ge=0, description="at least so many partners must qualify")
+
+    def partner_mask(self, ctx: Context) -> np.ndarray:
+        return np.isin(ctx.table.x_sme_class, [CLASS_BY_NAME[c].code for c in self.classes])
+
+    def partner_failure(self, ctx: Context, partner: int) -> str:
+        return f"is not a {'/'.join(self.classes)} SME: {explain_class(ctx.table.partner(partner))}"
+
+    def _applies(self, ctx: Context) -> np.ndarray:
+        table = ctx.table
+        if self.applies_to == "all":
+            return np.ones(len(table.x_type), dtype=bool)
+        if self.applies_to == "lead":
+            return table.x_lead
+        return table.x_type == TYPE_INDEX[OrganisationType.sme]
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        mask = self.mask(ctx)
+        ok = ctx.table.per_proposal(self._applies(ctx) & ~mask) == 0
+        return ok & (ctx.table.per_proposal(mask) >= self.min_count)
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        mask = self.mask(ctx) | ~ctx.memo(("applies", id(self)), lambda: self._applies(ctx))
+        reasons = [self._failing_partners(ctx, proposal, mask)]
+        qualifying = int(self.mask(ctx)[list(ctx.table.partners_of(proposal))].sum())
+        if qualifying < self.min_count:
+            reasons.append(f"{qualifying} partners qualify as SMEs, at least {self.min_count} required")
+        return "; ".join(r for r in reasons if r)
+
+    def describe(self) -> str:
+        return f"{self.applies_to} partners are {'/'.join(self.classes)} SMEs"
+
+
+class RequestedAmount(RuleBase):
+    """The requested grant lies within bounds; the maximum defaults to the call's max grant."""
+
+    rule: Literal["requested_amount"]
+    min: Money | None = None
+    max: Money | None = None
+
+    def bounds(self, ctx: Context) -> tuple[Decimal | None, Decimal | None]:
+        budget = ctx.call.budget
+        return (
+            self.min if self.min is not None else budget.min_grant,
+            self.max if self.max is not None else budget.max_grant,
+        )
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        low, high = self.bounds(ctx)
+        requested = ctx.table.p_requested
+        ok = np.ones(ctx.table.size, dtype=bool)
+        if low is not None:
+            ok &= requested >= to_cents(low)
+        if high is not None:
+            ok &= requested <= to_cents(high)
+        return ok
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        low, high = self.bounds(ctx)
+        currency = ctx.call.currency
+        asked = format_money(from_cents(ctx.table.p_requested[proposal]), currency)
+        if high is not None and ctx.table.p_requested[proposal] > to_cents(high):
+            return f"requests {asked}, above the maximum grant of {format_money(high, currency)}"
+        return f"requests {asked}, below the minimum grant of {format_money(low or Decimal(0), currency)}"
+
+    def describe(self) -> str:
+        return "a request within the grant limits"
+
+
+class Duration(RuleBase):
+    rule: Literal["duration"]
+    min_months: int | None = Field(default=None, ge=1)
+    max_months: int | None = Field(default=None, ge=1)
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        months = ctx.table.p_duration
+        ok = np.ones(ctx.table.size, dtype=bool)
+        if self.min_months is not None:
+            ok &= months >= self.min_months
+        if self.max_months is not None:
+            ok &= months <= self.max_months
+        return ok
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        months = int(ctx.table.p_duration[proposal])
+        return f"lasts {months} months, {self.describe()} allowed"
+
+    def describe(self) -> str:
+        return f"{self.min_months or 1}–{self.max_months or '∞'} months"
+
+
+class Cofinancing(RuleBase):
+    """The request does not exceed what the call's co-financing rates allow.
+
+    With partner budgets the ceiling is the sum of each partner's budget times its
+    rate (by country, then type, then the call's default); without them, the total
+    cost times ``max_rate`` or the call's default rate.
+    """
+
+    rule: Literal["cofinancing"]
+    max_rate: Rate | None = None
+
+    def ceiling(self, ctx: Context) -> np.ndarray:
+        table = ctx.table
+        rates = ctx.call.budget.cofinancing
+        default = self.max_rate if self.max_rate is not None else (rates.default if rates else None)
+        per_location_type: dict[tuple[int, int], float] = {}
+        partner_rate = np.empty(len(table.x_owner))
+        for j, key in enumerate(zip(table.x_location.tolist(), table.x_type.tolist(), strict=True)):
+            if key not in per_location_type:
+                country = table.locations[key[0]].country
+                rate = rates.rate_for(country, ORG_TYPES[key[1]]) if rates else default
+                per_location_type[key] = float(rate if rate is not None else 0)
+            partner_rate[j] = per_location_type[key]
+        all_budgets = table.per_proposal(table.x_budget == NO_AMOUNT) == 0
+        by_partner = np.floor(table.per_proposal(table.x_budget * partner_rate))
+        by_total = np.where(table.p_total_cost >= 0, np.floor(table.p_total_cost * float(default or 0)), -1)
+        return np.where(all_budgets, by_partner, by_total)
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        return ctx.table.p_requested <= ctx.memo(("ceiling", id(self)), lambda: self.ceiling(ctx))
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        ceiling = ctx.memo(("ceiling", id(self)), lambda: self.ceiling(ctx))[proposal]
+        currency = ctx.call.currency
+        asked = format_money(from_cents(ctx.table.p_requested[proposal]), currency)
+        if ceiling < 0:
+            return "gives neither partner budgets nor a total cost, so co-financing cannot be checked"
+        return f"requests {asked}, above the co-financing ceiling of {format_money(from_cents(int(ceiling)), currency)}"
+
+    def describe(self) -> str:
+        return "a request within the co-financing rate"
+
+
+class AllOf(RuleBase):
+    rule: Literal["all_of"]
+    rules: list[Rule] = Field(min_length=1)
+
+    def areas_used(self) -> Iterator[str]:
+        for r in self.rules:
+            yield from r.areas_used()
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        return np.logical_and.reduce([ctx.passes(r) for r in self.rules])
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        return "; ".join(r.explain(ctx, proposal) for r in self.rules if not ctx.passes(r)[proposal])
+
+    def describe(self) -> str:
+        return " and ".join(r.describe() for r in self.rules)
+
+
+class AnyOf(RuleBase):
+    rule: Literal["any_of"]
+    rules: list[Rule] = Field(min_length=1)
+
+    def areas_used(self) -> Iterator[str]:
+        for r in self.rules:
+            yield from r.areas_used()
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        return np.logical_or.reduce([ctx.passes(r) for r in self.rules])
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        return "none of the alternatives holds: " + " | ".join(r.explain(ctx, proposal) for r in self.rules)
+
+    def describe(self) -> str:
+        return " or ".join(r.describe() for r in self.rules)
+
+
+class Not(RuleBase):
+    rule: Literal["not"]
+    of: Rule
+
+    def areas_used(self) -> Iterator[str]:
+        yield from self.of.areas_used()
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        return ~ctx.passes(self.of)
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        return f"must not have {self.of.describe()}"
+
+    def describe(self) -> str:
+        return f"not {self.of.describe()}"
+
+
+PartnerRuleKind = Annotated[PartnerArea | PartnerType | Sme, Field(discriminator="rule")]
+
+
+class AtLeast(RuleBase):
+    """At least ``count`` partners satisfy a partner rule (area, type, SME)."""
+
+    rule: Literal["at_least"]
+    count: int = Field(ge=1)
+    of: PartnerRuleKind
+
+    def areas_used(self) -> Iterator[str]:
+        yield from self.of.areas_used()
+
+    def evaluate(self, ctx: Context) -> np.ndarray:
+        return ctx.count(self.of) >= self.count
+
+    def explain(self, ctx: Context, proposal: int) -> str:
+        found = int(ctx.count(self.of)[proposal])
+        return f"{found} partners meet '{self.of.describe()}', at least {self.count} required"
+
+    def describe(self) -> str:
+        return f"at least {self.count} partners with {self.of.describe()}"
+
+    @model_validator(mode="after")
+    def _share_is_per_partner(self) -> AtLeast:
+        if isinstance(self.of, PartnerArea) and self.of.min_share != 1:
+            raise ValueError("inside at_least, partner_area is counted per partner; drop min_share")
+        return self
+
+
+Rule = Annotated[
+    PartnerArea
+    | LeadPartnerArea
+    | MinPartners
+    | MinCountries
+    | PartnerType
+    | Sme
+    | RequestedAmount
+    | Duration
+    | Cofinancing
+    | AllOf
+    | AnyOf
+    | Not
+    | AtLeast,
+    Field(discriminator="rule"),
+]
+
+for _model in (AllOf, AnyOf, Not):
+    _model.model_rebuild()

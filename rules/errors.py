@@ -1,0 +1,73 @@
+"""User mistakes as typed exceptions.
+
+Every mistake a user can make with a file (a call, a proposal list, a score sheet)
+is collected as a :class:`Problem` that knows where it is, so the command line and
+the HTTP API can render it once, at the edge, as ``file:line: field.path: message``
+or as problem+json, and never as a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as the input allows."""
+
+    message: str
+    path: str = ""
+    file: str = ""
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        field = f" {self.path}:" if self.path else ""
+        return f"{where}:{field} {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
+
+
+class GrantsError(Exception):
+    """Base of every error the user can fix by changing their input."""
+
+    title = "Invalid input"
+
+    def __init__(self, problems: list[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class CallError(GrantsError):
+    """The call file cannot be loaded: malformed YAML or a schema violation."""
+
+    title = "Invalid call"
+
+
+class ProposalError(GrantsError):
+    """A proposal file cannot be loaded or a proposal is malformed."""
+
+    title = "Invalid proposals"
+
+
+class RegionError(GrantsError):
+    """A country or region that cannot be resolved to a known place."""
+
+    title = "Unknown place"
+
+
+class AreaError(GrantsError):
+    """A call refers to an area that does not exist or an area file is broken."""
+
+    title = "Unknown area"
+
+
+class ScoreError(GrantsError):
+    """A score that does not fit the call's criteria (scale, step, unknown criterion)."""
+
+    title = "Invalid score"

@@ -1,0 +1,51 @@
+"""Exact amounts: Decimal in models, integer cents in arrays.
+
+Grant amounts are audited to the cent, so no float ever holds money. Models carry
+``Decimal`` (validated to at most two decimals); the numeric code paths (eligibility
+columns, allocation, simulation) use int64 cents and convert back at the edge.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, PlainSerializer
+
+CENT = Decimal("0.01")
+
+
+def _two_decimals(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("amount must be a finite number")
+    if value != value.quantize(CENT):
+        raise ValueError(f"amount {value} has more than two decimals")
+    return value
+
+
+def _as_string(value: Decimal) -> str:
+    return format(value.quantize(CENT), "f")
+
+
+Money = Annotated[
+    Decimal,
+    Field(ge=0, description="an exact amount, at most two decimals (a string or number)"),
+    AfterValidator(_two_decimals),
+    PlainSerializer(_as_string, return_type=str, when_used="json"),
+]
+"""A non-negative amount of money; JSON output is a decimal string, never a float."""
+
+Rate = Annotated[Decimal, Field(ge=0, le=1, description="a fraction between 0 and 1")]
+
+
+def to_cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def from_cents(cents: int) -> Decimal:
+    return (Decimal(int(cents)) / 100).quantize(CENT)
+
+
+def format_money(amount: Decimal, currency: str = "EUR") -> str:
+    """Human form for reports and reasons: ``EUR 500,000.00``."""
+    return f"{currency} {amount:,.2f}"

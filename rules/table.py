@@ -1,0 +1,129 @@
+"""Proposals compiled into columns, so rules run over arrays instead of objects.
+
+Checking 100,000 proposals means half a million partners; resolving each partner's
+region once per distinct (country, region) pair and evaluating every rule as a
+numpy expression over all partners keeps the rule engine well above 50,000
+proposals per second. Explanations are produced only for the proposals that fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+
+from rules.errors import Problem, ProposalError, RegionError
+from rules.money import to_cents
+from rules.proposal import OrganisationType, Partner, Proposal, Role
+from rules.regions import Location, resolve_location
+from rules.sme import sme_class
+
+ORG_TYPES = list(OrganisationType)
+TYPE_INDEX = {t: i for i, t in enumerate(ORG_TYPES)}
+NO_AMOUNT = -1
+
+
+@dataclass
+class ProposalTable:
+    """Columns over proposals (``p_*``) and over all partners, flattened (``x_*``)."""
+
+    proposals: list[Proposal]
+    locations: list[Location]
+    p_requested: np.ndarray
+    p_total_cost: np.ndarray
+    p_duration: np.ndarray
+    p_partners: np.ndarray
+    p_first: np.ndarray
+    x_owner: np.ndarray
+    x_location: np.ndarray
+    x_type: np.ndarray
+    x_lead: np.ndarray
+    x_sme_class: np.ndarray
+    x_budget: np.ndarray
+    countries: list[str] = field(default_factory=list)
+    x_country: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+
+    @property
+    def size(self) -> int:
+        return len(self.proposals)
+
+    def per_proposal(self, partner_values: np.ndarray) -> np.ndarray:
+        """Sum a per-partner column into a per-proposal one."""
+        return np.bincount(self.x_owner, weights=partner_values, minlength=self.size)
+
+    def partner(self, index: int) -> Partner:
+        """The partner object behind a flattened index."""
+        owner = int(self.x_owner[index])
+        return self.proposals[owner].partners[index - int(self.p_first[owner])]
+
+    def partner_label(self, index: int) -> str:
+        owner = int(self.x_owner[index])
+        number = index - int(self.p_first[owner]) + 1
+        partner = self.partner(index)
+        return f"partner {number} ({partner.name}, {self.locations[self.x_location[index]].label()})"
+
+    def partners_of(self, proposal: int) -> range:
+        start = int(self.p_first[proposal])
+        return range(start, start + int(self.p_partners[proposal]))
+
+
+def _amount(value: Decimal | None) -> int:
+    return NO_AMOUNT if value is None else to_cents(value)
+
+
+def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTable:
+    """Build the columns; every partner whose place cannot be resolved is one problem."""
+    cache: dict[tuple[str, str | None], int] = {}
+    locations: list[Location] = []
+    problems: list[Problem] = []
+    n_partners = sum(len(p.partners) for p in proposals)
+    x_location = np.zeros(n_partners, dtype=np.int32)
+    x_type = np.zeros(n_partners, dtype=np.int8)
+    x_lead = np.zeros(n_partners, dtype=bool)
+    x_sme = np.zeros(n_partners, dtype=np.int8)
+    x_budget = np.zeros(n_partners, dtype=np.int64)
+    x_owner = np.zeros(n_partners, dtype=np.int32)
+    j = 0
+    for i, proposal in enumerate(proposals):
+        for k, partner in enumerate(proposal.partners):
+            key = (partner.country, partner.region)
+            index = cache.get(key)
+            if index is None:
+                try:
+                    locations.append(resolve_location(*key))
+                except RegionError as exc:
+                    field_name = "region" if "region" in exc.problems[0].message else "country"
+                    problems.append(Problem(exc.problems[0].message, f"[{i}].partners.{k}.{field_name}", source))
+                    locations.append(Location("ZZ"))
+                index = cache[key] = len(locations) - 1
+            x_owner[j] = i
+            x_location[j] = index
+            x_type[j] = TYPE_INDEX[partner.type]
+            x_lead[j] = partner.role is Role.lead
+            x_sme[j] = sme_class(partner)
+            x_budget[j] = _amount(partner.budget)
+            j += 1
+    if problems:
+        raise ProposalError(problems)
+    p_partners = np.fromiter((len(p.partners) for p in proposals), dtype=np.int32, count=len(proposals))
+    countries = sorted({loc.country for loc in locations})
+    country_index = {c: n for n, c in enumerate(countries)}
+    location_country = np.array([country_index[loc.country] for loc in locations], dtype=np.int32)
+    return ProposalTable(
+        proposals=proposals,
+        locations=locations,
+        p_requested=np.fromiter((to_cents(p.requested_amount) for p in proposals), dtype=np.int64),
+        p_total_cost=np.fromiter((_amount(p.total_cost) for p in proposals), dtype=np.int64),
+        p_duration=np.fromiter((p.duration_months for p in proposals), dtype=np.int32),
+        p_partners=p_partners,
+        p_first=np.concatenate(([0], np.cumsum(p_partners)[:-1])).astype(np.int64),
+        x_owner=x_owner,
+        x_location=x_location,
+        x_type=x_type,
+        x_lead=x_lead,
+        x_sme_class=x_sme,
+        x_budget=x_budget,
+        countries=countries,
+        x_country=location_country[x_location] if len(locations) else x_location,
+    )
