@@ -289,11 +289,15 @@ class PartnerType(PartnerRule):
         return f"partners of type {allowed}"
 
 
+SmeClassName = Literal["micro", "small", "medium"]
+SME_CLASS_NAMES: tuple[SmeClassName, ...] = ("micro", "small", "medium")
+
+
 class Sme(PartnerRule):
     """Partners meet the EU SME definition (2003/361/EC) in one of the given classes."""
 
     rule: Literal["sme"]
-    classes: list[Literal["micro", "small", "medium"]] = Field(default_factory=lambda: ["micro", "small", "medium"])
+    classes: list[SmeClassName] = Field(default_factory=lambda: list(SME_CLASS_NAMES))
     applies_to: Literal["declared", "lead", "all"] = Field(
         default="declared", description="declared: partners whose type is sme must qualify"
     )

@@ -18,7 +18,7 @@ from rules.areas import call_areas
 from rules.errors import AreaError, CallError, GrantsError, Problem, ProposalError
 from rules.model import Call
 from rules.proposal import Proposal
-from rules.yamlio import PathKey, line_map, locate, parse_yaml
+from rules.yamlio import PathKey, line_map, locate, parse_yaml, path_key
 
 M = TypeVar("M", bound=BaseModel)
 PROPOSALS = TypeAdapter(list[Proposal])
@@ -44,8 +44,10 @@ def validation_problems(exc: ValidationError, text: str, source: str, data: Any)
     for err in exc.errors():
         path = _yaml_path(_readable_path(err["loc"]), data)
         message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "union_tag_invalid":
-            message = f"unknown rule kind {err['input'].get('rule')!r}" if isinstance(err["input"], dict) else message
+        if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+            path = (*path, "rule")
+            kind = err["input"].get("rule") if isinstance(err["input"], dict) else None
+            message = f"unknown rule kind {kind!r}" if kind else "missing 'rule:', the kind of rule"
         problems.append(Problem(message, ".".join(map(str, path)), source, locate(lines, path)))
     return problems
 
@@ -55,18 +57,15 @@ def _yaml_path(loc: PathKey, data: Any) -> PathKey:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if (
-            isinstance(node, dict)
-            and part in node
-            or isinstance(node, list)
-            and isinstance(part, int)
-            and part < len(node)
-        ):
+        if isinstance(node, dict) and part in node:
             node = node[part]
-            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
         elif isinstance(node, (dict, list)):
-            path.append(part)
             node = None
+        else:
+            continue
+        path.append(part)
     return tuple(path)
 
 
@@ -168,11 +167,7 @@ def load_proposals(path: str | Path) -> list[Proposal]:
 def locate_problems(problems: list[Problem], text: str) -> list[Problem]:
     """Add line numbers to problems found after loading (e.g. unresolved regions)."""
     lines = line_map(text)
-    located = []
-    for p in problems:
-        path = tuple(int(x) if x.isdigit() else x for x in p.path.replace("[", "").replace("]", "").split("."))
-        located.append(Problem(p.message, p.path, p.file, locate(lines, path)))
-    return located
+    return [Problem(p.message, p.path, p.file, locate(lines, path_key(p.path))) for p in problems]
 
 
 def json_schema(kind: str) -> dict[str, Any]:

@@ -77,3 +77,9 @@ def locate(lines: dict[PathKey, int], path: Sequence[str | int]) -> int | None:
     while key not in lines and key:
         key = key[:-1]
     return lines.get(key)
+
+
+def path_key(dotted: str) -> PathKey:
+    """``partners.2.region`` or ``[2].region`` as a path of keys and indices."""
+    parts = dotted.replace("[", "").replace("]", "").split(".")
+    return tuple(int(x) if x.isdigit() else x for x in parts if x)

@@ -1,0 +1,1 @@
+"""The ways in: the ``grants`` command line and the HTTP API."""

@@ -1,0 +1,1 @@
+"""Command groups of the ``grants`` command, one module per area of work."""

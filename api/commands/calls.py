@@ -1,0 +1,88 @@
+"""Commands for call authors: validate a call, check proposals, export schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rules.check import EligibilityReport, check
+from rules.errors import CallError, GrantsError, ProposalError
+from rules.lint import lint_text
+from rules.load import call_from_text, json_schema, load_proposals, locate_problems, read_text
+from rules.model import Call
+from rules.proposal import Proposal
+
+console = Console(highlight=False, soft_wrap=True)
+CallPath = Annotated[Path, typer.Argument(help="the call's YAML file, e.g. calls/cluster/call.yaml")]
+ProposalsPath = Annotated[Path, typer.Argument(help="proposals as a YAML or JSON list")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Proposal]]:
+    """The call and the proposals, with any load error located in its file."""
+    call = call_from_text(read_text(call_path, CallError), str(call_path))
+    return call, load_proposals(proposals_path)
+
+
+def checked(call: Call, proposals: list[Proposal], proposals_path: Path) -> EligibilityReport:
+    """The eligibility report; unknown places are reported at their line in the file."""
+    try:
+        return check(call, proposals, str(proposals_path))
+    except ProposalError as exc:
+        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
+            raise ProposalError(locate_problems(exc.problems, proposals_path.read_text(encoding="utf-8"))) from None
+        raise
+
+
+def validate(call_path: CallPath) -> None:
+    """Validate a call file; print its problems as file:line: field: message, and lint warnings."""
+    text = read_text(call_path, CallError)
+    call = call_from_text(text, str(call_path))
+    warnings = lint_text(call, text, str(call_path))
+    for warning in warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(str(warning))}")
+    console.print(
+        f"{call_path}: valid call {call.id!r} ({len(call.eligibility)} eligibility rules, "
+        f"{len(call.criteria)} criteria, {len(warnings)} warnings)"
+    )
+
+
+def check_command(call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False) -> None:
+    """Check every proposal against every eligibility rule of the call."""
+    call, proposals = load_inputs(call_path, proposals_path)
+    report = checked(call, proposals, proposals_path)
+    if as_json:
+        rows = [r.model_dump(include={"id", "eligible", "failures"}) for r in report.results]
+        for row in rows:
+            row["failures"] = [{"rule": f["rule"], "reason": f["reason"]} for f in row["failures"]]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"Eligibility — {call.id}")
+    table.add_column("proposal")
+    table.add_column("eligible")
+    table.add_column("failed rules and reasons")
+    for result in report.results:
+        reasons = "\n".join(f"{f.rule}: {f.reason}" for f in result.failures)
+        table.add_row(result.id, "yes" if result.eligible else "[red]no[/red]", escape(reasons))
+    console.print(table)
+    eligible = sum(r.eligible for r in report.results)
+    console.print(f"{eligible} of {len(report.results)} proposals are eligible")
+
+
+def schema(kind: Annotated[str, typer.Argument(help="call or proposal")]) -> None:
+    """Print the JSON Schema of a call file or of a proposal."""
+    if kind not in {"call", "proposal"}:
+        raise GrantsError(f"unknown schema {kind!r}; choose call or proposal")
+    typer.echo(json.dumps(json_schema(kind), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)
+    app.command("check")(check_command)
+    app.command("schema")(schema)

@@ -1,0 +1,1 @@
+"""From scores to funding: consolidation, calibration, ranking, allocation, simulation, reports."""
