@@ -72,17 +72,11 @@ def _budget(call: Call) -> list[Problem]:
 
 
 def _cofinancing(call: Call) -> list[Problem]:
+    """A 0% default funds nobody; 0% for one country or type is how self-funded partners are written."""
     rates = call.budget.cofinancing
-    if rates is None:
+    if rates is None or rates.default is None or rates.default != 0:
         return []
-    found = []
-    named = [("default", rates.default)]
-    named += [(f"by_type.{k.value}", v) for k, v in rates.by_type.items()]
-    named += [(f"by_country.{k}", v) for k, v in rates.by_country.items()]
-    for path, rate in named:
-        if rate is not None and rate == 0:
-            found.append(Problem("a co-financing rate of 0% funds nothing", f"budget.cofinancing.{path}"))
-    return found
+    return [Problem("a default co-financing rate of 0% funds nothing", "budget.cofinancing.default")]
 
 
 def _criteria(call: Call) -> list[Problem]:
