@@ -1,0 +1,97 @@
+"""Engines, sessions and migrations for SQLite (the default) and PostgreSQL.
+
+SQLite serialises writers; a transaction that starts as a reader and later writes
+can fail at once with "database is locked" instead of waiting. So write sessions
+open with ``BEGIN IMMEDIATE`` (they queue on the busy timeout) and read sessions
+with a plain deferred ``BEGIN``. PostgreSQL runs at read committed, except the
+snapshot sessions of allocation and simulation runs, at repeatable read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///grants.db"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL given, else ``DATABASE_URL``, else a SQLite file in the working directory."""
+    return url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN " + conn.get_execution_options().get("sqlite_begin", "DEFERRED"))
+
+
+def make_engine(url: str | None = None, **options: Any) -> Engine:
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=options.get("pool_size", 20), max_overflow=20, pool_pre_ping=True)
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Alembic configured in code, so migrations run from an installed package with no alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the latest migration (``alembic upgrade head``)."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+class Store:
+    """The database behind one app: sessions for reading, writing and consistent snapshots."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        writer = engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else engine
+        snapshot = engine if self.sqlite else engine.execution_options(isolation_level="REPEATABLE READ")
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(writer, expire_on_commit=False)
+        self._snapshot = sessionmaker(snapshot, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, upgrade: bool = True) -> Store:
+        engine = make_engine(url)
+        if upgrade:
+            migrate(engine)
+        return cls(engine)
+
+    def session(self, write: bool) -> Session:
+        return (self._write if write else self._read)()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """One read-only transaction that sees every table as of one instant."""
+        with self._snapshot() as session, session.begin():
+            yield session
