@@ -15,7 +15,7 @@ from importlib import resources
 from pydantic import BaseModel, ConfigDict, Field
 
 from rules.errors import AreaError, Problem, RegionError
-from rules.regions import Location, country_name, region_index, resolve_country
+from rules.regions import Location, country_name, lookalike_hint, region_index, resolve_country
 from rules.yamlio import load_yaml
 
 
@@ -59,7 +59,7 @@ class Area:
         eligible = self.regions.get(location.country)
         if eligible and location.region is None:
             return f"gives no region, and {country_name(location.country)} is only partly in {self.name}"
-        return f"is outside {self.name}"
+        return f"is outside {self.name}{lookalike_hint(location.country)}"
 
     @property
     def countries(self) -> frozenset[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
@@ -392,6 +392,14 @@ class Duration(RuleBase):
         return f"{self.min_months or 1}–{self.max_months or '∞'} months"
 
 
+RATE_SCALE = 1_000_000
+
+
+def _millionths(rate: Decimal | None) -> int:
+    """A rate as an integer number of millionths (rounded down: never allow more than the call)."""
+    return 0 if rate is None else int((rate * RATE_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+
+
 class Cofinancing(RuleBase):
     """The request does not exceed what the call's co-financing rates allow.
 
@@ -404,20 +412,25 @@ class Cofinancing(RuleBase):
     max_rate: Rate | None = None
 
     def ceiling(self, ctx: Context) -> np.ndarray:
+        """The most each proposal may request, in cents (-1 when it cannot be computed).
+
+        Exact integer arithmetic: cents times a rate in millionths, floored once per
+        proposal, so a request of exactly 85% of the costs is never a cent over.
+        """
         table = ctx.table
         rates = ctx.call.budget.cofinancing
         default = self.max_rate if self.max_rate is not None else (rates.default if rates else None)
-        per_location_type: dict[tuple[int, int], float] = {}
-        partner_rate = np.empty(len(table.x_owner))
+        per_location_type: dict[tuple[int, int], int] = {}
+        partner_rate = np.empty(len(table.x_owner), dtype=np.int64)
         for j, key in enumerate(zip(table.x_location.tolist(), table.x_type.tolist(), strict=True)):
             if key not in per_location_type:
                 country = table.locations[key[0]].country
                 rate = rates.rate_for(country, ORG_TYPES[key[1]]) if rates else default
-                per_location_type[key] = float(rate if rate is not None else 0)
+                per_location_type[key] = _millionths(rate)
             partner_rate[j] = per_location_type[key]
         all_budgets = table.per_proposal(table.x_budget == NO_AMOUNT) == 0
-        by_partner = np.floor(table.per_proposal(table.x_budget * partner_rate))
-        by_total = np.where(table.p_total_cost >= 0, np.floor(table.p_total_cost * float(default or 0)), -1)
+        by_partner = table.sum_per_proposal(table.x_budget * partner_rate) // RATE_SCALE
+        by_total = np.where(table.p_total_cost >= 0, table.p_total_cost * _millionths(default) // RATE_SCALE, -1)
         return np.where(all_budgets, by_partner, by_total)
 
     def evaluate(self, ctx: Context) -> np.ndarray:

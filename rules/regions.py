@@ -38,7 +38,7 @@ COUNTRY_ALIASES = {
 # Kosovo: user-assigned code used by the EU; pycountry does not know it.
 EXTRA_COUNTRIES = {"XK": "Kosovo"}
 # Two-letter codes that look like a European country but are not one (seen in real texts).
-LOOKALIKES = {"AU": "AT", "SL": "SI", "SW": "SE", "DN": "DK", "GE": "DE", "EN": "GB"}
+LOOKALIKES = {"AU": "AT", "SL": "SI", "SW": "SE", "DN": "DK", "EN": "GB"}  # not GE: Georgia takes part in EU calls
 # NUTS level-0 prefix where it differs from the ISO code.
 NUTS_PREFIX = {"GR": "EL", "GB": "UK"}
 

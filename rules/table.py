@@ -52,6 +52,12 @@ class ProposalTable:
         """Sum a per-partner column into a per-proposal one."""
         return np.bincount(self.x_owner, weights=partner_values, minlength=self.size)
 
+    def sum_per_proposal(self, partner_amounts: np.ndarray) -> np.ndarray:
+        """Sum an integer per-partner column exactly (bincount would go through floats)."""
+        if not self.size:
+            return np.zeros(0, dtype=np.int64)
+        return np.add.reduceat(partner_amounts.astype(np.int64), self.p_first)
+
     def partner(self, index: int) -> Partner:
         """The partner object behind a flattened index."""
         owner = int(self.x_owner[index])
