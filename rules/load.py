@@ -60,7 +60,7 @@ def _yaml_path(loc: PathKey, data: Any) -> PathKey:
         in_mapping = isinstance(node, dict) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
         if in_mapping or in_list:
-            node = node[part]  # type: ignore[index]
+            node = node[part]
         elif isinstance(node, (dict, list)):
             node = None
         else:
