@@ -1,0 +1,136 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every user mistake is a :class:`~rules.errors.GrantsError`; the HTTP edge gives each
+kind a status and renders its located problems (file, line, field) in an ``errors``
+member, so a client can point at line 12 of the call it sent. Nothing a client sends
+may produce a 500: validation errors, integrity races and locked databases have
+their own handlers, and a last-resort handler still answers in problem+json.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rules.errors import GrantsError, Problem
+
+MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("grants.api")
+
+
+class ApiError(GrantsError):
+    """A mistake that only exists over HTTP: a missing token, an unknown id, a stale version."""
+
+    status = 400
+
+
+class Unauthorized(ApiError):
+    title = "Missing or unknown API token"
+    status = 401
+
+
+class Forbidden(ApiError):
+    title = "Not allowed for this role"
+    status = 403
+
+
+class NotFound(ApiError):
+    title = "Not found"
+    status = 404
+
+
+class Conflict(ApiError):
+    title = "Conflicts with the current state"
+    status = 409
+
+
+class ConflictOfInterest(Conflict):
+    title = "Conflict of interest"
+
+
+class PreconditionFailed(ApiError):
+    """A write based on a version that is no longer current; ``current`` is what is there now."""
+
+    title = "Stale version"
+    status = 412
+
+    def __init__(self, message: str, current: Any):
+        super().__init__(message)
+        self.current = current
+
+
+class PreconditionRequired(ApiError):
+    title = "If-Match required"
+    status = 428
+
+
+class UnsupportedMediaType(ApiError):
+    title = "Unsupported media type"
+    status = 415
+
+
+def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": request.url.path}
+    return JSONResponse({**body, **extra}, status_code=status, media_type=MEDIA_TYPE)
+
+
+def _grants_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GrantsError)
+    status = exc.status if isinstance(exc, ApiError) else 422
+    extra: dict[str, Any] = {"errors": [p.as_dict() for p in exc.problems]}
+    if isinstance(exc, PreconditionFailed):
+        extra["current"] = exc.current
+    response = problem(status, exc.title, str(exc), request, **extra)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        Problem(err["msg"], ".".join(str(part) for part in err["loc"]), file=str(err["loc"][0]))
+        for err in exc.errors()
+    ]
+    detail = "; ".join(str(p) for p in problems)
+    return problem(422, "Invalid request", detail, request, errors=[p.as_dict() for p in problems])
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    response = problem(exc.status_code, str(exc.detail), str(exc.detail), request)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def _integrity(request: Request, exc: Exception) -> JSONResponse:
+    """Two writers created the same record at once; the loser is told to read and retry."""
+    log.info("integrity race on %s: %s", request.url.path, exc)
+    return problem(409, "Conflicts with the current state", "another request wrote the same record; retry", request)
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s: %s", request.url.path, exc)
+    response = problem(503, "Database busy", "the database could not serve the request in time; retry", request)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def _last_resort(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged", request)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GrantsError, _grants_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(OperationalError, _unavailable)
+    app.add_exception_handler(Exception, _last_resort)
