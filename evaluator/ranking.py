@@ -2,24 +2,45 @@
 
 The result models below are the contract between ranking, allocation, simulation,
 reports and the API: every later stage reads a :class:`Ranking`, never raw scores.
+
+Thresholds are tested on *unweighted* consolidated scores and weights only rank
+(Horizon Europe: "weighting is only used ... for the ranking"), so a weight can
+reorder fundable proposals but never make an unfit one fundable.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from fractions import Fraction
 
 from pydantic import BaseModel, Field
 
-from rules.money import Money
+from evaluator import ex_aequo
+from evaluator.calibration import Calibration, fit_offsets
+from evaluator.ex_aequo import Candidate, TieBreak
+from evaluator.scoring import ConsolidatedScores, consolidate_proposal, reported, show, validate_scores
+from rules.check import EligibilityReport, ProposalEligibility, check
+from rules.errors import Problem, ProposalError
+from rules.model import Call
+from rules.money import Money, format_money
+from rules.proposal import Proposal
+from rules.table import ProposalTable, compile_proposals
 
+NO_TOPIC = "(no topic)"
+"""The list of proposals without a topic when a call ranks per topic."""
 
-class TieBreak(BaseModel):
-    """How a proposal was separated from the next one with the same ranking score."""
-
-    other: str = Field(description="id of the proposal ranked right after it")
-    step: int = Field(description="1-based position of the deciding key in the ex aequo chain; 0 if none decided")
-    key: str = Field(description="the deciding key, e.g. criterion:impact, or 'draw' when the chain did not decide")
-    detail: str = Field(description="the values compared, in words")
+__all__ = [
+    "FirstStageThreshold",
+    "RankChange",
+    "RankedProposal",
+    "Ranking",
+    "ThresholdOption",
+    "TieBreak",
+    "propose_first_stage_threshold",
+    "rank",
+]
 
 
 class RankedProposal(BaseModel):
@@ -42,12 +63,248 @@ class RankedProposal(BaseModel):
     flags: list[str] = Field(default_factory=list, description="e.g. evaluator disagreement to discuss")
 
 
+class RankChange(BaseModel):
+    """A proposal whose place calibration changed (position None: not fundable)."""
+
+    id: str
+    list_name: str
+    uncalibrated: int | None
+    calibrated: int | None
+
+
+class ThresholdOption(BaseModel):
+    threshold: Decimal = Field(description="a candidate overall threshold: one of the proposals' totals")
+    proposals: int = Field(description="proposals at or above it (and above every criterion threshold)")
+    requested_amount: Money
+    oversubscription: Decimal = Field(description="requested amount over the call budget, 2 decimals")
+
+
+class FirstStageThreshold(BaseModel):
+    """The overall threshold proposed for the first stage of a two-stage call, with the options."""
+
+    budget: Money
+    target_oversubscription: Decimal
+    min_oversubscription: Decimal
+    options: list[ThresholdOption] = Field(description="highest threshold first")
+    threshold: Decimal | None = Field(description="the proposal; None: no threshold can reach the minimum")
+    explanation: str
+
+
 class Ranking(BaseModel):
     call_id: str
     entries: list[RankedProposal] = Field(description="fundable proposals in rank order, then the others")
     unresolved_ties: list[list[str]] = Field(
         default_factory=list, description="groups the whole chain could not separate (broken by a documented draw)"
     )
+    calibration: Calibration | None = Field(default=None, description="evaluator offsets, when scores were calibrated")
+    calibration_changes: list[RankChange] = Field(
+        default_factory=list, description="proposals whose position calibration changed"
+    )
+    first_stage: FirstStageThreshold | None = Field(
+        default=None, description="the proposed overall threshold, for the first stage of a two-stage call"
+    )
 
     def fundable(self) -> list[RankedProposal]:
         return [e for e in self.entries if e.fundable]
+
+
+def rank(
+    call: Call, proposals: Sequence[Proposal], report: EligibilityReport | None = None, *, calibrate: bool | None = None
+) -> Ranking:
+    """Rank the proposals of a call; ``calibrate`` None follows ``call.scoring.calibration``."""
+    _distinct_ids(proposals)
+    validate_scores(call, proposals)
+    table = compile_proposals(list(proposals))
+    eligibility = _eligibility(report if report is not None else check(call, table), proposals)
+    places = _places(table)
+    plain = _ranking(call, proposals, eligibility, places)
+    ranking = plain
+    if call.scoring.calibration if calibrate is None else calibrate:
+        calibration = fit_offsets(call, proposals)
+        calibrated = _ranking(call, proposals, eligibility, places, calibration)
+        ranking = calibrated.model_copy(
+            update={"calibration": calibration, "calibration_changes": _changes(plain, calibrated)}
+        )
+    if call.ranking.two_stage:
+        ranking.first_stage = propose_first_stage_threshold(call, ranking)
+    return ranking
+
+
+def _distinct_ids(proposals: Sequence[Proposal]) -> None:
+    first: dict[str, int] = {}
+    problems = []
+    for i, proposal in enumerate(proposals):
+        if proposal.id in first:
+            problems.append(
+                Problem(f"proposal id {proposal.id} is used twice (also at [{first[proposal.id]}])", f"[{i}].id")
+            )
+        first.setdefault(proposal.id, i)
+    if problems:
+        raise ProposalError(problems)
+
+
+def _eligibility(report: EligibilityReport, proposals: Sequence[Proposal]) -> dict[str, ProposalEligibility]:
+    results = report.by_id()
+    missing = [
+        Problem(f"the eligibility report has no result for proposal {p.id}", f"[{i}].id")
+        for i, p in enumerate(proposals)
+        if p.id not in results
+    ]
+    if missing:
+        raise ProposalError(missing)
+    return results
+
+
+def _places(table: ProposalTable) -> dict[str, tuple[str, str | None, list[str]]]:
+    """Lead country, lead region (canonical id) and all countries of each proposal, as resolved by the rules."""
+    places = {}
+    for i, proposal in enumerate(table.proposals):
+        located = [(table.x_lead[j], table.locations[table.x_location[j]]) for j in table.partners_of(i)]
+        lead = next(location for is_lead, location in located if is_lead)
+        region = lead.region.id if lead.region else None
+        places[proposal.id] = (lead.country, region, sorted({location.country for _, location in located}))
+    return places
+
+
+def _ranking(
+    call: Call,
+    proposals: Sequence[Proposal],
+    eligibility: Mapping[str, ProposalEligibility],
+    places: Mapping[str, tuple[str, str | None, list[str]]],
+    calibration: Calibration | None = None,
+) -> Ranking:
+    entries = {
+        p.id: _entry(call, p, consolidate_proposal(call, p, calibration), eligibility[p.id], places[p.id])
+        for p in proposals
+    }
+    lists: dict[str, list[Candidate]] = defaultdict(list)
+    for proposal in proposals:
+        entry = entries[proposal.id]
+        if entry.fundable:
+            candidate = Candidate(proposal, entry.weighted_total, entry.scores, frozenset(entry.countries))
+            lists[entry.list_name].append(candidate)
+    keys = ex_aequo.chain(call.ex_aequo_chain())
+    ranked: list[RankedProposal] = []
+    unresolved: list[list[str]] = []
+    for name in sorted(lists):
+        order = ex_aequo.order(call.id, keys, lists[name])
+        ranked += [
+            entries[c.id].model_copy(update={"position": position, "ex_aequo": order.tie_breaks.get(c.id)})
+            for position, c in enumerate(order.ranked, start=1)
+        ]
+        unresolved += order.unresolved
+    others = sorted((e for e in entries.values() if not e.fundable), key=lambda e: (-e.weighted_total, e.id))
+    return Ranking(call_id=call.id, entries=ranked + others, unresolved_ties=unresolved)
+
+
+def _entry(
+    call: Call,
+    proposal: Proposal,
+    consolidated: ConsolidatedScores,
+    eligibility: ProposalEligibility,
+    place: tuple[str, str | None, list[str]],
+) -> RankedProposal:
+    scores = consolidated.values()
+    if not eligibility.eligible:
+        reasons = [f"ineligible: {f.rule}: {f.reason}" for f in eligibility.failures]
+    elif not scores:
+        reasons = ["not evaluated: no applicable score and no consensus"]
+    else:
+        reasons = shortfalls(call, scores)
+    lead_country, lead_region, countries = place
+    return RankedProposal(
+        id=proposal.id,
+        acronym=proposal.acronym,
+        topic=proposal.topic,
+        list_name=(proposal.topic or NO_TOPIC) if call.ranking.lists == "per_topic" else "main",
+        lead_country=lead_country,
+        lead_region=lead_region,
+        countries=countries,
+        requested_amount=proposal.requested_amount,
+        scores=scores,
+        total=sum(scores.values(), Decimal("0.00")),
+        weighted_total=sum((call.criterion(c).weight * v for c, v in scores.items()), Decimal("0.00")),
+        eligible=eligibility.eligible,
+        fundable=not reasons,
+        reasons=reasons,
+        flags=consolidated.flags,
+    )
+
+
+def shortfalls(call: Call, scores: Mapping[str, Decimal], *, overall: bool = True) -> list[str]:
+    """Why unweighted scores miss the call's thresholds (empty: they pass), in words."""
+    reasons = []
+    for criterion in call.criteria:
+        value = scores.get(criterion.id)
+        if value is None:
+            reasons.append(f"no applicable score on {criterion.id}: a consensus score is needed")
+        elif criterion.threshold is not None and value < criterion.threshold:
+            reasons.append(f"{criterion.id} {value} is below its threshold {show(criterion.threshold)}")
+    total = sum(scores.values(), Decimal(0))
+    threshold = call.overall_threshold
+    if overall and not reasons and threshold is not None and total < threshold:
+        reasons.append(f"total {total} is below the overall threshold {show(threshold)}")
+    return reasons
+
+
+def _changes(before: Ranking, after: Ranking) -> list[RankChange]:
+    old = {e.id: e.position for e in before.entries}
+    return [
+        RankChange(id=e.id, list_name=e.list_name, uncalibrated=old[e.id], calibrated=e.position)
+        for e in after.entries
+        if old[e.id] != e.position
+    ]
+
+
+def propose_first_stage_threshold(call: Call, ranking: Ranking) -> FirstStageThreshold:
+    """Horizon Europe's first stage: the overall threshold that lets through about 3x the budget.
+
+    Candidates are the distinct totals of eligible proposals that pass every
+    criterion threshold; the proposal is the one whose requested amount over the
+    budget is closest to the target without going under the minimum (on equal
+    distance, the lower threshold: more proposals get a second chance).
+    """
+    settings, budget = call.ranking, call.budget.total
+    passing = sorted(
+        (e for e in ranking.entries if e.eligible and not shortfalls(call, e.scores, overall=False)),
+        key=lambda e: -e.total,
+    )
+    options: list[tuple[ThresholdOption, Fraction]] = []
+    requested = Decimal(0)
+    for count, entry in enumerate(passing, start=1):
+        requested += entry.requested_amount
+        if count == len(passing) or passing[count].total != entry.total:
+            ratio = Fraction(requested) / Fraction(budget)
+            option = ThresholdOption(
+                threshold=entry.total, proposals=count, requested_amount=requested, oversubscription=reported(ratio)
+            )
+            options.append((option, ratio))
+    minimum, target = Fraction(settings.min_oversubscription), Fraction(settings.target_oversubscription)
+    best = min(
+        ((o, ratio) for o, ratio in options if ratio >= minimum),
+        key=lambda pair: (abs(pair[1] - target), pair[0].threshold),
+        default=None,
+    )
+    return FirstStageThreshold(
+        budget=budget,
+        target_oversubscription=settings.target_oversubscription,
+        min_oversubscription=settings.min_oversubscription,
+        options=[o for o, _ in options],
+        threshold=best[0].threshold if best else None,
+        explanation=_explain_threshold(best[0] if best else None, [o for o, _ in options], call),
+    )
+
+
+def _explain_threshold(best: ThresholdOption | None, options: list[ThresholdOption], call: Call) -> str:
+    budget, minimum = call.budget.total, call.ranking.min_oversubscription
+    if best is not None:
+        return (
+            f"an overall threshold of {show(best.threshold)} lets {best.proposals} proposals through, requesting "
+            f"{format_money(best.requested_amount)}: {best.oversubscription}x the budget of {format_money(budget)}"
+        )
+    everyone = options[-1] if options else None
+    requested = everyone.requested_amount if everyone else Decimal(0)
+    return (
+        f"all proposals passing the criterion thresholds together request {format_money(requested)}, less than "
+        f"{show(minimum)}x the budget of {format_money(budget)}: no overall threshold is proposed"
+    )

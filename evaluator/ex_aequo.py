@@ -1,0 +1,273 @@
+"""The ex aequo procedure: how proposals with the same ranking score are put in order.
+
+Each key of a call's chain is a small object that gives a proposal a value (higher
+comes first; ``None``, "not known", comes after any known value) and says in words
+what it compared. The chain is a list of them, applied in the call's order.
+
+Some keys (``uncovered_topic``, ``new_countries``) depend on what is ranked higher,
+so ties are broken as Horizon Europe's General Annex F says: group by group from the
+top, and within a group one proposal at a time, each time with everything already
+placed above counting as "higher-ranked". A tie the whole chain cannot break is
+decided by a draw anyone can redo: the lower ``sha256("<call id>:<proposal id>")``
+(hex, UTF-8) comes first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from evaluator.scoring import show
+from rules.money import format_money
+from rules.proposal import OrganisationType, Proposal
+
+Value = Fraction | int | None
+
+
+class TieBreak(BaseModel):
+    """How a proposal was separated from the next one with the same ranking score."""
+
+    other: str = Field(description="id of the proposal ranked right after it")
+    step: int = Field(description="1-based position of the deciding key in the ex aequo chain; 0 if none decided")
+    key: str = Field(description="the deciding key, e.g. criterion:impact, or 'draw' when the chain did not decide")
+    detail: str = Field(description="the values compared, in words")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the keys may look at: the proposal, its scores and where its partners are."""
+
+    proposal: Proposal
+    score: Decimal  # the ranking score (weighted total)
+    scores: Mapping[str, Decimal] = field(default_factory=dict)
+    countries: frozenset[str] = frozenset()
+
+    @property
+    def id(self) -> str:
+        return self.proposal.id
+
+
+@dataclass
+class Above:
+    """What the proposals ranked higher in the same list already cover."""
+
+    topics: set[str] = field(default_factory=set)
+    countries: set[str] = field(default_factory=set)
+
+    def add(self, candidate: Candidate) -> None:
+        if candidate.proposal.topic is not None:
+            self.topics.add(candidate.proposal.topic)
+        self.countries |= candidate.countries
+
+    def copy(self) -> Above:
+        return Above(set(self.topics), set(self.countries))
+
+
+class Key(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def value(self, candidate: Candidate, above: Above) -> Value: ...
+
+    def describe(self, candidate: Candidate, above: Above) -> str: ...
+
+
+@dataclass(frozen=True)
+class UncoveredTopic:
+    """Horizon Europe step 1: a topic no higher-ranked proposal addresses comes first."""
+
+    name: str = "uncovered_topic"
+
+    def value(self, candidate: Candidate, above: Above) -> Value:
+        topic = candidate.proposal.topic
+        return int(topic is not None and topic not in above.topics)
+
+    def describe(self, candidate: Candidate, above: Above) -> str:
+        topic = candidate.proposal.topic
+        if topic is None:
+            return "no topic"
+        return f"topic {topic} {'not yet covered' if self.value(candidate, above) else 'already covered higher up'}"
+
+
+@dataclass(frozen=True)
+class HigherCriterion:
+    """Horizon Europe step 2: the higher (consolidated) score on one criterion."""
+
+    criterion: str
+
+    @property
+    def name(self) -> str:
+        return f"criterion:{self.criterion}"
+
+    def value(self, candidate: Candidate, above: Above) -> Value:
+        score = candidate.scores.get(self.criterion)
+        return None if score is None else Fraction(score)
+
+    def describe(self, candidate: Candidate, above: Above) -> str:
+        score = candidate.scores.get(self.criterion)
+        return f"{self.criterion} {'not scored' if score is None else score}"
+
+
+@dataclass(frozen=True)
+class GenderBalance:
+    """Horizon Europe step 3: the share of women among the people primarily responsible closer to parity.
+
+    The annex asks for "gender balance", not for more women: 40% and 60% are
+    equally balanced, and both beat 20% or 80%.
+    """
+
+    name: str = "gender_balance"
+
+    def value(self, candidate: Candidate, above: Above) -> Value:
+        share = candidate.proposal.gender_balance
+        return None if share is None else -abs(Fraction(share) - Fraction(1, 2))
+
+    def describe(self, candidate: Candidate, above: Above) -> str:
+        share = candidate.proposal.gender_balance
+        if share is None:
+            return "gender balance not given"
+        return f"{show(share * 100)}% women ({show(abs(share - Decimal('0.5')) * 100)} points from parity)"
+
+
+@dataclass(frozen=True)
+class NewCountries:
+    """Horizon Europe step 4: more countries not represented in higher-ranked proposals."""
+
+    name: str = "new_countries"
+
+    def value(self, candidate: Candidate, above: Above) -> Value:
+        return len(candidate.countries - above.countries)
+
+    def describe(self, candidate: Candidate, above: Above) -> str:
+        new = sorted(candidate.countries - above.countries)
+        return f"{len(new)} countries not yet represented" + (f" ({', '.join(new)})" if new else "")
+
+
+@dataclass(frozen=True)
+class SmeShare:
+    """H2020's factor (c): the larger share of the consortium's budget going to SMEs.
+
+    An SME is a partner of type ``sme``; the share is their budgets over all partners'
+    budgets, so it is unknown (ranks last) when any partner's budget is missing.
+    """
+
+    name: str = "sme_share"
+
+    def value(self, candidate: Candidate, above: Above) -> Value:
+        budgets = [(p.type, p.budget) for p in candidate.proposal.partners]
+        total = sum((b for _, b in budgets if b is not None), Decimal(0))
+        if any(b is None for _, b in budgets) or total == 0:
+            return None
+        sme = sum((b for t, b in budgets if t is OrganisationType.sme and b is not None), Decimal(0))
+        return Fraction(sme) / Fraction(total)
+
+    def describe(self, candidate: Candidate, above: Above) -> str:
+        share = self.value(candidate, above)
+        if share is None:
+            return "SME budget share unknown"
+        percent = Decimal(share.numerator * 100) / Decimal(share.denominator)
+        return f"{percent.quantize(Decimal('0.1'))}% of the budget to SMEs"
+
+
+@dataclass(frozen=True)
+class LowerRequest:
+    """The smaller requested grant first: the same score for less money."""
+
+    name: str = "lower_request"
+
+    def value(self, candidate: Candidate, above: Above) -> Value:
+        return -Fraction(candidate.proposal.requested_amount)
+
+    def describe(self, candidate: Candidate, above: Above) -> str:
+        return f"requests {format_money(candidate.proposal.requested_amount)}"
+
+
+KEYS: dict[str, Key] = {
+    key.name: key for key in (UncoveredTopic(), GenderBalance(), NewCountries(), SmeShare(), LowerRequest())
+}
+
+
+def chain(names: Iterable[str]) -> list[Key]:
+    """The key objects for a call's chain (``call.ex_aequo_chain()``), in its order."""
+    return [HigherCriterion(name.split(":", 1)[1]) if name.startswith("criterion:") else KEYS[name] for name in names]
+
+
+def draw_ticket(call_id: str, proposal_id: str) -> str:
+    """The documented draw: lower hex digest first; reproducible with ``printf 'CALL:P1' | sha256sum``."""
+    return hashlib.sha256(f"{call_id}:{proposal_id}".encode()).hexdigest()
+
+
+@dataclass
+class Order:
+    """A ranked list: candidates in order, how each tied pair was decided, and the ties left to the draw."""
+
+    ranked: list[Candidate] = field(default_factory=list)
+    tie_breaks: dict[str, TieBreak] = field(default_factory=dict)
+    unresolved: list[list[str]] = field(default_factory=list)
+
+
+def order(call_id: str, keys: Sequence[Key], candidates: Iterable[Candidate]) -> Order:
+    """Rank by score, highest first, breaking each group of ties with the chain from the top."""
+    result = Order()
+    above = Above()
+    by_score = sorted(candidates, key=lambda c: (-c.score, c.id))
+    for _, group in itertools.groupby(by_score, key=lambda c: c.score):
+        _break_ties(call_id, keys, list(group), above, result)
+    return result
+
+
+def _break_ties(call_id: str, keys: Sequence[Key], group: list[Candidate], above: Above, result: Order) -> None:
+    """Place a tied group one proposal at a time; ``above`` grows as each is placed."""
+    placed: list[tuple[Candidate, Above]] = []
+    drawn: set[str] = set()
+    while group:
+        context = above.copy()
+        survivors = _survivors(keys, group, context)
+        if len(survivors) > 1 and not {c.id for c in survivors} <= drawn:
+            drawn = {c.id for c in survivors}
+            result.unresolved.append([c.id for c in sorted(survivors, key=lambda c: draw_ticket(call_id, c.id))])
+        chosen = min(survivors, key=lambda c: draw_ticket(call_id, c.id))
+        placed.append((chosen, context))
+        group.remove(chosen)
+        above.add(chosen)
+    for (higher, context), (lower, _) in itertools.pairwise(placed):
+        result.tie_breaks[higher.id] = _decision(call_id, keys, higher, lower, context)
+    result.ranked += [c for c, _ in placed]
+
+
+def _sortable(value: Value) -> tuple[bool, Fraction | int]:
+    return (value is not None, 0 if value is None else value)
+
+
+def _survivors(keys: Sequence[Key], group: list[Candidate], above: Above) -> list[Candidate]:
+    survivors = group
+    for key in keys:
+        if len(survivors) == 1:
+            break
+        values = [_sortable(key.value(c, above)) for c in survivors]
+        best = max(values)
+        survivors = [c for c, v in zip(survivors, values, strict=True) if v == best]
+    return survivors
+
+
+def _decision(call_id: str, keys: Sequence[Key], higher: Candidate, lower: Candidate, above: Above) -> TieBreak:
+    """The first key that tells the pair apart, as seen when the higher one was placed."""
+    for step, key in enumerate(keys, start=1):
+        if _sortable(key.value(higher, above)) != _sortable(key.value(lower, above)):
+            detail = f"{higher.id}: {key.describe(higher, above)}; {lower.id}: {key.describe(lower, above)}"
+            return TieBreak(other=lower.id, step=step, key=key.name, detail=detail)
+    tickets = (draw_ticket(call_id, higher.id)[:12], draw_ticket(call_id, lower.id)[:12])
+    return TieBreak(
+        other=lower.id,
+        step=0,
+        key="draw",
+        detail=f"the whole chain ties; draw sha256('{call_id}:{higher.id}') {tickets[0]}… "
+        f"before sha256('{call_id}:{lower.id}') {tickets[1]}…",
+    )
