@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.commands import calls
+from api.commands import calls, ranking
 from rules.errors import GrantsError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 calls.register(app)
+ranking.register(app)
 
 USER_ERROR = 2
 

@@ -1,0 +1,115 @@
+"""``grants rank``: the ranked lists of a call, as a panel would read them or as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from api.commands.calls import AsJson, CallPath, ProposalsPath, checked, console, load_inputs
+from evaluator.calibration import Calibration
+from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking, rank
+from evaluator.scoring import show
+from rules.errors import ScoreError
+from rules.load import locate_problems
+from rules.model import Call
+from rules.money import format_money
+
+Calibrate = Annotated[
+    bool | None,
+    typer.Option(
+        "--calibrate/--no-calibrate", help="correct lenient and severe evaluators (default: as the call says)"
+    ),
+]
+
+
+def rank_command(
+    call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False, calibrate: Calibrate = None
+) -> None:
+    """Rank a call's proposals: thresholds, weighted totals, the ex aequo chain."""
+    call, proposals = load_inputs(call_path, proposals_path)
+    report = checked(call, proposals, proposals_path)
+    try:
+        ranking = rank(call, proposals, report, calibrate=calibrate)
+    except ScoreError as exc:
+        problems = [dataclasses.replace(p, file=str(proposals_path)) for p in exc.problems]
+        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
+            problems = locate_problems(problems, proposals_path.read_text(encoding="utf-8"))
+        raise ScoreError(problems) from None
+    if as_json:
+        typer.echo(ranking.model_dump_json(indent=2))
+        return
+    _print_ranking(call, ranking)
+
+
+def _print_ranking(call: Call, ranking: Ranking) -> None:
+    table = Table(title=f"Ranking — {call.id}")
+    for column in ("list", "#", "proposal", "lead", "requested", *(c.id for c in call.criteria), "total", "ranking"):
+        table.add_column(column, justify="right" if column not in {"list", "proposal", "lead"} else "left")
+    table.add_column("fundable / notes")
+    for entry in ranking.entries:
+        table.add_row(
+            entry.list_name,
+            str(entry.position or ""),
+            escape(entry.acronym or entry.id),
+            entry.lead_region or entry.lead_country,
+            format_money(entry.requested_amount, call.currency),
+            *(str(entry.scores.get(c.id, "n/a")) for c in call.criteria),
+            str(entry.total),
+            str(entry.weighted_total),
+            escape(_notes(entry)),
+        )
+    console.print(table)
+    fundable = ranking.fundable()
+    console.print(f"{len(fundable)} of {len(ranking.entries)} proposals are fundable")
+    for group in ranking.unresolved_ties:
+        console.print(f"unresolved tie, broken by the documented draw: {', '.join(group)}")
+    if ranking.calibration is not None:
+        _print_calibration(ranking.calibration, ranking.calibration_changes)
+    if ranking.first_stage is not None:
+        _print_first_stage(ranking.first_stage, call)
+
+
+def _notes(entry: RankedProposal) -> str:
+    lines = ["yes" if entry.fundable else "no", *entry.reasons]
+    if entry.ex_aequo is not None:
+        tie = entry.ex_aequo
+        lines.append(f"ex aequo with {tie.other}, decided by {tie.key}: {tie.detail}")
+    return "\n".join([*lines, *entry.flags])
+
+
+def _print_calibration(calibration: Calibration, changes: list[RankChange]) -> None:
+    table = Table(title=f"Evaluator offsets (points on a scale {show(calibration.scale_width)} wide)")
+    for column in ("evaluator", "offset", "scores", "group"):
+        table.add_column(column, justify="left" if column == "evaluator" else "right")
+    for offset in calibration.offsets:
+        value = "not estimable" if offset.offset is None else f"{offset.offset:+}"
+        table.add_row(escape(offset.evaluator), value, str(offset.scores), str(offset.group))
+    console.print(table)
+    if not calibration.connected:
+        console.print(f"{len(calibration.groups)} groups of evaluators share no proposal: offsets compare only within")
+    console.print(f"calibration changed the place of {len(changes)} proposals")
+    for change in changes:
+        console.print(f"  {change.id}: {change.uncalibrated or 'not fundable'} → {change.calibrated or 'not fundable'}")
+
+
+def _print_first_stage(first_stage: FirstStageThreshold, call: Call) -> None:
+    table = Table(title="First stage: candidate overall thresholds")
+    for column in ("threshold", "proposals", "requested", "× budget"):
+        table.add_column(column, justify="right")
+    for option in first_stage.options:
+        table.add_row(
+            show(option.threshold),
+            str(option.proposals),
+            format_money(option.requested_amount, call.currency),
+            str(option.oversubscription),
+        )
+    console.print(table)
+    console.print(f"proposed: {first_stage.explanation}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rank")(rank_command)
