@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, checked, console, load_inputs
@@ -18,6 +19,7 @@ from rules.load import locate_problems
 from rules.model import Call
 from rules.money import format_money
 
+UNLIMITED = 10_000
 Calibrate = Annotated[
     bool | None,
     typer.Option(
@@ -46,25 +48,33 @@ def rank_command(
 
 
 def _print_ranking(call: Call, ranking: Ranking) -> None:
-    table = Table(title=f"Ranking — {call.id}")
-    for column in ("list", "#", "proposal", "lead", "requested", *(c.id for c in call.criteria), "total", "ranking"):
-        table.add_column(column, justify="right" if column not in {"list", "proposal", "lead"} else "left")
-    table.add_column("fundable / notes")
+    """The table holds the figures; reasons, ex aequo decisions and flags follow it, one line each."""
+    table = Table(title=f"Ranking — {call.id} (amounts in {call.currency})")
+    per_topic = call.ranking.lists == "per_topic"
+    columns = ["list"] * per_topic + ["#", "proposal", "lead", "requested"]
+    for column in [*columns, *(c.id for c in call.criteria), "total", "score", "fundable"]:
+        left = column in {"list", "proposal", "lead"}
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     for entry in ranking.entries:
         table.add_row(
-            entry.list_name,
+            *[entry.list_name] * per_topic,
             str(entry.position or ""),
-            escape(entry.acronym or entry.id),
+            escape(entry.id),
             entry.lead_region or entry.lead_country,
-            format_money(entry.requested_amount, call.currency),
+            f"{entry.requested_amount:,.2f}",
             *(str(entry.scores.get(c.id, "n/a")) for c in call.criteria),
             str(entry.total),
             str(entry.weighted_total),
-            escape(_notes(entry)),
+            "yes" if entry.fundable else "[red]no[/red]",
         )
-    console.print(table)
-    fundable = ranking.fundable()
-    console.print(f"{len(fundable)} of {len(ranking.entries)} proposals are fundable")
+    # Figures are never cut: wider than the terminal, the table keeps its natural width.
+    natural = Measurement.get(console, console.options.update_width(UNLIMITED), table).maximum
+    table.width = max(natural, console.width)
+    console.print(table, crop=False)
+    for entry in ranking.entries:
+        for note in _notes(entry):
+            console.print(f"{escape(entry.id)}: {escape(note)}")
+    console.print(f"{len(ranking.fundable())} of {len(ranking.entries)} proposals are fundable")
     for group in ranking.unresolved_ties:
         console.print(f"unresolved tie, broken by the documented draw: {', '.join(group)}")
     if ranking.calibration is not None:
@@ -73,12 +83,10 @@ def _print_ranking(call: Call, ranking: Ranking) -> None:
         _print_first_stage(ranking.first_stage, call)
 
 
-def _notes(entry: RankedProposal) -> str:
-    lines = ["yes" if entry.fundable else "no", *entry.reasons]
-    if entry.ex_aequo is not None:
-        tie = entry.ex_aequo
-        lines.append(f"ex aequo with {tie.other}, decided by {tie.key}: {tie.detail}")
-    return "\n".join([*lines, *entry.flags])
+def _notes(entry: RankedProposal) -> list[str]:
+    tie = entry.ex_aequo
+    ex_aequo = [f"ex aequo with {tie.other}, decided by {tie.key}: {tie.detail}"] if tie else []
+    return [*entry.reasons, *ex_aequo, *entry.flags]
 
 
 def _print_calibration(calibration: Calibration, changes: list[RankChange]) -> None:
