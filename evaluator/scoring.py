@@ -105,7 +105,7 @@ def _proposal_problems(criteria: dict[str, Criterion], proposal: Proposal, index
             )
         seen.setdefault(evaluation.evaluator, j)
         yield from _sheet_problems(criteria, who, evaluation.scores, f"{where}.evaluations.{j}.scores")
-        for missing in criteria.keys() - evaluation.scores.keys():
+        for missing in (c for c in criteria if c not in evaluation.scores):
             yield Problem(
                 f"{who}: no score for criterion {missing} (write null if it does not apply)",
                 f"{where}.evaluations.{j}.scores",
