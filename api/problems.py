@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -65,7 +66,9 @@ class PreconditionFailed(ApiError):
         self.current = current
 
 
-class PreconditionRequired(ApiError):
+class PreconditionRequired(PreconditionFailed):
+    """A write over an existing record that does not say which version it replaces."""
+
     title = "If-Match required"
     status = 428
 
@@ -77,7 +80,7 @@ class UnsupportedMediaType(ApiError):
 
 def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": request.url.path}
-    return JSONResponse({**body, **extra}, status_code=status, media_type=MEDIA_TYPE)
+    return JSONResponse(jsonable_encoder({**body, **extra}), status_code=status, media_type=MEDIA_TYPE)
 
 
 def _grants_error(request: Request, exc: Exception) -> JSONResponse:
@@ -86,7 +89,8 @@ def _grants_error(request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, Any] = {"errors": [p.as_dict() for p in exc.problems]}
     if isinstance(exc, PreconditionFailed):
         extra["current"] = exc.current
-    response = problem(status, exc.title, str(exc), request, **extra)
+    detail = "\n".join(str(p) if p.file or p.path or p.line else p.message for p in exc.problems)
+    response = problem(status, exc.title, detail, request, **extra)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
@@ -95,8 +99,7 @@ def _grants_error(request: Request, exc: Exception) -> JSONResponse:
 def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        Problem(err["msg"], ".".join(str(part) for part in err["loc"]), file=str(err["loc"][0]))
-        for err in exc.errors()
+        Problem(err["msg"], ".".join(str(part) for part in err["loc"]), file=str(err["loc"][0])) for err in exc.errors()
     ]
     detail = "; ".join(str(p) for p in problems)
     return problem(422, "Invalid request", detail, request, errors=[p.as_dict() for p in problems])

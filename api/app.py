@@ -1,0 +1,25 @@
+"""The FastAPI application: routers per resource over one store, errors as problem+json."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import problems
+from api.db.session import Store
+from api.routers import assignments, audit, calls, conflicts, evaluators, proposals, scores
+
+ROUTERS = (calls, proposals, evaluators, conflicts, assignments, scores, audit)
+
+
+def create_app(store: Store | None = None) -> FastAPI:
+    """The API over ``store`` (by default the database ``DATABASE_URL`` names, migrated to head)."""
+    app = FastAPI(
+        title="grants",
+        version="0.1.0",
+        description="Run public funding calls: calls, proposals, evaluators, scores, rankings, allocations.",
+    )
+    app.state.store = store or Store.open()
+    problems.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app

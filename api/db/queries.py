@@ -1,0 +1,90 @@
+"""Lookups the routers share, each raising NotFound with the id it could not find.
+
+An evaluator's view is narrowed here, once: a proposal outside their assignments,
+or one they have a declared conflict with, does not exist for them (404, not 403,
+so ids of other proposals do not leak).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from api.assignment import AssignmentPolicy, EvaluatorProfile
+from api.auth import Principal, Scope
+from api.db.models import AssignmentRow, CallRow, CallVersion, ConflictRow, EvaluatorRow, ProposalRow
+from api.problems import NotFound
+from rules.model import Call
+from rules.proposal import Proposal
+
+
+def call_row(session: Session, call_id: str) -> CallRow:
+    row = session.get(CallRow, call_id)
+    if row is None:
+        raise NotFound(f"no call {call_id!r}")
+    return row
+
+
+def call_version(session: Session, call_id: str, version: int | None = None) -> CallVersion:
+    """A version of the call; the current one when none is named."""
+    number = call_row(session, call_id).current_version if version is None else version
+    row = session.get(CallVersion, (call_id, number))
+    if row is None:
+        raise NotFound(f"call {call_id!r} has no version {number}")
+    return row
+
+
+def current_call(session: Session, call_id: str) -> tuple[Call, int]:
+    """The current version of a call as a model, with its version number."""
+    row = call_version(session, call_id)
+    return Call.model_validate(row.parsed), row.version
+
+
+def policy(session: Session, call_id: str) -> AssignmentPolicy:
+    return AssignmentPolicy.model_validate(call_row(session, call_id).policy)
+
+
+def assigned(evaluator_id: str) -> Select[tuple[int]]:
+    """Ids of the proposals assigned to an evaluator and not under a declared conflict."""
+    conflicted = (
+        exists()
+        .where(ConflictRow.proposal_id == AssignmentRow.proposal_id)
+        .where(ConflictRow.evaluator_id == evaluator_id)
+    )
+    return select(AssignmentRow.proposal_id).where(AssignmentRow.evaluator_id == evaluator_id).where(~conflicted)
+
+
+def visible_proposals(principal: Principal, call_id: str) -> Select[tuple[ProposalRow]]:
+    query = select(ProposalRow).where(ProposalRow.call_id == call_id)
+    if principal.scope is Scope.assigned:
+        query = query.where(ProposalRow.id.in_(assigned(principal.evaluator_id or "")))
+    return query
+
+
+def proposal_row(session: Session, call_id: str, code: str, principal: Principal | None = None) -> ProposalRow:
+    query = select(ProposalRow).where(ProposalRow.call_id == call_id, ProposalRow.code == code)
+    if principal is not None:
+        query = visible_proposals(principal, call_id).where(ProposalRow.code == code)
+    row = session.execute(query).scalar_one_or_none()
+    if row is None:
+        call_row(session, call_id)
+        raise NotFound(f"no proposal {code!r} in call {call_id!r}")
+    return row
+
+
+def proposal_model(row: ProposalRow) -> Proposal:
+    return Proposal.model_validate(row.data)
+
+
+def evaluator_row(session: Session, evaluator_id: str) -> EvaluatorRow:
+    row = session.get(EvaluatorRow, evaluator_id)
+    if row is None:
+        raise NotFound(f"no evaluator {evaluator_id!r}; an agency registers evaluators with POST /evaluators")
+    return row
+
+
+def profile(row: EvaluatorRow) -> EvaluatorProfile:
+    return EvaluatorProfile(
+        id=row.id, name=row.name, organisation=row.organisation, country=row.country, topics=list(row.topics)
+    )

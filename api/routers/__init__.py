@@ -1,0 +1,1 @@
+"""One router per resource; each checks the caller against :data:`api.auth.PERMISSIONS`."""

@@ -1,0 +1,52 @@
+"""Evaluators: the experts an agency registers, with organisation, country and topics."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api import audit
+from api.assignment import EvaluatorProfile
+from api.auth import Caller, Db, Scope
+from api.db import queries
+from api.db.models import EvaluatorRow
+from api.problems import Conflict, NotFound
+from api.routers.common import Page, Paging, guarded_router, page_of
+from rules.regions import resolve_country
+
+router = guarded_router(prefix="/evaluators", tags=["evaluators"])
+
+
+class Registered(BaseModel):
+    evaluator: EvaluatorProfile
+    created: bool
+
+
+@router.post("", status_code=201, response_model=EvaluatorProfile)
+def register_evaluator(new: EvaluatorProfile, session: Db, principal: Caller) -> EvaluatorProfile:
+    """Register an evaluator; the country is stored as its ISO code. Registering the same profile twice is a no-op."""
+    profile = new.model_copy(update={"country": resolve_country(new.country)})
+    row = session.get(EvaluatorRow, profile.id)
+    if row is not None:
+        if queries.profile(row) == profile:
+            return profile
+        raise Conflict(f"evaluator {profile.id!r} is already registered with another profile")
+    session.add(EvaluatorRow(**profile.model_dump()))
+    session.flush()
+    audit.record(session, principal.name, "evaluator.register", f"evaluator/{profile.id}", None, profile)
+    session.commit()
+    return profile
+
+
+@router.get("", response_model=Page[EvaluatorProfile])
+def list_evaluators(session: Db, paging: Paging) -> Page[EvaluatorProfile]:
+    rows, total = page_of(session, select(EvaluatorRow).order_by(EvaluatorRow.id), paging)
+    return Page(items=[queries.profile(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/{evaluator_id}", response_model=EvaluatorProfile)
+def get_evaluator(evaluator_id: str, session: Db, principal: Caller) -> EvaluatorProfile:
+    """An evaluator may read their own profile only."""
+    if principal.scope is Scope.own and evaluator_id != principal.evaluator_id:
+        raise NotFound(f"no evaluator {evaluator_id!r}")
+    return queries.profile(queries.evaluator_row(session, evaluator_id))
