@@ -12,7 +12,7 @@ and evens out the heaviest load; the slots it cannot fill are reported, not hidd
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
@@ -78,42 +78,42 @@ class ConflictRecord(BaseModel):
     declared_at: dt.datetime | None = None
 
 
-def evaluator_country(profile: EvaluatorProfile) -> str:
-    return resolve_country(profile.country)
+class Consortia:
+    """Who is in which proposal, indexed by organisation and country, to find conflicts in one pass."""
 
+    def __init__(self, proposals: Iterable[Proposal]):
+        self.by_organisation: dict[str, dict[str, str]] = defaultdict(dict)
+        self.by_country: dict[str, dict[str, str]] = defaultdict(dict)
+        for proposal in proposals:
+            for partner in proposal.partners:
+                self.by_organisation[normalise(partner.name)].setdefault(proposal.id, partner.name)
+                self.by_country[resolve_country(partner.country)].setdefault(proposal.id, partner.name)
 
-def detected_conflicts(profile: EvaluatorProfile, proposal: Proposal, policy: AssignmentPolicy) -> list[ConflictRecord]:
-    """Conflicts that follow from who the evaluator is and who is in the consortium."""
-    found = []
-    organisation = normalise(profile.organisation)
-    for partner in proposal.partners:
-        if normalise(partner.name) == organisation:
-            detail = f"evaluator works for {profile.organisation}, partner of {proposal.id}"
-            found.append(
-                ConflictRecord(
-                    proposal_id=proposal.id,
-                    evaluator_id=profile.id,
-                    kind=ConflictKind.same_organisation,
-                    detail=detail,
-                    detected=True,
-                )
+    def conflicts_of(self, profile: EvaluatorProfile, policy: AssignmentPolicy) -> list[ConflictRecord]:
+        """Every conflict that follows from who the evaluator is and who is in each consortium."""
+        found = [
+            ConflictRecord(
+                proposal_id=proposal_id,
+                evaluator_id=profile.id,
+                kind=ConflictKind.same_organisation,
+                detail=f"evaluator works for {profile.organisation}, partner {partner} of {proposal_id}",
+                detected=True,
             )
-            break
-    if policy.same_country_conflict:
-        country = evaluator_country(profile)
-        partner = next((p for p in proposal.partners if resolve_country(p.country) == country), None)
-        if partner is not None:
-            detail = f"evaluator is from {country}, like partner {partner.name}, and the call forbids it"
-            found.append(
+            for proposal_id, partner in self.by_organisation.get(normalise(profile.organisation), {}).items()
+        ]
+        if policy.same_country_conflict:
+            country = resolve_country(profile.country)
+            found += [
                 ConflictRecord(
-                    proposal_id=proposal.id,
+                    proposal_id=proposal_id,
                     evaluator_id=profile.id,
                     kind=ConflictKind.same_country,
-                    detail=detail,
+                    detail=f"evaluator is from {country}, like partner {partner}, and the call forbids it",
                     detected=True,
                 )
-            )
-    return found
+                for proposal_id, partner in self.by_country.get(country, {}).items()
+            ]
+        return found
 
 
 def expertise_matches(profile: EvaluatorProfile, topic: str | None) -> bool:
@@ -204,7 +204,13 @@ def assign(problem: AssignmentProblem) -> AssignmentPlan:
     ]
     upper = np.concatenate([np.ones(n_x), need, np.full(n_e, policy.min_load), [np.inf]])
     integrality = np.concatenate([np.ones(n_x), np.zeros(n_p + n_e + 1)])
-    result = milp(cost, constraints=constraints, integrality=integrality, bounds=Bounds(0, upper), options={"mip_rel_gap": 0.01, "time_limit": SOLVER_SECONDS})
+    result = milp(
+        cost,
+        constraints=constraints,
+        integrality=integrality,
+        bounds=Bounds(0, upper),
+        options={"mip_rel_gap": 0.01, "time_limit": SOLVER_SECONDS},
+    )
     if result.x is None:
         raise GrantsError(f"automatic assignment found no solution: {result.message}")
     chosen = [pairs[i] for i in np.flatnonzero(result.x[:n_x] > 0.5)]
