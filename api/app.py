@@ -23,3 +23,8 @@ def create_app(store: Store | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory ``grants serve`` hands to uvicorn: each worker opens ``DATABASE_URL``."""
+    return create_app(Store.open())

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.commands import calls, ranking
+from api.commands import calls, ranking, server
 from rules.errors import GrantsError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 calls.register(app)
 ranking.register(app)
+server.register(app)
 
 USER_ERROR = 2
 
