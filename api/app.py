@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from api import problems
 from api.db.session import Store
-from api.routers import assignments, audit, calls, conflicts, evaluators, proposals, scores
+from api.routers import assignments, audit, calls, conflicts, evaluators, proposals, rankings, scores
 
-ROUTERS = (calls, proposals, evaluators, conflicts, assignments, scores, audit)
+ROUTERS = (calls, proposals, evaluators, conflicts, assignments, scores, rankings, audit)
 
 
 def create_app(store: Store | None = None) -> FastAPI:
