@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,7 @@ from rules.money import format_money
 from rules.proposal import OrganisationType, Proposal
 
 Value = Fraction | int | None
+Sortable = tuple[bool, Fraction | int]
 
 
 class TieBreak(BaseModel):
@@ -74,6 +75,11 @@ class Key(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def contextual(self) -> bool:
+        """Whether the value depends on what is ranked above (else it is computed once per tied group)."""
+        ...
+
     def value(self, candidate: Candidate, above: Above) -> Value: ...
 
     def describe(self, candidate: Candidate, above: Above) -> str: ...
@@ -84,6 +90,7 @@ class UncoveredTopic:
     """Horizon Europe step 1: a topic no higher-ranked proposal addresses comes first."""
 
     name: str = "uncovered_topic"
+    contextual: ClassVar[bool] = True
 
     def value(self, candidate: Candidate, above: Above) -> Value:
         topic = candidate.proposal.topic
@@ -101,6 +108,7 @@ class HigherCriterion:
     """Horizon Europe step 2: the higher (consolidated) score on one criterion."""
 
     criterion: str
+    contextual: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -124,6 +132,7 @@ class GenderBalance:
     """
 
     name: str = "gender_balance"
+    contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:
         share = candidate.proposal.gender_balance
@@ -141,6 +150,7 @@ class NewCountries:
     """Horizon Europe step 4: more countries not represented in higher-ranked proposals."""
 
     name: str = "new_countries"
+    contextual: ClassVar[bool] = True
 
     def value(self, candidate: Candidate, above: Above) -> Value:
         return len(candidate.countries - above.countries)
@@ -159,6 +169,7 @@ class SmeShare:
     """
 
     name: str = "sme_share"
+    contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:
         budgets = [(p.type, p.budget) for p in candidate.proposal.partners]
@@ -181,6 +192,7 @@ class LowerRequest:
     """The smaller requested grant first: the same score for less money."""
 
     name: str = "lower_request"
+    contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:
         return -Fraction(candidate.proposal.requested_amount)
@@ -227,9 +239,10 @@ def _break_ties(call_id: str, keys: Sequence[Key], group: list[Candidate], above
     """Place a tied group one proposal at a time; ``above`` grows as each is placed."""
     placed: list[tuple[Candidate, Above]] = []
     drawn: set[str] = set()
+    fixed = {key.name: {c.id: _sortable(key.value(c, above)) for c in group} for key in keys if not key.contextual}
     while group:
         context = above.copy()
-        survivors = _survivors(keys, group, context)
+        survivors = _survivors(keys, group, context, fixed)
         if len(survivors) > 1 and not {c.id for c in survivors} <= drawn:
             drawn = {c.id for c in survivors}
             result.unresolved.append([c.id for c in sorted(survivors, key=lambda c: draw_ticket(call_id, c.id))])
@@ -242,16 +255,19 @@ def _break_ties(call_id: str, keys: Sequence[Key], group: list[Candidate], above
     result.ranked += [c for c, _ in placed]
 
 
-def _sortable(value: Value) -> tuple[bool, Fraction | int]:
+def _sortable(value: Value) -> Sortable:
     return (value is not None, 0 if value is None else value)
 
 
-def _survivors(keys: Sequence[Key], group: list[Candidate], above: Above) -> list[Candidate]:
+def _survivors(
+    keys: Sequence[Key], group: list[Candidate], above: Above, fixed: Mapping[str, Mapping[str, Sortable]]
+) -> list[Candidate]:
     survivors = group
     for key in keys:
         if len(survivors) == 1:
             break
-        values = [_sortable(key.value(c, above)) for c in survivors]
+        known = fixed.get(key.name)
+        values = [known[c.id] if known is not None else _sortable(key.value(c, above)) for c in survivors]
         best = max(values)
         survivors = [c for c, v in zip(survivors, values, strict=True) if v == best]
     return survivors
