@@ -1,0 +1,269 @@
+"""Integer programs as arrays, solved by HiGHS or CBC under a wall-clock limit that holds.
+
+The model is kept as a sparse matrix (:class:`MatrixModel`) because numpy builds
+it in milliseconds and both solvers take it without a Python call per variable:
+HiGHS through ``highspy.passModel``, CBC through a PuLP model whose expressions are
+made from (variable, coefficient) pairs, written once to MPS. Neither solver's own
+time limit is trusted alone (CBC ignored its limit on a 50,000-proposal model): HiGHS
+runs in a thread that a watchdog cancels, CBC in a process that is interrupted and,
+if it does not stop, killed; both return the best solution found with its bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pulp
+import scipy.sparse as sp
+
+Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
+SolverName = Literal["highs", "cbc"]
+GRACE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class MatrixModel:
+    """Maximise ``cost @ x`` subject to ``row_low <= matrix @ x <= row_high`` and column bounds."""
+
+    cost: np.ndarray
+    matrix: sp.csr_matrix
+    row_low: np.ndarray
+    row_high: np.ndarray
+    col_low: np.ndarray
+    col_high: np.ndarray
+    integer: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows, cols = self.matrix.shape
+        return int(rows), int(cols)
+
+    def relaxed(self) -> MatrixModel:
+        return replace(self, integer=np.zeros_like(self.integer))
+
+    def with_bounds(self, low: np.ndarray, high: np.ndarray) -> MatrixModel:
+        return replace(self, col_low=low, col_high=high)
+
+
+@dataclass(frozen=True)
+class SolverResult:
+    status: Status
+    values: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    seconds: float
+    solver: str
+    duals: np.ndarray | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.values is not None
+
+    @property
+    def gap(self) -> float:
+        if self.objective is None or self.bound is None:
+            return float("inf")
+        return abs(self.bound - self.objective) / max(abs(self.objective), 1.0)
+
+
+def solve(
+    model: MatrixModel,
+    deadline: float,
+    solver: SolverName = "highs",
+    gap: float = 1e-4,
+    start: np.ndarray | None = None,
+) -> SolverResult:
+    """Solve before ``deadline`` (a ``time.monotonic()`` instant), returning the best solution found."""
+    if solver == "cbc" and model.integer.any():
+        return _solve_cbc(model, deadline, gap, start)
+    return _solve_highs(model, deadline, gap, start)
+
+
+def _highs_lp(model: MatrixModel) -> object:
+    import highspy
+
+    rows, cols = model.shape
+    csc = model.matrix.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = cols, rows
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.col_cost_ = model.cost.astype(np.float64)
+    lp.col_lower_, lp.col_upper_ = model.col_low.astype(np.float64), model.col_high.astype(np.float64)
+    lp.row_lower_, lp.row_upper_ = model.row_low.astype(np.float64), model.row_high.astype(np.float64)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
+    if model.integer.any():
+        kinds = [highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger]
+        lp.integrality_ = [kinds[int(flag)] for flag in model.integer]
+    return lp
+
+
+def _solve_highs(model: MatrixModel, deadline: float, gap: float, start: np.ndarray | None) -> SolverResult:
+    import highspy
+
+    began = time.monotonic()
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("mip_rel_gap", gap)
+    highs.setOptionValue("time_limit", max(deadline - began, 0.01))
+    highs.passModel(_highs_lp(model))
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = start.astype(np.float64)
+        highs.setSolution(solution)
+    highs.HandleUserInterrupt = True
+    watchdog = threading.Timer(max(deadline - began, 0.0) + GRACE_SECONDS, highs.cancelSolve)
+    watchdog.start()
+    try:
+        highs.run()
+    finally:
+        watchdog.cancel()
+    return _highs_result(highs, model, time.monotonic() - began)
+
+
+def _highs_result(highs: object, model: MatrixModel, seconds: float) -> SolverResult:
+    import highspy
+
+    status = highs.getModelStatus()  # type: ignore[attr-defined]
+    info = highs.getInfo()  # type: ignore[attr-defined]
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return SolverResult("infeasible", None, None, None, seconds, "highs")
+    if info.primal_solution_status != 2:
+        return SolverResult("no_solution", None, None, None, seconds, "highs")
+    solution = highs.getSolution()  # type: ignore[attr-defined]
+    values = np.asarray(solution.col_value, dtype=np.float64)
+    objective = float(model.cost @ values)
+    integer = bool(model.integer.any())
+    bound = float(info.mip_dual_bound) if integer else objective
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    duals = None if integer else np.asarray(solution.row_dual, dtype=np.float64)
+    return SolverResult("optimal" if optimal else "feasible", values, objective, bound, seconds, "highs", duals)
+
+
+def pulp_problem(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """The model as a PuLP problem, each row an ``LpAffineExpression`` made from pairs (no ``+=`` in loops)."""
+    problem = pulp.LpProblem("allocation", pulp.LpMaximize)
+    variables = [
+        pulp.LpVariable(f"x{k}", low, high, pulp.LpInteger if integer else pulp.LpContinuous)
+        for k, (low, high, integer) in enumerate(zip(model.col_low, model.col_high, model.integer, strict=True))
+    ]
+    problem.setObjective(pulp.LpAffineExpression(_pairs(variables, np.arange(len(variables)), model.cost)))
+    csr = model.matrix
+    for r in range(csr.shape[0]):
+        window = slice(csr.indptr[r], csr.indptr[r + 1])
+        expression = pulp.LpAffineExpression(_pairs(variables, csr.indices[window], csr.data[window]))
+        low, high = model.row_low[r], model.row_high[r]
+        if low == high:
+            problem.addConstraint(pulp.LpConstraint(expression, pulp.LpConstraintEQ, f"r{r}", float(low)))
+            continue
+        if np.isfinite(high):
+            problem.addConstraint(pulp.LpConstraint(expression, pulp.LpConstraintLE, f"r{r}u", float(high)))
+        if np.isfinite(low):
+            problem.addConstraint(pulp.LpConstraint(expression, pulp.LpConstraintGE, f"r{r}l", float(low)))
+    return problem, variables
+
+
+def _pairs(
+    variables: list[pulp.LpVariable], columns: np.ndarray, values: np.ndarray
+) -> list[tuple[pulp.LpVariable, float]]:
+    return [(variables[c], v) for c, v in zip(columns.tolist(), values.tolist(), strict=True) if v != 0]
+
+
+def _solve_cbc(model: MatrixModel, deadline: float, gap: float, start: np.ndarray | None) -> SolverResult:
+    began = time.monotonic()
+    problem, variables = pulp_problem(model)
+    with tempfile.TemporaryDirectory(prefix="grants-cbc-") as folder:
+        mps, solution, log = (Path(folder) / name for name in ("model.mps", "model.sol", "cbc.log"))
+        written, names, constraint_names, _ = problem.writeMPS(str(mps), rename=1)
+        seconds = max(deadline - time.monotonic(), 0.01)
+        command = [pulp.PULP_CBC_CMD().path, str(mps), "-max", "-ratio", str(gap), "-sec", f"{seconds:.3f}"]
+        if start is not None:
+            command += _cbc_start(Path(folder) / "start.mst", variables, names, start)
+        command += ["-threads", "1", "-solve", "-solution", str(solution)]
+        _run_until(command, log, deadline)
+        if not solution.exists():
+            return SolverResult("no_solution", None, None, None, time.monotonic() - began, "cbc")
+        return _cbc_result(model, problem, written, names, constraint_names, solution, log, began)
+
+
+def _cbc_start(path: Path, variables: list[pulp.LpVariable], names: dict[str, str], start: np.ndarray) -> list[str]:
+    """A MIP start in CBC's solution format, under the names PuLP gave the columns in the MPS file."""
+    lines = ["Stopped on time - objective value 0\n"]
+    lines += [f"{k} {names[v.name]} {value} 0\n" for k, (v, value) in enumerate(zip(variables, start.tolist()))]
+    path.write_text("".join(lines))
+    return ["-mips", str(path)]
+
+
+def _run_until(command: list[str], log: Path, deadline: float) -> None:
+    """Run CBC; at the deadline interrupt it (it then writes its best solution) and kill it if it hangs."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.0) + GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _cbc_result(
+    model: MatrixModel,
+    problem: pulp.LpProblem,
+    written: list[pulp.LpVariable],
+    names: dict[str, str],
+    constraint_names: dict[str, str],
+    solution: Path,
+    log: Path,
+    began: float,
+) -> SolverResult:
+    status, values, *_ = pulp.PULP_CBC_CMD().readsol_MPS(str(solution), problem, written, names, constraint_names)
+    first = solution.read_text().split("\n", 1)[0]
+    seconds = time.monotonic() - began
+    if first.startswith("Infeasible") or "infeasible" in first.lower():
+        return SolverResult("infeasible", None, None, None, seconds, "cbc")
+    if status not in (pulp.LpStatusOptimal,) and "objective value" not in first:
+        return SolverResult("no_solution", None, None, None, seconds, "cbc")
+    x = np.array([values.get(f"x{k}", 0.0) for k in range(model.shape[1])], dtype=np.float64)
+    objective = float(model.cost @ x)
+    optimal = first.startswith("Optimal")
+    bound = objective if optimal else _cbc_bound(log.read_text(), objective)
+    return SolverResult("optimal" if optimal else "feasible", x, objective, bound, seconds, "cbc")
+
+
+def _cbc_bound(log: str, objective: float) -> float:
+    """CBC prints its best possible value on stopping; without it the bound is unknown (infinite gap)."""
+    found = re.findall(r"best possible (-?[\d.e+]+)", log) or re.findall(r"Lower bound:\s+(-?[\d.e+]+)", log)
+    if not found:
+        return float("inf")
+    return max(abs(float(found[-1])), objective)
+
+
+def solver_available(name: SolverName) -> bool:
+    if name == "cbc":
+        return bool(pulp.PULP_CBC_CMD().available())
+    with contextlib.suppress(ImportError):
+        import highspy  # noqa: F401
+
+        return True
+    return False
+
+
+def default_solver(partial: bool) -> SolverName:
+    """CBC wins on the all-binary model and HiGHS with continuous amounts (see docs/allocation.md)."""
+    if partial or not solver_available("cbc"):
+        return "highs" if solver_available("highs") else "cbc"
+    return "cbc"
+
