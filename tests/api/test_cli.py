@@ -1,0 +1,67 @@
+"""The server-side commands: tokens printed once and stored hashed, and a real ``grants serve``."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from api.auth import token_hash
+from api.cli import app
+from api.db.models import TokenRow
+from api.db.session import Store
+
+runner = CliRunner()
+GRANTS = Path(sys.executable).parent / "grants"
+
+
+def test_a_token_is_printed_once_and_only_its_hash_is_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'grants.db'}"
+    result = runner.invoke(app, ["token", "create", "--role", "finance", "--label", "treasury", "--database", url])
+    token = result.output.strip()
+    assert result.exit_code == 0 and token.startswith("grants_")
+    with Store.open(url).session(write=False) as session:
+        stored = session.execute(select(TokenRow)).scalar_one()
+    assert (stored.token_hash, stored.role, stored.label) == (token_hash(token), "finance", "treasury")
+    assert token not in stored.token_hash
+
+
+def test_an_evaluator_token_needs_a_registered_evaluator(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'grants.db'}"
+    unknown = runner.invoke(app, ["token", "create", "--role", "evaluator", "--evaluator", "E1", "--database", url])
+    assert unknown.exit_code != 0
+    assert "evaluator 'E1' is not registered" in str(unknown.exception)
+    missing = runner.invoke(app, ["token", "create", "--role", "evaluator", "--database", url])
+    assert "an evaluator token needs --evaluator ID" in str(missing.exception)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_grants_serve_migrates_a_new_database_and_answers(tmp_path: Path) -> None:
+    port, db = free_port(), tmp_path / "served.db"
+    command = [str(GRANTS), "serve", "--port", str(port), "--database", f"sqlite:///{db}"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/calls", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response.status_code == 401
+        assert response.json()["title"] == "Missing or unknown API token"
+        assert db.exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
