@@ -89,7 +89,7 @@ class Key(Protocol):
 class UncoveredTopic:
     """Horizon Europe step 1: a topic no higher-ranked proposal addresses comes first."""
 
-    name: str = "uncovered_topic"
+    name: ClassVar[str] = "uncovered_topic"
     contextual: ClassVar[bool] = True
 
     def value(self, candidate: Candidate, above: Above) -> Value:
@@ -131,7 +131,7 @@ class GenderBalance:
     equally balanced, and both beat 20% or 80%.
     """
 
-    name: str = "gender_balance"
+    name: ClassVar[str] = "gender_balance"
     contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:
@@ -149,7 +149,7 @@ class GenderBalance:
 class NewCountries:
     """Horizon Europe step 4: more countries not represented in higher-ranked proposals."""
 
-    name: str = "new_countries"
+    name: ClassVar[str] = "new_countries"
     contextual: ClassVar[bool] = True
 
     def value(self, candidate: Candidate, above: Above) -> Value:
@@ -168,7 +168,7 @@ class SmeShare:
     budgets, so it is unknown (ranks last) when any partner's budget is missing.
     """
 
-    name: str = "sme_share"
+    name: ClassVar[str] = "sme_share"
     contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:
@@ -191,7 +191,7 @@ class SmeShare:
 class LowerRequest:
     """The smaller requested grant first: the same score for less money."""
 
-    name: str = "lower_request"
+    name: ClassVar[str] = "lower_request"
     contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -117,14 +118,12 @@ def rank(
     table = compile_proposals(list(proposals))
     eligibility = _eligibility(report if report is not None else check(call, table), proposals)
     places = _places(table)
-    plain = _ranking(call, proposals, eligibility, places)
-    ranking = plain
+    ranking = _ranking(call, proposals, eligibility, places)
     if call.scoring.calibration if calibrate is None else calibrate:
         calibration = fit_offsets(call, proposals)
         calibrated = _ranking(call, proposals, eligibility, places, calibration)
-        ranking = calibrated.model_copy(
-            update={"calibration": calibration, "calibration_changes": _changes(plain, calibrated)}
-        )
+        calibrated.calibration, calibrated.calibration_changes = calibration, _changes(ranking, calibrated)
+        ranking = calibrated
     if call.ranking.two_stage:
         ranking.first_stage = propose_first_stage_threshold(call, ranking)
     return ranking
@@ -155,14 +154,21 @@ def _eligibility(report: EligibilityReport, proposals: Sequence[Proposal]) -> di
     return results
 
 
-def _places(table: ProposalTable) -> dict[str, tuple[str, str | None, list[str]]]:
-    """Lead country, lead region (canonical id) and all countries of each proposal, as resolved by the rules."""
+class Place(NamedTuple):
+    """Where a proposal is, as the eligibility rules resolved it."""
+
+    lead_country: str
+    lead_region: str | None
+    countries: list[str]
+
+
+def _places(table: ProposalTable) -> dict[str, Place]:
     places = {}
     for i, proposal in enumerate(table.proposals):
         located = [(table.x_lead[j], table.locations[table.x_location[j]]) for j in table.partners_of(i)]
         lead = next(location for is_lead, location in located if is_lead)
         region = lead.region.id if lead.region else None
-        places[proposal.id] = (lead.country, region, sorted({location.country for _, location in located}))
+        places[proposal.id] = Place(lead.country, region, sorted({location.country for _, location in located}))
     return places
 
 
@@ -170,7 +176,7 @@ def _ranking(
     call: Call,
     proposals: Sequence[Proposal],
     eligibility: Mapping[str, ProposalEligibility],
-    places: Mapping[str, tuple[str, str | None, list[str]]],
+    places: Mapping[str, Place],
     calibration: Calibration | None = None,
 ) -> Ranking:
     entries = {
@@ -202,7 +208,7 @@ def _entry(
     proposal: Proposal,
     consolidated: ConsolidatedScores,
     eligibility: ProposalEligibility,
-    place: tuple[str, str | None, list[str]],
+    place: Place,
 ) -> RankedProposal:
     scores = consolidated.values()
     if not eligibility.eligible:
@@ -211,15 +217,14 @@ def _entry(
         reasons = ["not evaluated: no applicable score and no consensus"]
     else:
         reasons = shortfalls(call, scores)
-    lead_country, lead_region, countries = place
     return RankedProposal(
         id=proposal.id,
         acronym=proposal.acronym,
         topic=proposal.topic,
         list_name=(proposal.topic or NO_TOPIC) if call.ranking.lists == "per_topic" else "main",
-        lead_country=lead_country,
-        lead_region=lead_region,
-        countries=countries,
+        lead_country=place.lead_country,
+        lead_region=place.lead_region,
+        countries=place.countries,
         requested_amount=proposal.requested_amount,
         scores=scores,
         total=sum(scores.values(), Decimal("0.00")),
