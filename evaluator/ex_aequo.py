@@ -24,7 +24,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import BaseModel, Field
 
-from evaluator.scoring import show
+from evaluator.scoring import counted, show
 from rules.money import format_money
 from rules.proposal import OrganisationType, Proposal
 
@@ -157,7 +157,8 @@ class NewCountries:
 
     def describe(self, candidate: Candidate, above: Above) -> str:
         new = sorted(candidate.countries - above.countries)
-        return f"{len(new)} countries not yet represented" + (f" ({', '.join(new)})" if new else "")
+        listed = f" ({', '.join(new)})" if new else ""
+        return f"{counted(len(new), 'country', 'countries')} not yet represented{listed}"
 
 
 @dataclass(frozen=True)

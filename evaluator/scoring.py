@@ -70,6 +70,11 @@ def show(number: Decimal) -> str:
     return format(number.normalize(), "f")
 
 
+def counted(n: int, singular: str, plural: str) -> str:
+    """``1 evaluator``, ``2 evaluators``: flags and reasons are read by people."""
+    return f"{n} {singular if n == 1 else plural}"
+
+
 def scale_text(criterion: Criterion) -> str:
     low, high = criterion.scale
     return f"the {show(low)}–{show(high)} scale in steps of {show(criterion.step)}"
@@ -226,10 +231,15 @@ def _consolidated_value(
 def _flags(call: Call, evaluators: int, scores: Iterable[CriterionScore]) -> list[str]:
     """Disagreements and missing evaluators, in the words a panel secretary would use."""
     minimum = call.scoring.min_evaluators
-    flags = [f"{evaluators} evaluators, fewer than the {minimum} the call asks for"] if evaluators < minimum else []
+    flags = (
+        [f"{counted(evaluators, 'evaluator', 'evaluators')}, fewer than the {minimum} the call asks for"]
+        if evaluators < minimum
+        else []
+    )
     for score in scores:
         if score.too_few and evaluators >= minimum:
-            flags.append(f"{score.criterion}: {score.scores} applicable scores, fewer than {minimum}")
+            applicable = counted(score.scores, "applicable score", "applicable scores")
+            flags.append(f"{score.criterion}: {applicable}, fewer than {minimum}")
         if score.disagreement and score.spread is not None and call.scoring.disagreement_limit is not None:
             flags.append(
                 f"{score.criterion}: scores spread {show(score.spread)} points, above the limit of "

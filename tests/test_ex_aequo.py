@@ -87,9 +87,7 @@ def test_within_a_tied_group_each_placed_proposal_counts_as_higher_ranked() -> N
     a = tied("A", countries="PL")
     result = order(CALL, chain(["new_countries", "lower_request"]), [a, b, c])
     assert [x.id for x in result.ranked] == ["B", "A", "C"]
-    assert (
-        result.tie_breaks["A"].detail == "A: 1 countries not yet represented (PL); C: 0 countries not yet represented"
-    )
+    assert result.tie_breaks["A"].detail == "A: 1 country not yet represented (PL); C: 0 countries not yet represented"
 
 
 def test_larger_budget_share_to_smes_comes_first() -> None:

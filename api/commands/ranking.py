@@ -90,7 +90,8 @@ def _notes(entry: RankedProposal) -> list[str]:
 
 
 def _print_calibration(calibration: Calibration, changes: list[RankChange]) -> None:
-    table = Table(title=f"Evaluator offsets (points on a scale {show(calibration.scale_width)} wide)")
+    noise = f"; noise left: sd {calibration.residual_sd}" if calibration.residual_sd is not None else ""
+    table = Table(title=f"Evaluator offsets (points on a scale {show(calibration.scale_width)} wide{noise})")
     for column in ("evaluator", "offset", "scores", "group"):
         table.add_column(column, justify="left" if column == "evaluator" else "right")
     for offset in calibration.offsets:
