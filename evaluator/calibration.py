@@ -122,7 +122,8 @@ def fit_offsets(call: Call, proposals: Sequence[Proposal]) -> Calibration:
 
 
 def _observations(call: Call, proposals: Sequence[Proposal], width: Decimal) -> _Observations:
-    names = sorted({e.evaluator for p in proposals for e in p.evaluations})
+    scoring = (e for p in proposals for e in p.evaluations if any(s is not None for s in e.scores.values()))
+    names = sorted({e.evaluator for e in scoring})  # one who found nothing applicable has nothing to calibrate
     index = {name: i for i, name in enumerate(names)}
     scale = {c.id: float(width / (c.scale[1] - c.scale[0])) for c in call.criteria}
     cell_of = {c.id: k for k, c in enumerate(call.criteria)}

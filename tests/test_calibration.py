@@ -109,6 +109,13 @@ def test_an_evaluator_sharing_no_proposal_keeps_their_scores() -> None:
     assert consolidate(call(), proposals, calibration)[1].values()["impact"] == Decimal("5.00")
 
 
+def test_an_evaluator_who_found_nothing_applicable_is_left_out() -> None:
+    proposals = [scored(f"P{i}", {"E1": "4 4 4", "E2": "3 3 3", "E3": "- - -"}) for i in range(2)]
+    calibration = calibrate(call(), proposals)
+    assert calibration.groups == [["E1", "E2"]]
+    assert calibration.connected
+
+
 def test_calibrated_scores_beyond_the_scale_are_clipped_and_flagged() -> None:
     proposals = [scored(f"P{i}", {"E1": "3 3 3", "E2": "4 4 4"}) for i in range(3)] + [scored("TOP", {"E1": "5 5 5"})]
     result = consolidate(call(), proposals, calibrate(call(), proposals))[-1]
