@@ -1,0 +1,47 @@
+"""The ranking over HTTP reads the scores that count: assigned, conflict-free, or the consensus."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import CALL_ID, Actor, World, assign, sheet
+
+SCORES = {"P1": (4, 4, 4), "P2": (5, 4.5, 4), "P3": (2.5, 3, 3)}
+
+
+@pytest.fixture
+def scored(world: World, agency: Actor, open_call: str) -> None:
+    """E1 and E2 score every proposal alike."""
+    for evaluator in ("E1", "E2"):
+        actor = world.evaluator(evaluator)
+        for proposal, scores in SCORES.items():
+            assign(agency, proposal, evaluator)
+            assert actor.put(f"/calls/{CALL_ID}/proposals/{proposal}/scores", json=sheet(*scores)).status_code == 201
+
+
+def test_finance_reads_the_ranking_in_score_order_with_reasons(finance: Actor, scored: None) -> None:
+    ranking = finance.get(f"/calls/{CALL_ID}/ranking").json()
+    assert [(e["id"], e["position"]) for e in ranking["entries"]] == [("P2", 1), ("P1", 2), ("P3", None)]
+    p3 = ranking["entries"][2]
+    assert not p3["fundable"] and p3["reasons"]
+    assert ranking["entries"][0]["scores"]["excellence"] == "5.00"
+
+
+def test_a_conflicted_evaluators_scores_stop_counting(world: World, agency: Actor, scored: None) -> None:
+    assign(agency, "P3", "E3")
+    world.evaluator("E3").put(f"/calls/{CALL_ID}/proposals/P3/scores", json=sheet(5, 5, 5))
+    boosted = agency.get(f"/calls/{CALL_ID}/ranking").json()["entries"]
+    assert next(e for e in boosted if e["id"] == "P3")["scores"]["excellence"] == "3.33"
+    agency.post(f"/calls/{CALL_ID}/conflicts", json={"proposal_id": "P3", "evaluator_id": "E3", "kind": "professional"})
+    ranking = agency.get(f"/calls/{CALL_ID}/ranking").json()["entries"]
+    assert next(e for e in ranking if e["id"] == "P3")["scores"]["excellence"] == "2.50"
+
+
+def test_a_consensus_overrides_the_evaluators_scores(agency: Actor, scored: None) -> None:
+    agency.put(f"/calls/{CALL_ID}/proposals/P1/consensus", json=sheet(5, 5, 5))
+    ranking = agency.get(f"/calls/{CALL_ID}/ranking").json()
+    assert [e["id"] for e in ranking["entries"]][:2] == ["P1", "P2"]
+
+
+def test_a_ranking_of_an_unknown_call_is_404(agency: Actor) -> None:
+    assert agency.get("/calls/NOPE/ranking").status_code == 404
