@@ -115,51 +115,89 @@ def _bars(decision: Decision) -> list[Bar]:
 def render_index(decision: Decision) -> str:
     call = decision.call
     money = lambda amount: format_money(Decimal(amount), call.currency)  # noqa: E731 - a template filter
-    return _environment().get_template("index.html.j2").render(
-        call=call,
-        ranking=decision.ranking,
-        allocation=decision.allocation,
-        budget=decision.budget,
-        binding=list(decision.allocation.binding),
-        granted=decision.granted,
-        reserve=decision.reserve_positions,
-        proposals_count=len(decision.proposals),
-        eligible_count=len(decision.eligibility.eligible_ids),
-        fundable_count=len(decision.ranking.fundable()),
-        funding_chart=funding_line(_bars(decision), decision.budget, call.currency),
-        sweep=decision.sweep,
-        sweep_chart=sweep([(p.budget, p.grants) for p in decision.sweep], call.currency),
-        money=money,
+    return (
+        _environment()
+        .get_template("index.html.j2")
+        .render(
+            call=call,
+            ranking=decision.ranking,
+            allocation=decision.allocation,
+            budget=decision.budget,
+            binding=list(decision.allocation.binding),
+            granted=decision.granted,
+            reserve=decision.reserve_positions,
+            proposals_count=len(decision.proposals),
+            eligible_count=len(decision.eligibility.eligible_ids),
+            fundable_count=len(decision.ranking.fundable()),
+            funding_chart=funding_line(_bars(decision), decision.budget, call.currency),
+            sweep=decision.sweep,
+            sweep_chart=sweep([(p.budget, p.grants) for p in decision.sweep], call.currency),
+            money=money,
+        )
     )
 
 
 def render_proposal(decision: Decision, proposal: Proposal) -> str:
     call = decision.call
     entry = next((e for e in decision.ranking.entries if e.id == proposal.id), None)
-    return _environment().get_template("proposal.html.j2").render(
-        call=call,
-        proposal=proposal,
-        entry=entry,
-        eligibility=decision.eligibility.by_id()[proposal.id],
-        granted=decision.granted.get(proposal.id),
-        reserve_position=decision.reserve_positions.get(proposal.id),
-        money=lambda amount: format_money(Decimal(amount), call.currency),
+    return (
+        _environment()
+        .get_template("proposal.html.j2")
+        .render(
+            call=call,
+            proposal=proposal,
+            entry=entry,
+            eligibility=decision.eligibility.by_id()[proposal.id],
+            granted=decision.granted.get(proposal.id),
+            reserve_position=decision.reserve_positions.get(proposal.id),
+            money=lambda amount: format_money(Decimal(amount), call.currency),
+        )
     )
 
 
 def ranking_rows(decision: Decision) -> list[list[str]]:
     """The ranking as a table: one row per proposal, exact amounts as strings."""
     criteria = [c.id for c in decision.call.criteria]
-    header = ["position", "list", "id", "acronym", "lead_country", *criteria, "total", "weighted_total",
-              "requested_amount", "eligible", "fundable", "outcome", "granted", "reasons", "ex_aequo"]
+    header = [
+        "position",
+        "list",
+        "id",
+        "acronym",
+        "lead_country",
+        *criteria,
+        "total",
+        "weighted_total",
+        "requested_amount",
+        "eligible",
+        "fundable",
+        "outcome",
+        "granted",
+        "reasons",
+        "ex_aequo",
+    ]
     rows = [header]
     for e in decision.ranking.entries:
         granted = decision.granted.get(e.id)
         tie = f"{e.ex_aequo.key} vs {e.ex_aequo.other}: {e.ex_aequo.detail}" if e.ex_aequo else ""
-        rows.append([str(e.position or ""), e.list_name, e.id, e.acronym, e.lead_country,
-                     *(str(e.scores.get(c, "")) for c in criteria), str(e.total), str(e.weighted_total),
-                     str(e.requested_amount), str(e.eligible).lower(), str(e.fundable).lower(),
-                     decision.outcome(e.id), "" if granted is None else str(granted), "; ".join(e.reasons), tie])
+        rows.append(
+            [
+                str(e.position or ""),
+                e.list_name,
+                e.id,
+                e.acronym,
+                e.lead_country,
+                *(str(e.scores.get(c, "")) for c in criteria),
+                str(e.total),
+                str(e.weighted_total),
+                str(e.requested_amount),
+                str(e.eligible).lower(),
+                str(e.fundable).lower(),
+                decision.outcome(e.id),
+                "" if granted is None else str(granted),
+                "; ".join(e.reasons),
+                tie,
+            ]
+        )
     return rows
 
 
@@ -193,7 +231,9 @@ def write_report(decision: Decision, out_dir: Path) -> Path:
     index = out_dir / "index.html"
     index.write_text(render_index(decision), encoding="utf-8")
     for proposal in decision.proposals:
-        (pages / f"{quote(proposal.id, safe='')}.html").write_text(render_proposal(decision, proposal), encoding="utf-8")
+        (pages / f"{quote(proposal.id, safe='')}.html").write_text(
+            render_proposal(decision, proposal), encoding="utf-8"
+        )
     ranking, allocation = ranking_rows(decision), allocation_rows(decision)
     _write_csv(out_dir / "ranking.csv", ranking)
     _write_csv(out_dir / "allocation.csv", allocation)

@@ -58,11 +58,17 @@ def funding_line(bars: Sequence[Bar], budget: Decimal, currency: str) -> str:
         )
         x += bar.amount
     line_x = MARGIN + _scale(budget, span, plot_w)
-    body.append(f'<line x1="{line_x:.1f}" y1="10" x2="{line_x:.1f}" y2="{HEIGHT - MARGIN}" stroke="#c62828" '
-                f'stroke-width="2" stroke-dasharray="6 3"/>')
-    body.append(f'<text x="{line_x + 4:.1f}" y="22" fill="#c62828" font-size="12">budget {currency} {budget:,.0f}</text>')
-    body.append(f'<text x="{MARGIN}" y="{HEIGHT - 16}" font-size="12">cumulative requests in rank order '
-                f"(0 to {currency} {span:,.0f}); bar height: ranking score</text>")
+    body.append(
+        f'<line x1="{line_x:.1f}" y1="10" x2="{line_x:.1f}" y2="{HEIGHT - MARGIN}" stroke="#c62828" '
+        f'stroke-width="2" stroke-dasharray="6 3"/>'
+    )
+    body.append(
+        f'<text x="{line_x + 4:.1f}" y="22" fill="#c62828" font-size="12">budget {currency} {budget:,.0f}</text>'
+    )
+    body.append(
+        f'<text x="{MARGIN}" y="{HEIGHT - 16}" font-size="12">cumulative requests in rank order '
+        f"(0 to {currency} {span:,.0f}); bar height: ranking score</text>"
+    )
     return _frame(body, "funding line")
 
 
@@ -79,8 +85,13 @@ def sweep(points: Sequence[tuple[Decimal, int]], currency: str) -> str:
     ]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     body = [f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2"/>']
-    body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0"><title>{currency} {b:,.0f}: {n} grants'
-             f"</title></circle>" for (x, y), (b, n) in zip(coords, points, strict=True)]
-    body.append(f'<text x="{MARGIN}" y="{HEIGHT - 16}" font-size="12">budget from {currency} {low:,.0f} to '
-                f"{currency} {high:,.0f}; height: grants funded (up to {most})</text>")
+    body += [
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0"><title>{currency} {b:,.0f}: {n} grants'
+        f"</title></circle>"
+        for (x, y), (b, n) in zip(coords, points, strict=True)
+    ]
+    body.append(
+        f'<text x="{MARGIN}" y="{HEIGHT - 16}" font-size="12">budget from {currency} {low:,.0f} to '
+        f"{currency} {high:,.0f}; height: grants funded (up to {most})</text>"
+    )
     return _frame(body, "budget sweep")
