@@ -15,13 +15,14 @@ core is widened until the solution found proves the fixing safe.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from evaluator.portfolio import Limit, Portfolio
-from evaluator.solvers import MatrixModel, SolverName, SolverResult, default_solver, solve
+from evaluator.solvers import MatrixModel, SolverName, SolverResult, solve, solver_available
 
 EURO = 100.0
 SMALL = 1500
@@ -146,13 +147,13 @@ def _scaled(limit: Limit, scale: float) -> tuple[float, float]:
     return low, high
 
 
-def _limit_matrix(p: Portfolio, limits: list[Limit]) -> sp.csr_matrix:
+def _limit_matrix(p: Portfolio, limits: list[Limit]) -> sp.csc_matrix:
     """Rows of the limits over x alone (amount rows weigh a proposal by its highest grant, in euros)."""
     high = p.high / EURO
     rows = _Rows()
     for limit in limits:
         rows.add(*_limit_terms(limit, high, p.size, partial=False), 0.0, 0.0)
-    return rows.matrix(p.size)
+    return rows.matrix(p.size).tocsc()
 
 
 def relaxation(p: Portfolio, w: Weights, limits: list[Limit], deadline: float) -> SolverResult:
@@ -163,22 +164,65 @@ def relaxation(p: Portfolio, w: Weights, limits: list[Limit], deadline: float) -
     the chain rows disappear and the relaxation keeps only the limit rows and one
     row per list.
     """
-    matrix = _limit_matrix(p, limits)
-    cost = w.per_grant + w.per_euro * p.high / EURO
-    scaled = [_scaled(limit, EURO if limit.measure == "amount" else 1.0) for limit in limits]
-    low = np.array([s[0] for s in scaled])
-    high = np.array([s[1] for s in scaled])
     if p.settings.ranking_discipline:
-        lists = p.lists()
-        blocks = [np.cumsum(matrix[:, members].toarray(), axis=1) for members in lists]
-        gub = sp.block_diag([np.ones((1, len(members))) for members in lists], format="csr")
-        matrix = sp.vstack([sp.csr_matrix(np.hstack(blocks)), gub], format="csr")
-        cost = np.concatenate([np.cumsum(cost[members]) for members in lists])
-        low = np.concatenate([low, np.full(len(lists), -np.inf)])
-        high = np.concatenate([high, np.ones(len(lists))])
-    width = matrix.shape[1]
+        model = cut_model(p, w, limits, [(0, len(members)) for members in p.lists()])
+        return solve(model.relaxed(), deadline, "highs", lp_method="simplex")
+    matrix = _limit_matrix(p, limits)
+    low, high = _row_bounds(limits)
+    width = p.size
+    cost = w.per_grant + w.per_euro * p.high / EURO
     model = MatrixModel(cost, matrix, low, high, np.zeros(width), np.ones(width), np.zeros(width, dtype=bool))
     return solve(model, deadline, "highs")
+
+
+def _row_bounds(limits: list[Limit]) -> tuple[np.ndarray, np.ndarray]:
+    scaled = [_scaled(limit, EURO if limit.measure == "amount" else 1.0) for limit in limits]
+    return np.array([s[0] for s in scaled]), np.array([s[1] for s in scaled])
+
+
+def cut_model(p: Portfolio, w: Weights, limits: list[Limit], windows: list[tuple[int, int]]) -> MatrixModel:
+    """The disciplined model with one binary per admissible cut of each list (its funded prefix length).
+
+    A cut column carries the sums over its prefix, so every limit stays one row and
+    the list's chain becomes a single row "one cut per list"; cuts outside the
+    Lagrangian window of a list are left out.
+    """
+    matrix = _limit_matrix(p, limits)
+    item_cost = w.per_grant + w.per_euro * p.high / EURO
+    blocks, costs, picks = [], [], []
+    for members, (first, last) in zip(p.lists(), windows, strict=True):
+        cuts = np.arange(max(first, 1), last + 1)
+        prefix = np.cumsum(matrix[:, members].toarray(), axis=1)
+        blocks.append(prefix[:, cuts - 1])
+        costs.append(np.cumsum(item_cost[members])[cuts - 1])
+        picks.append((len(cuts), first))
+    low, high = _row_bounds(limits)
+    gub = sp.block_diag([np.ones((1, count)) for count, _ in picks], format="csr")
+    body = sp.csr_matrix(np.hstack(blocks)) if blocks else sp.csr_matrix((len(limits), 0))
+    width = body.shape[1]
+    one_cut = np.array([1.0 if first > 0 else -np.inf for _, first in picks])
+    return MatrixModel(
+        np.concatenate(costs) if costs else np.zeros(0),
+        sp.vstack([body, gub], format="csr"),
+        np.concatenate([low, one_cut]),
+        np.concatenate([high, np.ones(len(picks))]),
+        np.zeros(width),
+        np.ones(width),
+        np.ones(width, dtype=bool),
+    )
+
+
+def cut_amounts(p: Portfolio, windows: list[tuple[int, int]], values: np.ndarray) -> np.ndarray:
+    """Amounts from the chosen cuts: each list's prefix is funded in full."""
+    amounts = np.zeros(p.size, dtype=np.int64)
+    offset = 0
+    for members, (first, last) in zip(p.lists(), windows, strict=True):
+        cuts = np.arange(max(first, 1), last + 1)
+        chosen = np.flatnonzero(values[offset : offset + len(cuts)] > 0.5)
+        funded = int(cuts[chosen[0]]) if len(chosen) else 0
+        amounts[members[:funded]] = p.high[members[:funded]]
+        offset += len(cuts)
+    return amounts
 
 
 def item_values(p: Portfolio, w: Weights, limits: list[Limit], prices: np.ndarray) -> np.ndarray:
@@ -221,6 +265,16 @@ def signed_prices(limits: list[Limit], duals: np.ndarray) -> np.ndarray:
     return prices
 
 
+def windows(p: Portfolio, values: np.ndarray, delta: float) -> list[tuple[int, int]]:
+    """For each list, the funded-prefix lengths whose Lagrangian value is within ``delta`` of the list's best."""
+    found = []
+    for members in p.lists():
+        prefix = _prefix(values[members])
+        window = np.flatnonzero(prefix >= prefix.max() - delta)
+        found.append((int(window.min()), int(window.max())))
+    return found
+
+
 def fixing(p: Portfolio, values: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
     """Proposals whose status no solution within ``delta`` of the bound can change: (funded, not funded).
 
@@ -232,33 +286,47 @@ def fixing(p: Portfolio, values: np.ndarray, delta: float) -> tuple[np.ndarray, 
         return values > delta, values < -delta
     funded = np.zeros(p.size, dtype=bool)
     unfunded = np.zeros(p.size, dtype=bool)
-    for members in p.lists():
-        prefix = _prefix(values[members])
-        window = np.flatnonzero(prefix >= prefix.max() - delta)
-        funded[members[: window.min()]] = True
-        unfunded[members[window.max() :]] = True
+    for members, (first, last) in zip(p.lists(), windows(p, values, delta), strict=True):
+        funded[members[:first]] = True
+        unfunded[members[last:]] = True
     return funded, unfunded
 
 
-def _core_bounds(model: MatrixModel, p: Portfolio, funded: np.ndarray, unfunded: np.ndarray) -> MatrixModel:
+@dataclass(frozen=True)
+class Core:
+    """The MILP left once the Lagrangian has fixed what it can, and how to read its solution."""
+
+    model: MatrixModel
+    amounts: Callable[[np.ndarray], np.ndarray]
+    size: int
+    whole: bool
+    same_columns: bool
+
+
+def core(p: Portfolio, w: Weights, model: MatrixModel, values: np.ndarray, delta: float) -> Core:
+    funded, unfunded = fixing(p, values, delta)
+    size = p.size - int(funded.sum() + unfunded.sum())
+    whole = not (funded.any() or unfunded.any())
+    if p.settings.ranking_discipline and not p.partial:
+        cuts = windows(p, values, delta)
+        return Core(cut_model(p, w, p.limits, cuts), lambda v: cut_amounts(p, cuts, v), size, whole, False)
     low, high = model.col_low.copy(), model.col_high.copy()
     n = p.size
     low[:n][funded] = 1.0
     high[:n][unfunded] = 0.0
     if p.partial:
         high[n:][unfunded] = 0.0
-    return model.with_bounds(low, high)
+    return Core(model.with_bounds(low, high), lambda v: extract_amounts(p, v), size, whole, True)
 
 
 def solve_optimal(p: Portfolio, deadline: float, gap: float = 1e-4, solver: SolverName | None = None) -> Outcome:
     """Solve optimal mode; a second stage maximises score-weighted funding when the objective counts grants."""
     began = time.monotonic()
-    chosen = solver or default_solver(p.partial)
-    first = _solve_stage(p, weights(p), None, deadline, gap, chosen, began)
+    first = _solve_stage(p, weights(p), None, deadline, gap, solver, began)
     if p.objective == "score_weighted_funding" or first.amounts is None:
         return first
     floor = float(weights(p).per_grant @ (first.amounts > 0)) - 1e-6
-    second = _solve_stage(p, weights(p, secondary=True), floor, deadline, gap, chosen, time.monotonic())
+    second = _solve_stage(p, weights(p, secondary=True), floor, deadline, gap, solver, time.monotonic())
     if second.amounts is None:
         return first
     return Outcome(
@@ -268,75 +336,109 @@ def solve_optimal(p: Portfolio, deadline: float, gap: float = 1e-4, solver: Solv
         first.gap,
         first.build_seconds + second.build_seconds,
         first.solve_seconds + second.solve_seconds,
-        chosen,
+        second.solver,
         first.core,
     )
 
 
+def pick_solver(requested: SolverName | None, p: Portfolio, whole: bool) -> SolverName:
+    """Measured on the benchmark instances: CBC on the whole binary model and the cut form, HiGHS elsewhere."""
+    wanted: SolverName = "highs"
+    if not p.partial and (whole or p.settings.ranking_discipline):
+        wanted = "cbc"
+    wanted = requested or wanted
+    if solver_available(wanted):
+        return wanted
+    return "cbc" if wanted == "highs" else "highs"
+
+
 def _solve_stage(
-    p: Portfolio, w: Weights, floor: float | None, deadline: float, gap: float, solver: SolverName, began: float
+    p: Portfolio, w: Weights, floor: float | None, deadline: float, gap: float, solver: SolverName | None, began: float
 ) -> Outcome:
     model = formulate(p, w, p.limits, floor)
     built = time.monotonic()
     if p.size <= SMALL or floor is not None:
-        result = solve(model, deadline, solver, gap)
-        return _outcome(p, model, result, result.bound, built - began, built, p.size)
+        exact = 0.0 if p.size <= SMALL else gap
+        result = solve(model, deadline, pick_solver(solver, p, p.size > SMALL), exact)
+        amounts = extract_amounts(p, result.values) if result.values is not None else None
+        upper = _upper(result, exact) if result.objective is not None else None
+        return _outcome(result, amounts, upper, built - began, built, p.size, max(exact, 1e-9))
     relaxed = relaxation(p, w, p.limits, deadline)
-    if relaxed.status == "infeasible" or relaxed.duals is None:
-        return _outcome(p, model, relaxed, None, built - began, built, 0)
+    if relaxed.duals is None:
+        return _outcome(relaxed, None, None, built - began, built, 0, gap)
     prices = signed_prices(p.limits, relaxed.duals)
     values = item_values(p, w, p.limits, prices)
     bound = lagrangian_bound(p, p.limits, prices, values)
-    return _core_search(p, model, values, bound, deadline, gap, solver, built - began, built)
+    weak = p.partial and p.settings.ranking_discipline
+    if weak or core(p, w, model, values, abs(bound) * gap / 2).size > p.size // 2:
+        result = solve(model, deadline, pick_solver(solver, p, True), gap)
+        amounts = extract_amounts(p, result.values) if result.values is not None else None
+        upper = min(_upper(result, gap), bound) if result.objective is not None else None
+        return _outcome(result, amounts, upper, built - began, built, p.size, gap)
+    return _core_search(p, w, model, values, bound, (deadline, gap, solver), built - began, built)
 
 
 def _core_search(
     p: Portfolio,
+    w: Weights,
     model: MatrixModel,
     values: np.ndarray,
     bound: float,
-    deadline: float,
-    gap: float,
-    solver: SolverName,
+    budget: tuple[float, float, SolverName | None],
     build_seconds: float,
     started: float,
 ) -> Outcome:
-    """Widen the core until the best solution in it is within ``delta`` of the Lagrangian bound."""
+    """Widen the core until the best solution in it is within ``delta`` of the Lagrangian bound.
+
+    Any solution that differs from a fixed proposal loses more than ``delta`` against
+    the bound, so once the core's solution reaches ``bound - delta`` nothing outside
+    the core can beat it by more than the core's own gap. ``delta`` starts small (a
+    core of a few thousand proposals solved in a fraction of a second gives a good
+    incumbent) and then grows to the gap that incumbent leaves.
+    """
+    deadline, gap, requested = budget
+    solver = pick_solver(requested, p, False)
     delta = max(abs(bound) * FIRST_DELTA, 1.0)
     start: np.ndarray | None = None
     while True:
-        funded, unfunded = fixing(p, values, delta)
-        core = p.size - int(funded.sum() + unfunded.sum())
-        result = solve(_core_bounds(model, p, funded, unfunded), deadline, solver, gap, start)
-        whole = not (funded.any() or unfunded.any())
+        reduced = core(p, w, model, values, delta)
+        result = solve(reduced.model, deadline, solver, gap, start if reduced.same_columns else None)
+        amounts = reduced.amounts(result.values) if result.values is not None else None
         if result.objective is not None and result.objective >= bound - delta:
-            proven = max(result.bound if result.bound is not None else bound, bound - delta)
-            return _outcome(p, model, result, min(proven, bound), build_seconds, started, core)
-        if whole or time.monotonic() >= deadline:
-            return _outcome(p, model, result, bound if result.found else None, build_seconds, started, core)
+            proven = max(_upper(result, gap), bound - delta)
+            return _outcome(result, amounts, min(proven, bound), build_seconds, started, reduced.size, gap)
+        if reduced.whole or time.monotonic() >= deadline:
+            return _outcome(result, amounts, bound, build_seconds, started, reduced.size, gap)
         if result.objective is not None:
             delta, start = max(bound - result.objective, 2 * delta) * 1.0001, result.values
         else:
             delta *= 16
 
 
+def _upper(result: SolverResult, gap: float) -> float:
+    """The solver's bound; a solver that reports none is trusted only as far as the gap it was asked for."""
+    assert result.objective is not None
+    if result.bound is not None and np.isfinite(result.bound):
+        return result.bound
+    return result.objective + gap * abs(result.objective)
+
+
 def _outcome(
-    p: Portfolio,
-    model: MatrixModel,
     result: SolverResult,
+    amounts: np.ndarray | None,
     bound: float | None,
     build_seconds: float,
     started: float,
     core: int,
+    gap: float,
 ) -> Outcome:
     solve_seconds = time.monotonic() - started
-    if result.values is None:
+    if amounts is None or result.objective is None:
         status = "infeasible" if result.status == "infeasible" else "no_solution"
         return Outcome(status, None, None, float("inf"), build_seconds, solve_seconds, result.solver, core)
-    amounts = extract_amounts(p, result.values)
-    objective = float(model.cost @ result.values)
+    objective = result.objective
     found_gap = 0.0 if bound is None else max(bound - objective, 0.0) / max(abs(objective), 1.0)
-    status = "optimal" if result.status == "optimal" else "feasible"
+    status = "optimal" if found_gap <= gap * 1.000001 else "feasible"
     return Outcome(status, amounts, bound, found_gap, build_seconds, solve_seconds, result.solver, core)
 
 

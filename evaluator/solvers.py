@@ -82,11 +82,19 @@ def solve(
     solver: SolverName = "highs",
     gap: float = 1e-4,
     start: np.ndarray | None = None,
+    lp_method: str = "ipm",
 ) -> SolverResult:
-    """Solve before ``deadline`` (a ``time.monotonic()`` instant), returning the best solution found."""
-    if solver == "cbc" and model.integer.any():
+    """Solve before ``deadline`` (a ``time.monotonic()`` instant), returning the best solution found.
+
+    A linear model always goes to HiGHS, by default its interior point method: with
+    a few dozen rows and 50,000 columns it is three times faster than the dual
+    simplex (which wins on the denser cut form of the discipline).
+    """
+    if not model.integer.any():
+        return _solve_highs(model, deadline, gap, start, {"solver": lp_method})
+    if solver == "cbc":
         return _solve_cbc(model, deadline, gap, start)
-    return _solve_highs(model, deadline, gap, start)
+    return _solve_highs(model, deadline, gap, start, {})
 
 
 def _highs_lp(model: MatrixModel) -> object:
@@ -108,12 +116,16 @@ def _highs_lp(model: MatrixModel) -> object:
     return lp
 
 
-def _solve_highs(model: MatrixModel, deadline: float, gap: float, start: np.ndarray | None) -> SolverResult:
+def _solve_highs(
+    model: MatrixModel, deadline: float, gap: float, start: np.ndarray | None, options: dict[str, str]
+) -> SolverResult:
     import highspy
 
     began = time.monotonic()
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
+    for name, value in options.items():
+        highs.setOptionValue(name, value)
     highs.setOptionValue("mip_rel_gap", gap)
     highs.setOptionValue("time_limit", max(deadline - began, 0.01))
     highs.passModel(_highs_lp(model))
@@ -237,18 +249,18 @@ def _cbc_result(
     if status not in (pulp.LpStatusOptimal,) and "objective value" not in first:
         return SolverResult("no_solution", None, None, None, seconds, "cbc")
     x = np.array([values.get(f"x{k}", 0.0) for k in range(model.shape[1])], dtype=np.float64)
+    if np.any(np.abs(x[model.integer] - np.rint(x[model.integer])) > 1e-6):
+        return SolverResult("no_solution", None, None, None, seconds, "cbc")
     objective = float(model.cost @ x)
     optimal = first.startswith("Optimal")
-    bound = objective if optimal else _cbc_bound(log.read_text(), objective)
+    bound = _cbc_bound(log.read_text(), objective)
     return SolverResult("optimal" if optimal else "feasible", x, objective, bound, seconds, "cbc")
 
 
-def _cbc_bound(log: str, objective: float) -> float:
-    """CBC prints its best possible value on stopping; without it the bound is unknown (infinite gap)."""
-    found = re.findall(r"best possible (-?[\d.e+]+)", log) or re.findall(r"Lower bound:\s+(-?[\d.e+]+)", log)
-    if not found:
-        return float("inf")
-    return max(abs(float(found[-1])), objective)
+def _cbc_bound(log: str, objective: float) -> float | None:
+    """The upper bound CBC prints when it stops early; None when it printed none (it proved its gap)."""
+    found = re.findall(r"Upper bound:\s+(-?[\d.e+]+)", log)
+    return max(float(found[-1]), objective) if found else None
 
 
 def solver_available(name: SolverName) -> bool:
@@ -259,11 +271,3 @@ def solver_available(name: SolverName) -> bool:
 
         return True
     return False
-
-
-def default_solver(partial: bool) -> SolverName:
-    """CBC wins on the all-binary model and HiGHS with continuous amounts (see docs/allocation.md)."""
-    if partial or not solver_available("cbc"):
-        return "highs" if solver_available("highs") else "cbc"
-    return "cbc"
-
