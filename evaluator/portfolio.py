@@ -89,15 +89,14 @@ class Portfolio:
         kept = [limit for limit in self.limits if limit.quota != quota]
         return Portfolio(**{**self.__dict__, "limits": kept})
 
-    def restricted(self, members: np.ndarray, room: dict[str, tuple[int | None, int | None]]) -> Portfolio:
-        """A sub-instance of some proposals with what is left of every limit (for the funding-line tie)."""
+    def tied_group(self, members: np.ndarray, room: list[int | None]) -> Portfolio:
+        """Tied proposals under what is left of each cap (``room``, aligned with ``limits``), to fund the most."""
         index = np.full(self.size, -1)
         index[members] = np.arange(len(members))
         limits = []
-        for limit in self.limits:
+        for limit, high in zip(self.limits, room, strict=True):
             inside = index[limit.members]
-            low, high = room[limit.name]
-            limits.append(Limit(limit.name, limit.quota, inside[inside >= 0], limit.measure, low, high))
+            limits.append(Limit(limit.name, limit.quota, inside[inside >= 0], limit.measure, None, high))
         return Portfolio(
             entries=[self.entries[i] for i in members],
             score=self.score[members],
@@ -106,7 +105,7 @@ class Portfolio:
             list_of=np.zeros(len(members), dtype=np.int64),
             budget=self.budget,
             limits=limits,
-            settings=self.settings,
+            settings=self.settings.model_copy(update={"objective": "grants", "ranking_discipline": False}),
         )
 
 
