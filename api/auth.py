@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -127,7 +127,17 @@ def create_token(session: Session, role: Role, evaluator_id: str | None = None, 
     return token
 
 
-def request_session(request: Request) -> Iterator[Session]:
+async def writer_turn(request: Request) -> AsyncIterator[None]:
+    """On SQLite, a write request waits its turn here, on the event loop, before it opens a transaction."""
+    store: Store = request.app.state.store
+    if not store.sqlite or request.method in SAFE_METHODS:
+        yield
+        return
+    async with store.writer_lock():
+        yield
+
+
+def request_session(request: Request, _turn: Annotated[None, Depends(writer_turn)]) -> Iterator[Session]:
     """One session per request: a write transaction for writes, a read transaction otherwise."""
     store: Store = request.app.state.store
     with store.session(write=request.method not in SAFE_METHODS) as session:
