@@ -7,6 +7,7 @@ proposal files costs nothing extra when they are right.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -41,9 +42,14 @@ def _readable_path(loc: Sequence[str | int]) -> PathKey:
 def validation_problems(exc: ValidationError, text: str, source: str, data: Any) -> list[Problem]:
     lines = line_map(text)
     problems = []
-    for err in exc.errors():
+    errors = exc.errors()
+    hints = _did_you_mean(errors)
+    for err in errors:
         path = _yaml_path(_readable_path(err["loc"]), data)
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            hint = hints.get(tuple(err["loc"]))
+            message = f"unknown field {err['loc'][-1]!r}" + (f"; did you mean {hint!r}?" if hint else "")
         if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
             path = (*path, "rule")
             kind = err["input"].get("rule") if isinstance(err["input"], dict) else None
@@ -53,20 +59,37 @@ def validation_problems(exc: ValidationError, text: str, source: str, data: Any)
 
 
 def _yaml_path(loc: PathKey, data: Any) -> PathKey:
-    """Keep only the parts of a pydantic location that exist as keys in the data."""
+    """The parts of a pydantic location that are keys in the data, plus a missing field's name.
+
+    Pydantic adds union tags and model names (``min_partners``, ``datetime``) that are not
+    keys in the file; they are dropped so the path reads like the YAML.
+    """
     path: list[str | int] = []
     node = data
-    for part in loc:
+    for k, part in enumerate(loc):
         in_mapping = isinstance(node, dict) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
         if in_mapping or in_list:
             node = node[part]
-        elif isinstance(node, (dict, list)):
-            node = None
-        else:
-            continue
-        path.append(part)
+            path.append(part)
+        elif isinstance(node, dict) and k == len(loc) - 1:
+            path.append(part)
     return tuple(path)
+
+
+def _did_you_mean(errors: list[Any]) -> dict[PathKey, str]:
+    """For each misspelt key, the required key it most likely stands for (``budjet`` -> ``budget``)."""
+    missing: dict[PathKey, list[str]] = {}
+    for err in errors:
+        if err["type"] == "missing":
+            missing.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
+    hints = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(err["loc"][-1]), missing.get(tuple(err["loc"][:-1]), []), n=1)
+            if close:
+                hints[tuple(err["loc"])] = close[0]
+    return hints
 
 
 def _area_references(data: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, Any]]:

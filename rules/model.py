@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from rules.areas import AreaSpec
 from rules.eligibility import Rule
@@ -184,19 +184,30 @@ class Call(Strict):
     allocation: AllocationSettings = Field(default_factory=AllocationSettings)
     notes: str | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Call:
-        ids = [c.id for c in self.criteria]
+    @field_validator("criteria")
+    @classmethod
+    def _distinct_ids(cls, criteria: list[Criterion]) -> list[Criterion]:
+        ids = [c.id for c in criteria]
         if len(set(ids)) != len(ids):
             raise ValueError(f"criterion ids repeat: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}")
-        for key in self.tie_break or []:
-            if key.startswith("criterion:") and key.split(":", 1)[1] not in ids:
+        return criteria
+
+    @field_validator("overall_threshold")
+    @classmethod
+    def _reachable(cls, threshold: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        highest = sum((c.scale[1] for c in info.data.get("criteria", [])), Decimal(0))
+        if threshold is not None and "criteria" in info.data and threshold > highest:
+            raise ValueError(f"overall_threshold {threshold} is above the highest possible total {highest}")
+        return threshold
+
+    @field_validator("tie_break")
+    @classmethod
+    def _known_criteria(cls, keys: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        ids = {c.id for c in info.data.get("criteria", [])}
+        for key in keys or []:
+            if key.startswith("criterion:") and "criteria" in info.data and key.split(":", 1)[1] not in ids:
                 raise ValueError(f"tie_break names criterion {key.split(':', 1)[1]!r}, which the call does not have")
-        if self.overall_threshold is not None and self.overall_threshold > self.max_total:
-            raise ValueError(
-                f"overall_threshold {self.overall_threshold} is above the highest possible total {self.max_total}"
-            )
-        return self
+        return keys
 
     @property
     def max_total(self) -> Decimal:
