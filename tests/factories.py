@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from rules.model import Call
-from rules.proposal import Partner, Proposal
+from rules.proposal import Partner, Proposal, Role
 
 
 def partner(
@@ -26,7 +26,7 @@ def proposal(
 ) -> Proposal:
     members = partners or [partner("Lead", "AT", role="lead"), partner("B", "SI"), partner("C", "HU")]
     if not any(p.role == "lead" for p in members):
-        members = [members[0].model_copy(update={"role": "lead"}), *members[1:]]
+        members = [members[0].model_copy(update={"role": Role.lead}), *members[1:]]
     return Proposal.model_validate(
         {
             "id": id,

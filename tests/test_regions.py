@@ -1,0 +1,104 @@
+"""Places: many spellings and NUTS versions resolve to one region; areas compare identities."""
+
+from __future__ import annotations
+
+import pytest
+
+from rules.areas import builtin_areas
+from rules.errors import RegionError
+from rules.regions import resolve_country, resolve_location
+
+
+def in_area(area: str, country: str, region: str | None = None) -> bool:
+    return builtin_areas()[area].contains(resolve_location(country, region))
+
+
+@pytest.mark.parametrize(
+    ("country", "region", "inside"),
+    [
+        ("IT", "Emilia-Romagna", True),
+        ("IT", "Lazio", False),
+        ("UA", "Odesa", True),
+        ("UA", "Kyiv", False),
+        ("MD", None, True),
+        ("CZ", None, False),
+        ("Moldova", None, True),
+        ("IT", "Bozen", True),
+        ("IT", "Toscana", False),
+        ("UA", "Lviv", False),
+    ],
+)
+def test_see_2007_2013_area(country: str, region: str | None, inside: bool) -> None:
+    assert in_area("see_2007_2013", country, region) is inside
+
+
+@pytest.mark.parametrize(
+    ("country", "spellings"),
+    [
+        ("IT", ["Emilia Romagna", "Emilia-Romagna", "EMILIA-ROMAGNA", "emilia romagna", "ITD5", "ITH5", "IT-45"]),
+        ("UA", ["Ivano-Frankivsk", "Ivano-Frankovskaya", "Ivo-Frankovskaya", "Ivano-Frankivska oblast", "UA-26"]),
+        ("UA", ["Odessa", "Odesa", "Odes'ka", "Odeska oblast", "UA-51"]),
+        ("UA", ["Kyiv", "Kiev", "UA-30"]),
+        ("IT", ["Bolzano", "Bozen", "Provincia Autonoma di Bolzano", "Südtirol", "Sudtirol", "ITD1", "ITH1"]),
+        ("IT", ["Friuli-Venezia Giulia", "Friuli Venezia Giulia", "friuli venezia-giulia", "ITD4", "ITH4"]),
+        ("ES", ["Cataluña", "Cataluna", "Catalonia", "Catalunya", "ES51", "ES-CT"]),
+        ("FR", ["Provence-Alpes-Côte d'Azur", "Provence-Alpes-Cote d'Azur", "PACA", "FR82", "FRL0"]),
+    ],
+)
+def test_spellings_codes_and_accents_meet_in_one_region(country: str, spellings: list[str]) -> None:
+    regions = {resolve_location(country, s).region for s in spellings}
+    assert len(regions) == 1
+
+
+@pytest.mark.parametrize(
+    ("country", "old", "new"),
+    [("IT", "ITD5", "ITH5"), ("IT", "ITE4", "ITI4"), ("GR", "GR30", "EL30"), ("GR", "GR12", "EL52"),
+     ("FR", "FR82", "FRL0"), ("FR", "FR71", "FRK2"), ("SI", "SI02", "SI04")],
+)
+def test_nuts_2006_and_later_codes_are_the_same_region(country: str, old: str, new: str) -> None:
+    assert resolve_location(country, old).region == resolve_location(country, new).region
+
+
+def test_a_nuts_2_code_lies_inside_its_nuts_1_land() -> None:
+    upper_bavaria = resolve_location("DE", "DE21")
+    assert upper_bavaria.region is not None and upper_bavaria.region.id == "DE2"
+    assert in_area("central_europe_2007_2013", "DE", "DE21")
+    assert not in_area("central_europe_2007_2013", "DE", "DE71")
+
+
+def test_a_nuts_3_code_resolves_to_its_nuts_2_region() -> None:
+    rimini = resolve_location("IT", "ITD59")
+    assert rimini.region is not None and rimini.region.name == "Emilia-Romagna"
+
+
+def test_area_drawn_on_nuts_2006_matches_a_partner_writing_nuts_2013() -> None:
+    assert in_area("see_2007_2013", "IT", "ITH3")
+    assert in_area("med_2007_2013", "GR", "EL30")
+    assert not in_area("med_2007_2013", "FR", "FRJ2")
+
+
+@pytest.mark.parametrize(("written", "iso"), [("EL", "GR"), ("UK", "GB"), ("Greece", "GR"), ("XK", "XK"),
+                                              ("Kosovo", "XK"), ("Czech Republic", "CZ"), ("FYROM", "MK"),
+                                              ("the former Yugoslav Republic of Macedonia", "MK")])
+def test_country_aliases(written: str, iso: str) -> None:
+    assert resolve_country(written) == iso
+
+
+def test_unknown_region_is_an_error_with_suggestions() -> None:
+    with pytest.raises(RegionError, match=r"unknown region 'Emilia Romanga' in Italy \(IT\); did you mean ITH5 Emilia"):
+        resolve_location("IT", "Emilia Romanga")
+
+
+def test_merged_region_names_of_the_cloud_text_suggest_both_regions() -> None:
+    with pytest.raises(RegionError, match="did you mean ITF5 Basilicata, ITF4 Puglia"):
+        resolve_location("IT", "Puglia Basilicata")
+
+
+def test_unknown_country_suggests_a_close_name() -> None:
+    with pytest.raises(RegionError, match=r"unknown country 'Itlay' \(did you mean Italy"):
+        resolve_country("Itlay")
+
+
+def test_region_of_another_country_is_refused() -> None:
+    with pytest.raises(RegionError, match="region 'ITH5' is in Italy"):
+        resolve_location("AT", "ITH5")
