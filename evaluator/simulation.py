@@ -1,0 +1,313 @@
+"""What-if runs: scenarios side by side, budget sweeps, and funding odds under score noise.
+
+Scenarios and sweeps re-run :func:`evaluator.allocation.allocate`; funding odds walk
+the call's rank-mode funding line over many noisy draws at once
+(``evaluator.monte_carlo``). Everything is seeded: the same seed gives the same odds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from evaluator.allocation import Allocation, Scenario, allocate, portfolio_for
+from evaluator.monte_carlo import walk_draws
+from evaluator.portfolio import Portfolio
+from evaluator.ranking import RankedProposal, Ranking
+from rules.errors import GrantsError, Problem
+from rules.load import read_text, validation_problems
+from rules.model import Call
+from rules.money import Money, from_cents
+from rules.proposal import Proposal
+from rules.yamlio import parse_yaml
+
+CHUNK = 100
+SURE = 6.0
+
+
+class SimulationError(GrantsError):
+    """A simulation asked for something impossible: a bad budget range, no noise source, a broken scenario file."""
+
+    title = "Invalid simulation"
+
+
+class ScenarioSummary(BaseModel):
+    scenario: str
+    status: str
+    grants: int
+    total_awarded: Money
+    budget_left: Money
+    objective: Decimal
+    binding: list[str]
+    only_here: list[str] = Field(description="funded in this scenario but not in the first one")
+    not_here: list[str] = Field(description="funded in the first scenario but not in this one")
+
+
+class SweepPoint(BaseModel):
+    budget: Money
+    status: str
+    grants: int
+    total_awarded: Money
+    total_score: Decimal = Field(description="sum of the ranking scores of the funded proposals")
+    objective: Decimal
+    last_funded: str | None = Field(description="the lowest-ranked funded proposal")
+
+
+class Odds(BaseModel):
+    id: str
+    score: Decimal
+    funded_now: bool = Field(description="funded by the funding line on the scores as they are")
+    probability: Decimal = Field(description="share of draws in which it is funded, four decimals")
+
+
+class FundingOdds(BaseModel):
+    method: Literal["noise", "resample"]
+    noise: Decimal | None
+    runs: int
+    seed: int
+    odds: list[Odds] = Field(description="in rank order")
+    uncertain: int = Field(description="proposals funded in between 5% and 95% of the draws")
+
+
+def compare(call: Call, ranking: Ranking, scenarios: Sequence[Scenario]) -> list[ScenarioSummary]:
+    """Each scenario's allocation, with what it funds differently from the first one."""
+    allocations = [allocate(call, ranking, s, explain=False) for s in scenarios]
+    first = allocations[0].funded if allocations else set()
+    return [_summary(a, first) for a in allocations]
+
+
+def _summary(allocation: Allocation, first: set[str]) -> ScenarioSummary:
+    funded = allocation.funded
+    ordered = [g.id for g in allocation.grants]
+    return ScenarioSummary(
+        scenario=allocation.scenario,
+        status=allocation.status,
+        grants=len(allocation.grants),
+        total_awarded=allocation.total_awarded,
+        budget_left=allocation.budget_left,
+        objective=allocation.objective,
+        binding=allocation.binding,
+        only_here=[i for i in ordered if i not in first],
+        not_here=sorted(first - funded),
+    )
+
+
+def budget_range(low: Decimal, high: Decimal, steps: int) -> list[Decimal]:
+    """``steps`` budgets from ``low`` to ``high``, to the cent."""
+    if low <= 0 or high <= 0:
+        raise SimulationError("budgets must be positive")
+    if high < low:
+        raise SimulationError(f"the budget range goes down: {low} to {high}")
+    if steps < 1 or (steps == 1 and high != low):
+        raise SimulationError("a budget sweep needs at least two steps (one when the range is a single budget)")
+    if steps == 1:
+        return [low]
+    step = (high - low) / (steps - 1)
+    return [(low + step * k).quantize(Decimal("0.01")) for k in range(steps)]
+
+
+def budget_sweep(call: Call, ranking: Ranking, budgets: Sequence[Decimal], base: Scenario | None = None) -> list[SweepPoint]:
+    """The allocation at each budget: how many grants, how much score, where the line falls."""
+    base = base or Scenario()
+    points = []
+    for budget in budgets:
+        allocation = allocate(call, ranking, base.model_copy(update={"budget": budget}), explain=False)
+        funded = allocation.grants
+        points.append(
+            SweepPoint(
+                budget=budget,
+                status=allocation.status,
+                grants=len(funded),
+                total_awarded=allocation.total_awarded,
+                total_score=sum((g.score for g in funded), Decimal(0)),
+                objective=allocation.objective,
+                last_funded=funded[-1].id if funded else None,
+            )
+        )
+    return points
+
+
+def load_scenarios(path: Path) -> list[Scenario]:
+    """Scenarios from YAML: a list, or a mapping with a ``scenarios`` list; errors point at the line."""
+    text = read_text(path, SimulationError)
+    data = parse_yaml(text, str(path), SimulationError)
+    items = data.get("scenarios") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise SimulationError([Problem("a scenario file is a non-empty list of scenarios", file=str(path), line=1)])
+    try:
+        return TypeAdapter(list[Scenario]).validate_python(items)
+    except ValidationError as exc:
+        wrapped = {"scenarios": items} if isinstance(data, dict) else items
+        problems = validation_problems(exc, text, str(path), wrapped)
+        raise SimulationError(problems) from None
+
+
+def funding_odds(
+    call: Call,
+    ranking: Ranking,
+    proposals: Sequence[Proposal] = (),
+    *,
+    noise: Decimal | None = None,
+    runs: int = 1000,
+    seed: int = 0,
+    resample: bool = False,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> FundingOdds:
+    """Each proposal's chance of funding when its evaluators' scores are noisy (or resampled).
+
+    ``noise`` is the standard deviation of each evaluator's score on each criterion,
+    so a criterion scored by ``m`` evaluators moves by ``noise / sqrt(m)`` (exact for
+    the mean; for the median or trimmed mean it is the usual approximation).
+    ``resample`` instead draws each proposal's evaluators with replacement.
+    """
+    if runs < 1:
+        raise SimulationError(f"runs must be at least 1, got {runs}")
+    if not resample and (noise is None or noise < 0):
+        raise SimulationError("give a noise standard deviation of zero or more, or resample the evaluators")
+    p = _candidates(call, ranking)
+    scores = ScoreTable.build(call, p, proposals)
+    if resample and not scores.has_evaluations:
+        raise SimulationError("resampling evaluators needs proposals with evaluator scores")
+    rng = np.random.default_rng(seed)
+    funded = np.zeros(p.size, dtype=np.int64)
+    for done in range(0, runs, CHUNK):
+        size = min(CHUNK, runs - done)
+        keys, eligible = scores.resampled(rng, size) if resample else scores.noisy(rng, size, float(noise or 0))
+        funded += (walk_draws(p, keys, eligible) > 0).sum(axis=0)
+        if on_chunk is not None:
+            on_chunk(done + size, runs)
+    return _odds(call, ranking, p, funded, runs, seed, None if resample else noise)
+
+
+def _odds(
+    call: Call, ranking: Ranking, p: Portfolio, funded: np.ndarray, runs: int, seed: int, noise: Decimal | None
+) -> FundingOdds:
+    now = allocate(call, ranking, Scenario(mode="rank"), explain=False).funded
+    share = funded / runs
+    odds = [
+        Odds(id=e.id, score=e.weighted_total, funded_now=e.id in now, probability=Decimal(f"{share[k]:.4f}"))
+        for k, e in enumerate(p.entries)
+    ]
+    return FundingOdds(
+        method="resample" if noise is None else "noise",
+        noise=noise,
+        runs=runs,
+        seed=seed,
+        odds=odds,
+        uncertain=int(np.count_nonzero((share >= 0.05) & (share <= 0.95))),
+    )
+
+
+def _thresholds_only(call: Call, entry: RankedProposal) -> bool:
+    """Not fundable only because of a threshold (which noise may lift it over)."""
+    below = [c for c in call.criteria if c.threshold is not None and entry.scores.get(c.id, c.threshold) < c.threshold]
+    total_low = call.overall_threshold is not None and entry.total < call.overall_threshold
+    return bool(below) or total_low
+
+
+def _candidates(call: Call, ranking: Ranking) -> Portfolio:
+    """Every proposal that some draw could fund, under the call's rank-mode rules."""
+    entries = [
+        e.model_copy(update={"fundable": True})
+        for e in ranking.entries
+        if e.eligible and (e.fundable or _thresholds_only(call, e))
+    ]
+    return portfolio_for(call, Ranking(call_id=ranking.call_id, entries=entries), Scenario(mode="rank"))
+
+
+class ScoreTable:
+    """Consolidated scores, evaluator counts and thresholds as arrays aligned with the portfolio."""
+
+    def __init__(self, call: Call, p: Portfolio, sheets: dict[str, list[dict[str, Decimal | None]]]):
+        ids = [c.id for c in call.criteria]
+        self.ids = ids
+        self.p = p
+        self.weights = np.array([float(c.weight) for c in call.criteria])
+        self.scores = np.array([[_float(e.scores.get(c)) for c in ids] for e in p.entries]).reshape(p.size, len(ids))
+        self.total = np.array([float(e.total) for e in p.entries])
+        self.criterion_floor = np.array([-np.inf if c.threshold is None else float(c.threshold) for c in call.criteria])
+        self.total_floor = -np.inf if call.overall_threshold is None else float(call.overall_threshold)
+        self.sheets = [sheets.get(e.id, []) for e in p.entries]
+        counts = [[sum(s.get(c) is not None for s in sheet) for c in ids] for sheet in self.sheets]
+        self.evaluators = np.maximum(np.array(counts, dtype=np.float64).reshape(p.size, len(ids)), 1.0)
+        self.scored = ~np.isnan(self.scores)
+        self.consolidation = call.scoring.consolidation
+        self.trim = call.scoring.trim
+
+    @classmethod
+    def build(cls, call: Call, p: Portfolio, proposals: Sequence[Proposal]) -> ScoreTable:
+        sheets = {q.id: [e.scores for e in q.evaluations] for q in proposals}
+        return cls(call, p, sheets)
+
+    @property
+    def has_evaluations(self) -> bool:
+        return any(self.sheets)
+
+    def passes(self, scores: np.ndarray, total: np.ndarray) -> np.ndarray:
+        criteria_ok = np.where(self.scored, scores >= self.criterion_floor, True).all(axis=-1)
+        return criteria_ok & (total >= self.total_floor)
+
+    def noisy(self, rng: np.random.Generator, draws: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and threshold passes for ``draws`` draws of evaluator noise.
+
+        A proposal far (six standard deviations) from every threshold keeps its
+        verdict and needs one normal draw for its weighted total; only those near a
+        threshold get one per criterion.
+        """
+        sd = np.where(self.scored, noise / np.sqrt(self.evaluators), 0.0)
+        clean = self.scores - self.criterion_floor
+        near = np.any(self.scored & np.isfinite(clean) & (np.abs(clean) < SURE * sd + 1e-12), axis=1)
+        near |= np.abs(self.total - self.total_floor) < SURE * np.sqrt((sd**2).sum(axis=1)) + 1e-12
+        base = self.passes(np.nan_to_num(self.scores, nan=np.inf), self.total)
+        spread = np.sqrt(((sd * self.weights) ** 2).sum(axis=1))
+        keys = self.p.score + rng.standard_normal((draws, self.p.size), dtype=np.float32) * spread
+        eligible = np.broadcast_to(base, keys.shape).copy()
+        if near.any():
+            shift = rng.standard_normal((draws, int(near.sum()), self.scores.shape[1])) * sd[near]
+            keys[:, near] = self.p.score[near] + (shift * self.weights).sum(axis=2)
+            scores = np.nan_to_num(self.scores[near], nan=np.inf) + shift
+            eligible[:, near] = self.passes(scores, self.total[near] + shift.sum(axis=2))
+        return keys, eligible
+
+    def resampled(self, rng: np.random.Generator, draws: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and passes when each proposal's evaluators are drawn again with replacement."""
+        table = self._sheet_array()
+        counts = (~np.isnan(table)).sum(axis=1, keepdims=True)
+        picks = (rng.random((draws, *table.shape)) * np.maximum(counts, 1)).astype(np.int64)
+        ordered = np.sort(table, axis=1)
+        drawn = np.take_along_axis(np.broadcast_to(ordered, picks.shape), picks, axis=2)
+        drawn = np.where(np.arange(table.shape[1])[None, None, :, None] < counts[None], drawn, np.nan)
+        shift = np.nan_to_num(self._consolidate(drawn, axis=2) - self._consolidate(table[None], axis=2))
+        keys = self.p.score + (shift * self.weights).sum(axis=2)
+        scores = np.nan_to_num(self.scores, nan=np.inf) + shift
+        return keys, self.passes(scores, self.total + shift.sum(axis=2))
+
+    def _sheet_array(self) -> np.ndarray:
+        width = max((len(s) for s in self.sheets), default=1) or 1
+        table = np.full((self.p.size, width, len(self.ids)), np.nan)
+        for k, sheet in enumerate(self.sheets):
+            for j, scores in enumerate(sheet):
+                table[k, j] = [_float(scores.get(c)) for c in self.ids]
+        return table
+
+    def _consolidate(self, values: np.ndarray, axis: int) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            if self.consolidation == "median":
+                return np.nanmedian(values, axis=axis)
+            if self.consolidation == "trimmed_mean":
+                ordered = np.sort(values, axis=axis)
+                count = (~np.isnan(values)).sum(axis=axis, keepdims=True)
+                position = np.arange(values.shape[axis]).reshape([-1 if a == axis else 1 for a in range(values.ndim)])
+                keep = (position >= self.trim) & (position < count - self.trim)
+                trimmed = np.where(keep | (count <= 2 * self.trim), ordered, np.nan)
+                return np.nanmean(trimmed, axis=axis)
+            return np.nanmean(values, axis=axis)
+
+
+def _float(value: Decimal | None) -> float:
+    return np.nan if value is None else float(value)
