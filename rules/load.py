@@ -39,13 +39,16 @@ def _readable_path(loc: Sequence[str | int]) -> PathKey:
     return tuple(part for part in loc if not (isinstance(part, str) and part.startswith(("function-", "tagged-"))))
 
 
-def validation_problems(exc: ValidationError, text: str, source: str, data: Any) -> list[Problem]:
+def validation_problems(
+    exc: ValidationError, text: str, source: str, data: Any, prefix: PathKey = ()
+) -> list[Problem]:
+    """Pydantic's errors as problems on the file's lines; ``prefix`` is where the validated data sits."""
     lines = line_map(text)
     problems = []
     errors = exc.errors()
     hints = _did_you_mean(errors)
     for err in errors:
-        path = _yaml_path(_readable_path(err["loc"]), data)
+        path = _yaml_path((*prefix, *_readable_path(err["loc"])), data)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             hint = hints.get(tuple(err["loc"]))
@@ -158,7 +161,7 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
     try:
         return PROPOSALS.validate_python(data)
     except ValidationError as exc:
-        problems = validation_problems(exc, text, source, {"proposals": data} if prefix else data)
+        problems = validation_problems(exc, text, source, {"proposals": data} if prefix else data, prefix)
         raise ProposalError(problems) from None
 
 
@@ -190,7 +193,8 @@ def load_proposals(path: str | Path) -> list[Proposal]:
 def locate_problems(problems: list[Problem], text: str) -> list[Problem]:
     """Add line numbers to problems found after loading (e.g. unresolved regions)."""
     lines = line_map(text)
-    return [Problem(p.message, p.path, p.file, locate(lines, path_key(p.path))) for p in problems]
+    prefix: PathKey = ("proposals",) if ("proposals",) in lines else ()
+    return [Problem(p.message, p.path, p.file, locate(lines, (*prefix, *path_key(p.path)))) for p in problems]
 
 
 def json_schema(kind: str) -> dict[str, Any]:

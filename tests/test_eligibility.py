@@ -29,7 +29,7 @@ def why(rule: dict[str, Any], p: Proposal, **call_extra: Any) -> str:
     return failures[0]
 
 
-SEE = {"rule": "partner_area", "area": "see_2007_2013"}
+SEE: dict[str, Any] = {"rule": "partner_area", "area": "see_2007_2013"}
 
 
 def see_consortium(*extra: Any) -> Proposal:
@@ -70,7 +70,9 @@ def test_lead_in_the_area_passes_and_a_lead_outside_fails_even_with_partners_ins
     rule = {"rule": "lead_partner_area", "area": "eu27"}
     assert is_eligible(rule, proposal(partners=[partner("Lead", "SI", role="lead"), partner("B", "RS")]))
     serbian_lead = proposal(partners=[partner("Lead", "RS", role="lead"), partner("B", "SI"), partner("C", "AT")])
-    assert why(rule, serbian_lead) == "lead partner 1 (Lead, Serbia) is outside EU27 (Member States from 1 February 2020)"
+    assert why(rule, serbian_lead) == (
+        "lead partner 1 (Lead, Serbia) is outside EU27 (Member States from 1 February 2020)"
+    )
 
 
 # --- min_partners ---------------------------------------------------------------------------
@@ -134,7 +136,7 @@ def test_private_company_may_take_part_but_not_lead() -> None:
 
 # --- sme (Recommendation 2003/361/EC) -------------------------------------------------------
 def firm(headcount: int, turnover: str | None = None, balance_sheet: str | None = None) -> Proposal:
-    figures = {"headcount": headcount, "turnover": turnover, "balance_sheet": balance_sheet}
+    figures: dict[str, Any] = {"headcount": headcount, "turnover": turnover, "balance_sheet": balance_sheet}
     return proposal(partners=[partner("Lead", "AT", type="public_authority"),
                               partner("Firm", "SI", type="sme", **figures)])
 

@@ -1,0 +1,84 @@
+"""Loading proposals: every mistake is reported at its file, line and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rules.errors import ProposalError
+from rules.load import call_from_text, proposals_from_text
+from rules.proposal import Proposal
+from tests.factories import partner, proposal
+from tests.grants_cli import grants
+
+GOOD = """\
+proposals:
+  - id: P1
+    requested_amount: 400000
+    duration_months: 24
+    partners:
+      - {name: Lead, country: NO, role: lead}
+      - {name: B, country: IT, region: Veneto}
+"""
+
+
+def problems(text: str, fmt: str = "yaml") -> list[str]:
+    with pytest.raises(ProposalError) as failed:
+        proposals_from_text(text, "proposals.yaml", fmt)
+    return [str(p) for p in failed.value.problems]
+
+
+def test_norway_stays_a_country_not_a_yaml_boolean() -> None:
+    assert proposals_from_text(GOOD)[0].lead.country == "NO"
+
+
+def test_misspelt_partner_field_is_reported_on_its_line() -> None:
+    text = GOOD.replace("region: Veneto", "regoin: Veneto")
+    assert problems(text) == ["proposals.yaml:7: proposals.0.partners.1.regoin: unknown field 'regoin'"]
+
+
+def test_a_proposal_needs_exactly_one_lead() -> None:
+    text = GOOD.replace("role: lead", "role: partner")
+    assert problems(text) == [
+        "proposals.yaml:2: proposals.0: a proposal needs exactly one partner with role 'lead', found 0"
+    ]
+
+
+def test_amount_with_three_decimals_is_refused() -> None:
+    text = GOOD.replace("400000", "400000.005")
+    assert problems(text) == ["proposals.yaml:3: proposals.0.requested_amount: amount 400000.005 has more than two "
+                              "decimals"]
+
+
+def test_json_proposals_load_and_money_stays_a_string() -> None:
+    p = proposal(requested="400000.50", partners=[partner("Lead", "AT", budget="200000.25"), partner("B", "SI")])
+    text = json.dumps([p.model_dump(mode="json")])
+    assert '"400000.50"' in text
+    assert proposals_from_text(text, "p.json", "json") == [p]
+
+
+def test_malformed_json_names_the_line() -> None:
+    assert problems('[\n{"id": "P1",,}\n]', "json") == ["proposals.yaml:2: malformed JSON: Expecting property name "
+                                                       "enclosed in double quotes"]
+
+
+def test_unknown_region_in_a_proposal_file_stops_check_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proposals = tmp_path / "proposals.yaml"
+    proposals.write_text(GOOD.replace("region: Veneto", "region: Lazzio"), encoding="utf-8")
+    result = grants(capsys, monkeypatch, "check", "calls/see_2007_2013_call4/call.yaml", str(proposals))
+    assert result.code == 2
+    assert (f"{proposals}:7: [0].partners.1.region: unknown region 'Lazzio' in Italy (IT); did you mean ITI4 Lazio"
+            in result.err)
+
+
+def test_call_text_errors_name_the_source() -> None:
+    with pytest.raises(Exception, match="a call file must be a YAML mapping"):
+        call_from_text("- just\n- a list\n", "call.yaml")
+
+
+def test_proposal_model_is_what_the_factories_build() -> None:
+    assert isinstance(proposal(), Proposal)
