@@ -6,9 +6,20 @@ from fastapi import FastAPI
 
 from api import problems
 from api.db.session import Store
-from api.routers import assignments, audit, calls, conflicts, evaluators, proposals, rankings, scores
+from api.routers import (
+    allocations,
+    assignments,
+    audit,
+    calls,
+    conflicts,
+    evaluators,
+    proposals,
+    rankings,
+    reports,
+    scores,
+)
 
-ROUTERS = (calls, proposals, evaluators, conflicts, assignments, scores, rankings, audit)
+ROUTERS = (calls, proposals, evaluators, conflicts, assignments, scores, rankings, allocations, reports, audit)
 
 
 def create_app(store: Store | None = None) -> FastAPI:

@@ -80,9 +80,8 @@ PERMISSIONS: dict[tuple[str, str], dict[Role, Scope]] = {
     ("POST", "/calls/{call_id}/simulations"): {A: Scope.all, F: Scope.all},
     ("GET", "/calls/{call_id}/simulations"): {A: Scope.all, F: Scope.all},
     ("GET", "/calls/{call_id}/simulations/{run_id}"): {A: Scope.all, F: Scope.all},
-    ("GET", "/calls/{call_id}/reports/ranking"): {A: Scope.all, F: Scope.all},
-    ("GET", "/calls/{call_id}/reports/allocations/{run_id}"): {A: Scope.all, F: Scope.all},
-    ("GET", "/calls/{call_id}/reports/simulations/{run_id}"): {A: Scope.all, F: Scope.all},
+    ("GET", "/calls/{call_id}/reports/allocations/{run_id}/{document}"): {A: Scope.all, F: Scope.all},
+    ("GET", "/calls/{call_id}/reports/allocations/{run_id}/proposals/{proposal_id}.html"): {A: Scope.all, F: Scope.all},
     ("GET", "/audit"): {A: Scope.all},
     ("GET", "/audit/verify"): {A: Scope.all},
 }
@@ -149,13 +148,19 @@ bearer = HTTPBearer(auto_error=False, description="an API token from `grants tok
 
 
 def authorize(
-    request: Request, session: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The caller, if their token is known and the permission table lets their role use this route."""
+    """The caller, if their token is known and the permission table lets their role use this route.
+
+    The token is looked up in a read transaction of its own, so a long request (an
+    allocation run) holds no write transaction while it computes.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    row = session.execute(select(TokenRow).where(TokenRow.token_hash == token_hash(credentials.credentials)))
-    token = row.scalar_one_or_none()
+    store: Store = request.app.state.store
+    with store.session(write=False) as session:
+        query = select(TokenRow).where(TokenRow.token_hash == token_hash(credentials.credentials))
+        token = session.execute(query).scalar_one_or_none()
     if token is None:
         raise Unauthorized("unknown API token")
     route = request.scope.get("route")

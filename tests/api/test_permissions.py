@@ -12,7 +12,14 @@ import pytest
 from api.auth import PERMISSIONS, Role
 from tests.api.conftest import CALL_ID, Actor, World, assign
 
-PATH_VALUES = {"call_id": CALL_ID, "proposal_id": "P1", "evaluator_id": "E1", "version": "1", "run_id": "1"}
+PATH_VALUES = {
+    "call_id": CALL_ID,
+    "proposal_id": "P1",
+    "evaluator_id": "E1",
+    "version": "1",
+    "run_id": "1",
+    "document": "index.html",
+}
 
 
 def api_routes(world: World) -> set[tuple[str, str]]:

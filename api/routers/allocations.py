@@ -1,0 +1,75 @@
+"""Allocation runs: the budget allocated on a consistent snapshot of the scores, and kept.
+
+The ranking and the allocation are computed by ``evaluator`` (``rank`` then
+``allocate``) from one repeatable-read snapshot, outside any write transaction;
+the run is then stored with its inputs, so it can be read and reported later
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from pydantic import BaseModel, Field
+
+from api.auth import Caller, Db
+from api.db import queries
+from api.db.models import RunRow
+from api.db.runs import RunMeta, meta, run_row, runs_of, save_run
+from api.db.snapshot import scored_proposals
+from api.routers.common import Page, Paging, guarded_router, page_of
+from evaluator.allocation import Allocation, Scenario, allocate
+from evaluator.ranking import Ranking, rank
+
+router = guarded_router(prefix="/calls/{call_id}/allocations", tags=["allocations"])
+KIND = "allocation"
+
+
+class AllocationRequest(BaseModel):
+    scenario: Scenario = Field(default_factory=Scenario, description="changes to the call's settings; empty: as is")
+    calibrate: bool | None = Field(default=None, description="rank on calibrated scores; omitted: as the call says")
+    explain: bool = Field(default=True, description="also price each constraint and what more budget would buy")
+
+
+class AllocationRun(RunMeta):
+    request: AllocationRequest
+    ranking: Ranking
+    allocation: Allocation
+
+
+def _out(row: RunRow) -> AllocationRun:
+    inputs = row.inputs
+    return AllocationRun(
+        **meta(row).model_dump(),
+        request=AllocationRequest.model_validate(inputs["request"]),
+        ranking=Ranking.model_validate(inputs["ranking"]),
+        allocation=Allocation.model_validate(row.result),
+    )
+
+
+@router.post("", status_code=201, response_model=AllocationRun)
+def run_allocation(call_id: str, body: AllocationRequest, request: Request, principal: Caller) -> AllocationRun:
+    """Rank and allocate on one snapshot of the scores; the run is stored and audited."""
+    store = request.app.state.store
+    with store.snapshot() as session:
+        call, version, proposals = scored_proposals(session, call_id)
+    ranking = rank(call, proposals, calibrate=body.calibrate)
+    allocation = allocate(call, ranking, body.scenario, explain=body.explain)
+    inputs = {
+        "request": body.model_dump(mode="json"),
+        "scenario": body.scenario.name,
+        "ranking": ranking.model_dump(mode="json"),
+        "proposals": [p.model_dump(mode="json") for p in proposals],
+    }
+    return _out(save_run(store, principal, call_id, KIND, version, inputs, allocation.model_dump(mode="json")))
+
+
+@router.get("", response_model=Page[RunMeta])
+def list_allocations(call_id: str, session: Db, paging: Paging) -> Page[RunMeta]:
+    queries.call_row(session, call_id)
+    rows, total = page_of(session, runs_of(call_id, KIND), paging)
+    return Page(items=[meta(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/{run_id}", response_model=AllocationRun)
+def get_allocation(call_id: str, run_id: int, session: Db) -> AllocationRun:
+    return _out(run_row(session, call_id, KIND, run_id))

@@ -1,0 +1,59 @@
+"""Allocation runs over HTTP: run on a snapshot, stored, listed, and reported as pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import CALL_ID, Actor, World, assign, sheet
+
+SCORES = {"P1": (4, 4, 4), "P2": (5, 4.5, 4), "P3": (4.5, 4, 4.5)}
+RUNS = f"/calls/{CALL_ID}/allocations"
+
+
+@pytest.fixture
+def scored(world: World, agency: Actor, open_call: str) -> None:
+    for evaluator in ("E1", "E2"):
+        actor = world.evaluator(evaluator)
+        for proposal, scores in SCORES.items():
+            assign(agency, proposal, evaluator)
+            actor.put(f"/calls/{CALL_ID}/proposals/{proposal}/scores", json=sheet(*scores))
+
+
+def test_finance_runs_an_allocation_down_the_funding_line(finance: Actor, scored: None) -> None:
+    response = finance.post(RUNS, json={"scenario": {"name": "tight", "budget": "700000"}})
+    run = response.json()
+    assert response.status_code == 201
+    assert [g["id"] for g in run["allocation"]["grants"]] == ["P2", "P3"]
+    assert run["allocation"]["total_awarded"] == "550000.00"
+    assert run["allocation"]["reserve"] == ["P1"]
+    assert (run["kind"], run["call_version"], run["request"]["scenario"]["name"]) == ("allocation", 1, "tight")
+
+
+def test_a_stored_run_reads_back_unchanged_after_scores_change(world: World, finance: Actor, scored: None) -> None:
+    first = finance.post(RUNS, json={}).json()
+    world.evaluator("E1").put(f"/calls/{CALL_ID}/proposals/P1/scores", json=sheet(0, 0, 0), headers={"If-Match": '"1"'})
+    assert finance.get(f"{RUNS}/{first['id']}").json()["allocation"] == first["allocation"]
+    listed = finance.get(RUNS).json()
+    assert [r["id"] for r in listed["items"]] == [first["id"]]
+    assert finance.get(f"{RUNS}/999").status_code == 404
+
+
+def test_an_allocation_run_is_audited(agency: Actor, finance: Actor, scored: None) -> None:
+    run = finance.post(RUNS, json={}).json()
+    last = agency.get("/audit", params={"offset": agency.get("/audit").json()["total"] - 1}).json()["items"][0]
+    assert (last["action"], last["target"]) == ("allocation.run", f"call/{CALL_ID}/allocation/{run['id']}")
+    assert last["actor"].startswith("finance")
+
+
+def test_the_report_of_a_run_is_served_as_linked_pages(finance: Actor, scored: None) -> None:
+    run = finance.post(RUNS, json={}).json()
+    base = f"/calls/{CALL_ID}/reports/allocations/{run['id']}"
+    index = finance.get(f"{base}/index.html")
+    assert index.headers["content-type"].startswith("text/html")
+    assert 'href="proposals/P2.html"' in index.text
+    page = finance.get(f"{base}/proposals/P2.html")
+    assert page.status_code == 200 and "P2" in page.text
+    assert finance.get(f"{base}/ranking.csv").text.splitlines()[0].startswith("position,list,id")
+    assert finance.get(f"{base}/report.xlsx").content[:2] == b"PK"
+    assert finance.get(f"{base}/proposals/P404.html").status_code == 404
+    assert finance.get(f"{base}/secrets.txt").status_code == 422
