@@ -17,9 +17,22 @@ from api.routers import (
     rankings,
     reports,
     scores,
+    simulations,
 )
 
-ROUTERS = (calls, proposals, evaluators, conflicts, assignments, scores, rankings, allocations, reports, audit)
+ROUTERS = (
+    calls,
+    proposals,
+    evaluators,
+    conflicts,
+    assignments,
+    scores,
+    rankings,
+    allocations,
+    simulations,
+    reports,
+    audit,
+)
 
 
 def create_app(store: Store | None = None) -> FastAPI:

@@ -57,3 +57,29 @@ def test_the_report_of_a_run_is_served_as_linked_pages(finance: Actor, scored: N
     assert finance.get(f"{base}/report.xlsx").content[:2] == b"PK"
     assert finance.get(f"{base}/proposals/P404.html").status_code == 404
     assert finance.get(f"{base}/secrets.txt").status_code == 422
+
+
+def test_a_simulation_compares_scenarios_sweeps_the_budget_and_gives_funding_odds(finance: Actor, scored: None) -> None:
+    body = {
+        "scenarios": [{"name": "call"}, {"name": "half", "budget": "500000"}],
+        "sweep": {"low": "300000", "high": "1000000", "steps": 3},
+        "odds": {"noise": "0.5", "runs": 200, "seed": 7},
+    }
+    response = finance.post(f"/calls/{CALL_ID}/simulations", json=body)
+    result = response.json()["result"]
+    assert response.status_code == 201
+    assert [s["scenario"] for s in result["scenarios"]] == ["call", "half"]
+    assert result["scenarios"][1]["not_here"] == ["P1", "P3"]
+    assert [p["grants"] for p in result["sweep"]] == [1, 2, 3]
+    assert {o["id"] for o in result["odds"]["odds"]} == {"P1", "P2", "P3"}
+    again = finance.get(f"/calls/{CALL_ID}/simulations/{response.json()['id']}").json()
+    assert again["result"] == result
+
+
+def test_a_simulation_that_asks_nothing_or_too_much_is_refused(finance: Actor, scored: None) -> None:
+    assert finance.post(f"/calls/{CALL_ID}/simulations", json={}).status_code == 422
+    too_many = {"odds": {"noise": "0.5", "runs": 10_000_000}}
+    assert finance.post(f"/calls/{CALL_ID}/simulations", json=too_many).status_code == 422
+    backwards = {"sweep": {"low": "900000", "high": "100000"}}
+    response = finance.post(f"/calls/{CALL_ID}/simulations", json=backwards)
+    assert (response.status_code, response.json()["title"]) == (422, "Invalid simulation")

@@ -1,0 +1,114 @@
+"""Simulation runs: scenarios side by side, budget sweeps, funding odds under score noise.
+
+Like allocations, a simulation reads one snapshot, computes outside any write
+transaction with ``evaluator.simulation``, and is stored with its inputs. Requests
+are bounded (scenarios, sweep steps, Monte Carlo runs) so one call cannot hold a
+server for long.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fastapi import Request
+from pydantic import BaseModel, Field, model_validator
+
+from api.auth import Caller, Db
+from api.db import queries
+from api.db.models import RunRow
+from api.db.runs import RunMeta, meta, run_row, runs_of, save_run
+from api.db.snapshot import scored_proposals
+from api.routers.common import Page, Paging, guarded_router, page_of
+from evaluator.allocation import Scenario
+from evaluator.ranking import rank
+from evaluator.simulation import (
+    FundingOdds,
+    ScenarioSummary,
+    SweepPoint,
+    budget_range,
+    budget_sweep,
+    compare,
+    funding_odds,
+)
+from rules.money import Money
+
+router = guarded_router(prefix="/calls/{call_id}/simulations", tags=["simulations"])
+KIND = "simulation"
+
+
+class Sweep(BaseModel):
+    low: Money = Field(gt=0)
+    high: Money = Field(gt=0)
+    steps: int = Field(default=11, ge=1, le=101)
+    base: Scenario | None = None
+
+
+class OddsRequest(BaseModel):
+    noise: Decimal | None = Field(default=None, ge=0, le=10, description="sd of each evaluator's score")
+    runs: int = Field(default=1000, ge=1, le=100_000)
+    seed: int = 0
+    resample: bool = Field(default=False, description="draw each proposal's evaluators with replacement instead")
+
+
+class SimulationRequest(BaseModel):
+    scenarios: list[Scenario] = Field(default_factory=list, max_length=20, description="compared with the first")
+    sweep: Sweep | None = None
+    odds: OddsRequest | None = None
+    calibrate: bool | None = None
+
+    @model_validator(mode="after")
+    def _asks_something(self) -> SimulationRequest:
+        if not self.scenarios and self.sweep is None and self.odds is None:
+            raise ValueError("ask for scenarios, a sweep or odds (or several)")
+        return self
+
+
+class SimulationResult(BaseModel):
+    scenarios: list[ScenarioSummary] = Field(default_factory=list)
+    sweep: list[SweepPoint] = Field(default_factory=list)
+    odds: FundingOdds | None = None
+
+
+class SimulationRun(RunMeta):
+    request: SimulationRequest
+    result: SimulationResult
+
+
+def _out(row: RunRow) -> SimulationRun:
+    return SimulationRun(
+        **meta(row).model_dump(),
+        request=SimulationRequest.model_validate(row.inputs["request"]),
+        result=SimulationResult.model_validate(row.result),
+    )
+
+
+@router.post("", status_code=201, response_model=SimulationRun)
+def run_simulation(call_id: str, body: SimulationRequest, request: Request, principal: Caller) -> SimulationRun:
+    """Compare scenarios, sweep the budget, or estimate funding odds, on one snapshot; stored and audited."""
+    store = request.app.state.store
+    with store.snapshot() as session:
+        call, version, proposals = scored_proposals(session, call_id)
+    ranking = rank(call, proposals, calibrate=body.calibrate)
+    result = SimulationResult(scenarios=compare(call, ranking, body.scenarios))
+    if body.sweep is not None:
+        budgets = budget_range(body.sweep.low, body.sweep.high, body.sweep.steps)
+        result.sweep = budget_sweep(call, ranking, budgets, body.sweep.base)
+    if body.odds is not None:
+        odds = body.odds
+        result.odds = funding_odds(
+            call, ranking, proposals, noise=odds.noise, runs=odds.runs, seed=odds.seed, resample=odds.resample
+        )
+    inputs = {"request": body.model_dump(mode="json"), "scenario": None, "ranking": ranking.model_dump(mode="json")}
+    return _out(save_run(store, principal, call_id, KIND, version, inputs, result.model_dump(mode="json")))
+
+
+@router.get("", response_model=Page[RunMeta])
+def list_simulations(call_id: str, session: Db, paging: Paging) -> Page[RunMeta]:
+    queries.call_row(session, call_id)
+    rows, total = page_of(session, runs_of(call_id, KIND), paging)
+    return Page(items=[meta(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/{run_id}", response_model=SimulationRun)
+def get_simulation(call_id: str, run_id: int, session: Db) -> SimulationRun:
+    return _out(run_row(session, call_id, KIND, run_id))
