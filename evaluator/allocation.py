@@ -11,6 +11,7 @@ conflict. Amounts are exact (int cents inside, ``Money`` outside).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field
 from evaluator.funding_line import funding_line
 from evaluator.integer_program import Weights, formulate, solve_optimal
 from evaluator.portfolio import Limit, Portfolio, build_portfolio
-from evaluator.ranking import Ranking
+from evaluator.ranking import RankedProposal, Ranking
 from evaluator.solvers import SolverName, solve
 from rules.model import AllocationSettings, Call, PartialFunding, Quota
 from rules.money import Money, from_cents, to_cents
@@ -148,7 +149,7 @@ def allocate(
 ) -> Allocation:
     """Allocate the budget; ``explain`` adds constraint prices and the budget gain (extra runs)."""
     scenario = scenario or Scenario()
-    p = portfolio_for(call, ranking, scenario)
+    p = portfolio_for(call, ranking.fundable(), scenario)
     deadline = time.monotonic() + float(p.settings.time_limit_seconds)
     run = execute(p, deadline, solver)
     allocation = describe(call, scenario, run)
@@ -160,10 +161,10 @@ def allocate(
     return allocation
 
 
-def portfolio_for(call: Call, ranking: Ranking, scenario: Scenario) -> Portfolio:
+def portfolio_for(call: Call, fundable: Sequence[RankedProposal], scenario: Scenario) -> Portfolio:
     budget = to_cents(scenario.budget if scenario.budget is not None else call.budget.total)
     cap = scenario.max_grant if scenario.max_grant is not None else call.budget.max_grant
-    return build_portfolio(call, ranking, scenario.settings(call), budget, None if cap is None else to_cents(cap))
+    return build_portfolio(call, fundable, scenario.settings(call), budget, None if cap is None else to_cents(cap))
 
 
 def execute(p: Portfolio, deadline: float, solver: SolverName | None = None) -> Run:

@@ -16,70 +16,139 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evaluator.portfolio import Limit, Portfolio
+from evaluator.portfolio import Portfolio
 
 NEVER = np.iinfo(np.int64).max // 4
 CHECK_EVERY = 64
+HEAD = 4096
 
 
-@dataclass
+class Walker:
+    """The call's limits as arrays, built once and reused for every chunk of draws."""
+
+    def __init__(self, p: Portfolio):
+        self.p = p
+        self.rows, self.is_amount, self.cap = _row_table(p)
+        self.lists = int(p.list_of.max(initial=0)) + 1
+        self.cheapest = int(p.low.min(initial=0))
+        self.counted = ~self.is_amount & (self.cap < NEVER)
+
+    def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> np.ndarray:
+        """Which proposals each draw funds (draws x proposals); ``exact`` sorts stably (needed when scores tie)."""
+        state = Draws(self, keys.shape[0], eligible)
+        kind = "stable" if exact else "quicksort"
+        keys = keys if exact else keys.astype(np.float32)
+        for r, limit in enumerate(self.p.limits):
+            if limit.low is not None:
+                members = limit.members
+                state.ring_fence(members[np.argsort(-keys[:, members], axis=1, kind=kind)], r, limit.low)
+        order = np.argsort(-keys, axis=1, kind=kind).astype(np.int32)
+        start = state.advance(order, None)
+        for j in range(start, self.p.size):
+            state.step(order[:, j], None)
+            if (j - start) % CHECK_EVERY == 0 and state.exhausted():
+                break
+        return state.funded
+
+
 class Draws:
     """The state of ``D`` funding lines walked side by side."""
 
-    p: Portfolio
-    rows: np.ndarray
-    is_amount: np.ndarray
-    cap: np.ndarray
-    used: np.ndarray
-    amounts: np.ndarray
-    decided: np.ndarray
-    closed: np.ndarray
-    eligible: np.ndarray
+    def __init__(self, walker: Walker, draws: int, eligible: np.ndarray):
+        self.w = walker
+        self.p = walker.p
+        self.index = np.arange(draws)
+        self.used = np.zeros((draws, len(walker.cap)), dtype=np.int64)
+        self.funded = np.zeros(eligible.shape, dtype=bool)
+        self.decided = ~eligible
+        self.closed = np.zeros((draws, walker.lists), dtype=bool)
 
-    @classmethod
-    def start(cls, p: Portfolio, eligible: np.ndarray) -> Draws:
-        draws = eligible.shape[0]
-        rows, is_amount, cap = _row_table(p)
-        lists = int(p.list_of.max(initial=0)) + 1
-        return cls(
-            p,
-            rows,
-            is_amount,
-            cap,
-            np.zeros((draws, len(cap)), dtype=np.int64),
-            np.zeros((draws, p.size), dtype=np.int64),
-            ~eligible,
-            np.zeros((draws, lists), dtype=bool),
-            eligible,
-        )
-
-    def step(self, items: np.ndarray, active: np.ndarray) -> None:
-        """Offer item ``items[d]`` to every active draw ``d``: fund it with what fits, or pass it over."""
-        d = np.flatnonzero(active & ~self.decided[np.arange(len(items)), items])
+    def step(self, items: np.ndarray, active: np.ndarray | None) -> None:
+        """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over."""
+        open_now = ~self.decided[self.index, items]
+        d = np.flatnonzero(open_now if active is None else open_now & active)
         if len(d) == 0:
             return
         k = items[d]
         lists = self.p.list_of[k]
-        closed = self.closed[d, lists]
-        rows = self.rows[k]
-        left = self.cap[rows] - self.used[d[:, None], rows]
-        room = np.where(self.is_amount[rows], left, NEVER).min(axis=1)
-        counts_ok = np.where(self.is_amount[rows], True, left >= 1).all(axis=1)
+        rows = self.w.rows[k]
+        is_amount = self.w.is_amount[rows]
+        left = self.w.cap[rows] - self.used[d[:, None], rows]
+        room = np.where(is_amount, left, NEVER).min(axis=1)
+        counts_ok = (is_amount | (left >= 1)).all(axis=1)
         amount = np.minimum(self.p.high[k], room)
-        fits = ~closed & counts_ok & (amount >= self.p.low[k])
+        fits = counts_ok & (amount >= self.p.low[k]) & ~self.closed[d, lists]
         self.decided[d, k] = True
         if self.p.settings.ranking_discipline:
             self.closed[d[~fits], lists[~fits]] = True
-        funded, amount, rows = d[fits], amount[fits], rows[fits]
-        self.amounts[funded, k[fits]] = amount
-        spend = np.where(self.is_amount[rows], amount[:, None], 1)
-        np.add.at(self.used, (np.repeat(funded, rows.shape[1]), rows.ravel()), spend.ravel())
+        self._fund(d[fits], k[fits], amount[fits])
+
+    def _fund(self, draws: np.ndarray, items: np.ndarray, amount: np.ndarray) -> None:
+        """Pads repeat within a row of the table but are never read, so a plain fancy ``+=`` is exact."""
+        self.funded[draws, items] = True
+        rows = self.w.rows[items]
+        self.used[draws[:, None], rows] += np.where(self.w.is_amount[rows], amount[:, None], 1)
+
+    def ring_fence(self, group_order: np.ndarray, r: int, low: int) -> None:
+        """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
+        start = self.advance(group_order, (r, low))
+        for t in range(start, group_order.shape[1]):
+            short = self.used[:, r] < low
+            if not short.any():
+                return
+            self.step(group_order[:, t], short)
+
+    def advance(self, order: np.ndarray, target: tuple[int, int] | None) -> int:
+        """Fund the surely-fitting head of each draw's order, looking at a window that doubles until it suffices."""
+        window = HEAD
+        while True:
+            length = self._head(order[:, :window], target)
+            if length < window or window >= order.shape[1]:
+                return length
+            window *= 2
+
+    def _head(self, order: np.ndarray, target: tuple[int, int] | None) -> int:
+        """Fund at once the head of each draw's ``order`` that surely fits; return where stepping must resume.
+
+        Up to the first position where the cumulative request could exceed the room
+        left under any limit, every open proposal fits in full, whatever the rest of
+        the walk does. With a ``target`` (a minimum: row and amount) the head stops at
+        the proposal that meets it, as the ring-fence does.
+        """
+        width = order.shape[1]
+        if width == 0 or (self.p.settings.ranking_discipline and self.closed.any()):
+            return 0
+        open_items = ~self.decided[self.index[:, None], order]
+        spend = np.where(open_items, self.p.high[order], 0).cumsum(axis=1)
+        counts = open_items.cumsum(axis=1)
+        left = self.w.cap[None, :] - self.used
+        amount_room = np.where(self.w.is_amount[None, :], left, NEVER).min(axis=1)
+        count_room = np.where(self.w.is_amount[None, :], NEVER, left).min(axis=1)
+        length = _first(((spend > amount_room[:, None]) | (counts > count_room[:, None])), width)
+        if target is not None:
+            r, low = target
+            need = low - self.used[:, r]
+            reached = (spend if self.w.is_amount[r] else counts) >= need[:, None]
+            length = np.where(need > 0, np.minimum(length, _first(reached, width) + 1), 0)
+        if length.min() >= width and width < self.p.size:
+            return width
+        take = open_items & (np.arange(width)[None, :] < length[:, None])
+        draws, items = np.nonzero(take)
+        self._fund_full(draws, order[draws, items])
+        return int(length.min())
+
+    def _fund_full(self, draws: np.ndarray, items: np.ndarray) -> None:
+        self.decided[draws, items] = True
+        self.funded[draws, items] = True
+        rows = self.w.rows[items]
+        spend = np.where(self.w.is_amount[rows], self.p.high[items][:, None], 1)
+        np.add.at(self.used, (np.repeat(draws, rows.shape[1]), rows.ravel()), spend.ravel())
 
     def exhausted(self) -> bool:
         """No draw can fund anything more: its budget is below every minimum grant or its count is full."""
-        left = self.cap[None, :] - self.used
-        budget_gone = left[:, 0] < int(self.p.low.min(initial=0))
-        counts_full = np.any(~self.is_amount[None, :] & (left < 1) & (self.cap[None, :] < NEVER), axis=1)
+        left = self.w.cap[None, :] - self.used
+        budget_gone = left[:, 0] < self.w.cheapest
+        counts_full = np.any(self.w.counted[None, :] & (left < 1), axis=1)
         return bool(np.all(budget_gone | counts_full))
 
 
@@ -88,71 +157,17 @@ def _row_table(p: Portfolio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     limits = p.limits
     cap = np.array([NEVER if limit.high is None else limit.high for limit in limits] + [NEVER], dtype=np.int64)
     is_amount = np.array([limit.measure == "amount" for limit in limits] + [True])
-    member_rows: list[list[int]] = [[] for _ in range(p.size)]
+    counts = np.zeros(p.size, dtype=np.int64)
+    for limit in limits:
+        counts[limit.members] += 1
+    table = np.full((p.size, max(int(counts.max(initial=0)), 1)), len(limits), dtype=np.int64)
+    filled = np.zeros(p.size, dtype=np.int64)
     for r, limit in enumerate(limits):
-        for k in limit.members.tolist():
-            member_rows[k].append(r)
-    width = max((len(r) for r in member_rows), default=0) or 1
-    table = np.full((p.size, width), len(limits), dtype=np.int64)
-    for k, found in enumerate(member_rows):
-        table[k, : len(found)] = found
+        table[limit.members, filled[limit.members]] = r
+        filled[limit.members] += 1
     return table, is_amount, cap
 
 
-def walk_draws(p: Portfolio, keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Funded amounts (draws x proposals, cents) of the rank-mode funding line for each row of ``keys``."""
-    state = Draws.start(p, eligible)
-    for r, limit in enumerate(p.limits):
-        if limit.low is not None:
-            _ring_fence(state, keys, r, limit)
-    order = np.argsort(-keys, axis=1, kind="stable")
-    start = _first_contested(state, order)
-    if start > 0:
-        _fund_prefix(state, order[:, :start])
-    for j in range(start, p.size):
-        state.step(order[:, j], np.ones(len(order), dtype=bool))
-        if (j - start) % CHECK_EVERY == 0 and state.exhausted():
-            break
-    return state.amounts
-
-
-def _ring_fence(state: Draws, keys: np.ndarray, r: int, limit: Limit) -> None:
-    """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
-    members = limit.members
-    order = members[np.argsort(-keys[:, members], axis=1, kind="stable")]
-    low = limit.low if limit.low is not None else 0
-    for t in range(order.shape[1]):
-        short = state.used[:, r] < low
-        if not short.any():
-            return
-        state.step(order[:, t], short)
-
-
-def _first_contested(state: Draws, order: np.ndarray) -> int:
-    """The first position where some limit could refuse a proposal in some draw; before it all fit."""
-    if state.p.settings.ranking_discipline and state.closed.any():
-        return 0
-    rows, draws = np.arange(len(order))[:, None], len(order)
-    open_items = ~state.decided[rows, order]
-    spend = np.where(open_items, state.p.high[order], 0).cumsum(axis=1)
-    counts = open_items.cumsum(axis=1)
-    left = state.cap[None, :] - state.used
-    amount_room = np.where(state.is_amount[None, :], left, NEVER).min(axis=1)
-    count_room = np.where(state.is_amount[None, :], NEVER, left).min(axis=1)
-    blocked = (spend > amount_room[:, None]) | (counts > count_room[:, None])
-    first = np.where(blocked.any(axis=1), blocked.argmax(axis=1), order.shape[1])
-    return int(first.min()) if draws else 0
-
-
-def _fund_prefix(state: Draws, prefix: np.ndarray) -> None:
-    """Fund every open proposal in the uncontested head of each draw's order, in full."""
-    p = state.p
-    draws = np.repeat(np.arange(len(prefix)), prefix.shape[1])
-    items = prefix.ravel()
-    open_items = ~state.decided[draws, items]
-    draws, items = draws[open_items], items[open_items]
-    state.amounts[draws, items] = p.high[items]
-    state.decided[draws, items] = True
-    rows = state.rows[items]
-    spend = np.where(state.is_amount[rows], p.high[items][:, None], 1)
-    np.add.at(state.used, (np.repeat(draws, rows.shape[1]), rows.ravel()), spend.ravel())
+def _first(flags: np.ndarray, width: int) -> np.ndarray:
+    """Per row, the position of the first true flag, or ``width`` when there is none."""
+    return np.where(flags.any(axis=1), flags.argmax(axis=1), width)

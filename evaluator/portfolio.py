@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from evaluator.ranking import RankedProposal, Ranking
+from evaluator.ranking import RankedProposal
 from rules.model import AllocationSettings, Call, PartialFunding, Quota
 from rules.money import to_cents
 
@@ -137,9 +137,14 @@ def grant_range(
     return low, high
 
 
-def build_portfolio(call: Call, ranking: Ranking, settings: AllocationSettings, budget: int, max_grant: int | None) -> Portfolio:
-    """The instance for a call, its ranking and the (scenario's) allocation settings."""
-    fundable = ranking.fundable()
+def build_portfolio(
+    call: Call,
+    fundable: Sequence[RankedProposal],
+    settings: AllocationSettings,
+    budget: int,
+    max_grant: int | None,
+) -> Portfolio:
+    """The instance for a call's fundable proposals and the (scenario's) allocation settings."""
     min_grant = to_cents(call.budget.min_grant) if call.budget.min_grant is not None else None
     entries, lows, highs, excluded = [], [], [], {}
     for k in walk_order(fundable):

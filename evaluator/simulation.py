@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from evaluator.allocation import Allocation, Scenario, allocate, portfolio_for
-from evaluator.monte_carlo import walk_draws
+from evaluator.monte_carlo import Walker
 from evaluator.portfolio import Portfolio
 from evaluator.ranking import RankedProposal, Ranking
 from rules.errors import GrantsError, Problem
@@ -26,7 +26,7 @@ from rules.money import Money, from_cents
 from rules.proposal import Proposal
 from rules.yamlio import parse_yaml
 
-CHUNK = 100
+CHUNK_CELLS = 5_000_000
 SURE = 6.0
 
 
@@ -175,10 +175,12 @@ def funding_odds(
         raise SimulationError("resampling evaluators needs proposals with evaluator scores")
     rng = np.random.default_rng(seed)
     funded = np.zeros(p.size, dtype=np.int64)
-    for done in range(0, runs, CHUNK):
-        size = min(CHUNK, runs - done)
+    walker = Walker(p)
+    chunk = max(1, min(runs, CHUNK_CELLS // max(p.size, 1)))
+    for done in range(0, runs, chunk):
+        size = min(chunk, runs - done)
         keys, eligible = scores.resampled(rng, size) if resample else scores.noisy(rng, size, float(noise or 0))
-        funded += (walk_draws(p, keys, eligible) > 0).sum(axis=0)
+        funded += walker.walk(keys, eligible, exact=resample or not noise).sum(axis=0)
         if on_chunk is not None:
             on_chunk(done + size, runs)
     return _odds(call, ranking, p, funded, runs, seed, None if resample else noise)
@@ -212,12 +214,8 @@ def _thresholds_only(call: Call, entry: RankedProposal) -> bool:
 
 def _candidates(call: Call, ranking: Ranking) -> Portfolio:
     """Every proposal that some draw could fund, under the call's rank-mode rules."""
-    entries = [
-        e.model_copy(update={"fundable": True})
-        for e in ranking.entries
-        if e.eligible and (e.fundable or _thresholds_only(call, e))
-    ]
-    return portfolio_for(call, Ranking(call_id=ranking.call_id, entries=entries), Scenario(mode="rank"))
+    entries = [e for e in ranking.entries if e.eligible and (e.fundable or _thresholds_only(call, e))]
+    return portfolio_for(call, entries, Scenario(mode="rank"))
 
 
 class ScoreTable:
