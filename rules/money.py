@@ -10,27 +10,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainSerializer
+from pydantic import Field, PlainSerializer
 
 CENT = Decimal("0.01")
-
-
-def _two_decimals(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("amount must be a finite number")
-    if value != value.quantize(CENT):
-        raise ValueError(f"amount {value} has more than two decimals")
-    return value
 
 
 def _as_string(value: Decimal) -> str:
     return format(value.quantize(CENT), "f")
 
 
+# The two-decimals and finiteness checks are pydantic-core's own (no Python call per amount):
+# loading 100,000 proposals validates over 600,000 amounts.
 Money = Annotated[
     Decimal,
-    Field(ge=0, description="an exact amount, at most two decimals (a string or number)"),
-    AfterValidator(_two_decimals),
+    Field(ge=0, decimal_places=2, allow_inf_nan=False, description="an exact amount, at most two decimals"),
     PlainSerializer(_as_string, return_type=str, when_used="json"),
 ]
 """A non-negative amount of money; JSON output is a decimal string, never a float."""

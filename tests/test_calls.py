@@ -16,7 +16,7 @@ CALLS = sorted(p.parent for p in Path("calls").glob("*/call.yaml"))
 BROKEN = Path("tests/broken_calls")
 # file -> (line, field, the start of the message)
 BROKEN_EXPECTED = {
-    "amount_with_three_decimals": (6, "budget.max_grant", "amount 500000.005 has more than two decimals"),
+    "amount_with_three_decimals": (6, "budget.max_grant", "Decimal input should have no more than 2 decimal places"),
     "cofinancing_above_100_percent": (9, "budget.cofinancing.default", "Input should be less than or equal to 1"),
     "malformed_yaml": (13, "", "malformed YAML: did not find expected ',' or '}'"),
     "misspelt_field": (4, "budjet", "unknown field 'budjet'; did you mean 'budget'?"),

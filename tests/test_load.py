@@ -48,8 +48,8 @@ def test_a_proposal_needs_exactly_one_lead() -> None:
 
 def test_amount_with_three_decimals_is_refused() -> None:
     text = GOOD.replace("400000", "400000.005")
-    assert problems(text) == ["proposals.yaml:3: proposals.0.requested_amount: amount 400000.005 has more than two "
-                              "decimals"]
+    assert problems(text) == ["proposals.yaml:3: proposals.0.requested_amount: Decimal input should have no more "
+                              "than 2 decimal places"]
 
 
 def test_json_proposals_load_and_money_stays_a_string() -> None:
