@@ -45,7 +45,7 @@ def policy(session: Session, call_id: str) -> AssignmentPolicy:
     return AssignmentPolicy.model_validate(call_row(session, call_id).policy)
 
 
-def assigned(evaluator_id: str) -> Select[tuple[int]]:
+def assigned(evaluator_id: str) -> Select[int]:
     """Ids of the proposals assigned to an evaluator and not under a declared conflict."""
     conflicted = (
         exists()
@@ -55,7 +55,7 @@ def assigned(evaluator_id: str) -> Select[tuple[int]]:
     return select(AssignmentRow.proposal_id).where(AssignmentRow.evaluator_id == evaluator_id).where(~conflicted)
 
 
-def visible_proposals(principal: Principal, call_id: str) -> Select[tuple[ProposalRow]]:
+def visible_proposals(principal: Principal, call_id: str) -> Select[ProposalRow]:
     query = select(ProposalRow).where(ProposalRow.call_id == call_id)
     if principal.scope is Scope.assigned:
         query = query.where(ProposalRow.id.in_(assigned(principal.evaluator_id or "")))

@@ -39,11 +39,11 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-def count(session: Session, query: Select[Any]) -> int:
+def count(session: Session, query: Select[*tuple[Any, ...]]) -> int:
     return session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
 
 
-def page_of(session: Session, query: Select[tuple[T]], paging: Pagination) -> tuple[list[T], int]:
+def page_of(session: Session, query: Select[T], paging: Pagination) -> tuple[list[T], int]:
     """One page of a query's rows and the total number of rows."""
     total = count(session, query)
     rows = session.execute(query.limit(paging.limit).offset(paging.offset)).scalars().all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -66,7 +67,7 @@ def report_document(call_id: str, run_id: int, document: Document, session: Db) 
     """The report's index page, or one of its tables (CSV, JSON, XLSX)."""
     report = decision(session, call_id, run_id)
     suffix = document.rsplit(".", 1)[1]
-    contents: str | bytes = {
+    render: dict[str, Callable[[], str | bytes]] = {
         "index.html": lambda: render_index(report),
         "ranking.csv": lambda: _csv(ranking_rows(report)),
         "allocation.csv": lambda: _csv(allocation_rows(report)),
@@ -74,8 +75,8 @@ def report_document(call_id: str, run_id: int, document: Document, session: Db) 
         "allocation.json": lambda: report.allocation.model_dump_json(indent=2),
         "eligibility.json": lambda: report.eligibility.model_dump_json(indent=2),
         "report.xlsx": lambda: _xlsx(report),
-    }[document]()
-    return Response(contents, media_type=MEDIA.get(suffix, XLSX))
+    }
+    return Response(render[document](), media_type=MEDIA.get(suffix, XLSX))
 
 
 @router.get("/proposals/{proposal_id}.html", response_class=HTMLResponse)

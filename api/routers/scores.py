@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from api import audit
 from api.auth import Caller, Db, Principal, Scope
@@ -31,7 +33,10 @@ from rules.proposal import Evaluation
 
 router = guarded_router(prefix="/calls/{call_id}/proposals/{proposal_id}", tags=["scores"])
 IfMatch = Annotated[str | None, Header(description="the sheet's ETag; required to replace an existing sheet")]
-CONFLICT = {412: {"description": "stale If-Match: the body's `current` is the sheet now"}, 428: {}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    412: {"description": "stale If-Match: the body's `current` is the sheet now"},
+    428: {},
+}
 
 
 class SheetIn(BaseModel):
@@ -49,13 +54,17 @@ class SheetOut(SheetIn):
 
 
 class Kind:
-    """Where a kind of sheet lives: an evaluator's score sheet, or the proposal's consensus."""
+    """Where a kind of sheet lives: an evaluator's score sheet, or the proposal's consensus.
 
-    def __init__(self, sheet: type[ScoreSheet] | type[ConsensusSheet], value: type[Score] | type[ConsensusScore]):
+    The two pairs of tables have the same shape (a versioned sheet and its values per
+    criterion); ``Any`` lets one piece of code serve both.
+    """
+
+    def __init__(self, sheet: type[Any], value: type[Any]):
         self.sheet, self.value = sheet, value
 
-    def of(self, proposal: ProposalRow, evaluator_id: str | None) -> list[object]:
-        where: list[object] = [self.sheet.proposal_id == proposal.id]
+    def of(self, proposal: ProposalRow, evaluator_id: str | None) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [self.sheet.proposal_id == proposal.id]
         if evaluator_id is not None and self.sheet is ScoreSheet:
             where.append(ScoreSheet.evaluator_id == evaluator_id)
         return where
@@ -70,15 +79,13 @@ def _read(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str
     if not sheets:
         return []
     values = session.execute(select(kind.value).where(kind.value.sheet_id.in_([s.id for s in sheets]))).scalars()
-    by_sheet: dict[int, list[Score | ConsensusScore]] = {}
+    by_sheet: dict[int, list[Any]] = {}
     for value in values:
         by_sheet.setdefault(value.sheet_id, []).append(value)
     return [_out(proposal, sheet, by_sheet.get(sheet.id, [])) for sheet in sheets]
 
 
-def _out(
-    proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list[Score] | list[ConsensusScore]
-) -> SheetOut:
+def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list[Any]) -> SheetOut:
     return SheetOut(
         proposal_id=proposal.code,
         evaluator_id=getattr(sheet, "evaluator_id", None),
@@ -114,7 +121,7 @@ def _validated(session: Session, call_id: str, proposal: ProposalRow, sheet: She
     return version
 
 
-def _values(kind: Kind, sheet_id: int, sheet: SheetIn) -> list[Score] | list[ConsensusScore]:
+def _values(kind: Kind, sheet_id: int, sheet: SheetIn) -> list[Any]:
     return [
         kind.value(sheet_id=sheet_id, criterion=c, value=v, comment=sheet.comments.get(c, ""))
         for c, v in sheet.scores.items()
@@ -167,7 +174,8 @@ def put_sheet(
     else:
         sheet_id = session.execute(select(kind.sheet.id).where(*kind.of(proposal, evaluator_id))).scalar_one()
         cas = update(kind.sheet).where(kind.sheet.id == sheet_id, kind.sheet.version == expected)
-        if session.execute(cas.values(version=expected + 1, **stamp)).rowcount != 1:
+        replaced: CursorResult[Any] = session.execute(cas.values(version=(expected or 0) + 1, **stamp))  # type: ignore[assignment]
+        if replaced.rowcount != 1:
             raise PreconditionFailed(
                 "another request replaced the sheet first", _read(session, kind, proposal, evaluator_id)[0]
             )
