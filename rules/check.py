@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rules.areas import call_areas
+from rules.bulk import gc_paused
 from rules.eligibility import Context
 from rules.model import Call
 from rules.proposal import Proposal
@@ -46,16 +47,27 @@ def check(call: Call, proposals: list[Proposal] | ProposalTable, source: str = "
     ctx = Context(call=call, areas=call_areas(call.areas), table=table)
     verdicts = [ctx.passes(rule) for rule in call.eligibility]
     eligible = np.logical_and.reduce(verdicts) if verdicts else np.ones(table.size, dtype=bool)
+    # Python lists: indexing numpy arrays one element at a time costs more than the rules themselves.
+    passed = [v.tolist() for v in verdicts]
+    with gc_paused():
+        results = _results(call, ctx, table, eligible.tolist(), passed)
+    return EligibilityReport(call_id=call.id, results=results)
+
+
+def _results(
+    call: Call, ctx: Context, table: ProposalTable, eligible: list[bool], passed: list[list[bool]]
+) -> list[ProposalEligibility]:
+    """One verdict per proposal, with reasons only for the proposals that fail."""
     results = []
-    for i, proposal in enumerate(table.proposals):
+    for i, (proposal, ok) in enumerate(zip(table.proposals, eligible, strict=True)):
         failures = (
             []
-            if eligible[i]
+            if ok
             else [
                 Failure(rule=rule.name, reason=rule.explain(ctx, i), source=rule.source)
-                for rule, verdict in zip(call.eligibility, verdicts, strict=True)
+                for rule, verdict in zip(call.eligibility, passed, strict=True)
                 if not verdict[i]
             ]
         )
-        results.append(ProposalEligibility(id=proposal.id, eligible=bool(eligible[i]), failures=failures))
-    return EligibilityReport(call_id=call.id, results=results)
+        results.append(ProposalEligibility(id=proposal.id, eligible=ok, failures=failures))
+    return results

@@ -8,16 +8,15 @@ proposal files costs nothing extra when they are right.
 from __future__ import annotations
 
 import difflib
-import gc
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from rules.areas import call_areas
+from rules.bulk import gc_paused
 from rules.errors import AreaError, CallError, GrantsError, Problem, ProposalError
 from rules.model import Call
 from rules.proposal import Proposal
@@ -161,23 +160,11 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
     if not isinstance(data, list):
         raise ProposalError([Problem("a proposal file must be a list of proposals", file=source, line=1)])
     try:
-        with _gc_paused():
+        with gc_paused():
             return PROPOSALS.validate_python(data)
     except ValidationError as exc:
         problems = validation_problems(exc, text, source, {"proposals": data} if prefix else data, prefix)
         raise ProposalError(problems) from None
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Validation allocates millions of small objects and no cycles; the cyclic GC only slows it."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _unwrap_json(text: str, source: str) -> list[Proposal]:
@@ -189,7 +176,7 @@ def _unwrap_json(text: str, source: str) -> list[Proposal]:
             raise ProposalError([Problem(f"malformed JSON: {exc.msg}", file=source, line=exc.lineno)]) from None
         return PROPOSALS.validate_python(data.get("proposals", data))
     try:
-        with _gc_paused():
+        with gc_paused():
             return PROPOSALS.validate_json(text)
     except ValidationError as exc:
         if exc.errors()[0]["type"] == "json_invalid":
