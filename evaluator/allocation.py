@@ -243,7 +243,7 @@ def describe(call: Call, scenario: Scenario, run: Run) -> Allocation:
         scenario=scenario.name,
         mode=p.settings.mode,
         budget=from_cents(p.budget),
-        gap=Decimal(repr(round(run.gap, 8))) if np.isfinite(run.gap) else None,
+        gap=Decimal(f"{float(run.gap):.8f}") if np.isfinite(run.gap) else None,
         reasons={**run.reasons, **p.excluded} if run.amounts is not None else dict(p.excluded),
         notes=run.notes,
         stats=run.stats,
@@ -332,13 +332,14 @@ def budget_gain(run: Run, deadline: float, solver: SolverName | None) -> BudgetG
 def conflicts(p: Portfolio, deadline: float) -> list[str]:
     """An irreducible set of limits that cannot hold together (a deletion filter over the rows).
 
-    Each row is dropped in turn; if the rest is still infeasible the row is not needed
-    to explain the conflict and stays out. What remains is a minimal conflicting set.
+    Each row is dropped in turn, the call's own quotas before the budget and the grant
+    count; if the rest is still infeasible the row is not needed to explain the
+    conflict and stays out. What remains is a minimal conflicting set.
     """
     kept = list(p.limits)
     if _feasible(p, kept, deadline) is not False:
         return []
-    for limit in list(kept):
+    for limit in reversed(p.limits):
         trial = [other for other in kept if other is not limit]
         if _feasible(p, trial, deadline) is False:
             kept = trial

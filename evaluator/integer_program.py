@@ -26,6 +26,7 @@ from evaluator.solvers import MatrixModel, SolverName, SolverResult, solve, solv
 
 EURO = 100.0
 SMALL = 1500
+WHOLE_MODEL_SHARE = 0.5
 FIRST_DELTA = 1e-6
 
 
@@ -370,7 +371,7 @@ def _solve_stage(
     values = item_values(p, w, p.limits, prices)
     bound = lagrangian_bound(p, p.limits, prices, values)
     weak = p.partial and p.settings.ranking_discipline
-    if weak or core(p, w, model, values, abs(bound) * gap / 2).size > p.size // 2:
+    if weak or core(p, w, model, values, abs(bound) * gap / 2).size > p.size * WHOLE_MODEL_SHARE:
         result = solve(model, deadline, pick_solver(solver, p, True), gap)
         amounts = extract_amounts(p, result.values) if result.values is not None else None
         upper = min(_upper(result, gap), bound) if result.objective is not None else None
@@ -407,6 +408,8 @@ def _core_search(
         if result.objective is not None and result.objective >= bound - delta:
             proven = max(_upper(result, gap), bound - delta)
             return _outcome(result, amounts, min(proven, bound), build_seconds, started, reduced.size, gap)
+        if reduced.whole and result.objective is not None:
+            return _outcome(result, amounts, min(_upper(result, gap), bound), build_seconds, started, p.size, gap)
         if reduced.whole or time.monotonic() >= deadline:
             return _outcome(result, amounts, bound, build_seconds, started, reduced.size, gap)
         if result.objective is not None:

@@ -24,6 +24,7 @@ from typing import Literal
 
 import numpy as np
 import pulp
+from pulp.apis import coin_api
 import scipy.sparse as sp
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
@@ -162,11 +163,16 @@ def _highs_result(highs: object, model: MatrixModel, seconds: float) -> SolverRe
     return SolverResult("optimal" if optimal else "feasible", values, objective, bound, seconds, "highs", duals)
 
 
+def _cbc() -> pulp.COIN_CMD:
+    """The CBC binary bundled with PuLP, driven through COIN_CMD (PULP_CBC_CMD is deprecated)."""
+    return pulp.COIN_CMD(path=coin_api.pulp_cbc_path, msg=False)
+
+
 def pulp_problem(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
     """The model as a PuLP problem, each row an ``LpAffineExpression`` made from pairs (no ``+=`` in loops)."""
     problem = pulp.LpProblem("allocation", pulp.LpMaximize)
     variables = [
-        pulp.LpVariable(f"x{k}", low, high, pulp.LpInteger if integer else pulp.LpContinuous)
+        problem.add_variable(f"x{k}", low, high, pulp.LpInteger if integer else pulp.LpContinuous)
         for k, (low, high, integer) in enumerate(zip(model.col_low, model.col_high, model.integer, strict=True))
     ]
     problem.setObjective(pulp.LpAffineExpression(_pairs(variables, np.arange(len(variables)), model.cost)))
@@ -198,7 +204,7 @@ def _solve_cbc(model: MatrixModel, deadline: float, gap: float, start: np.ndarra
         mps, solution, log = (Path(folder) / name for name in ("model.mps", "model.sol", "cbc.log"))
         written, names, constraint_names, _ = problem.writeMPS(str(mps), rename=1)
         seconds = max(deadline - time.monotonic(), 0.01)
-        command = [pulp.PULP_CBC_CMD().path, str(mps), "-max", "-ratio", str(gap), "-sec", f"{seconds:.3f}"]
+        command = [_cbc().path, str(mps), "-max", "-ratio", str(gap), "-sec", f"{seconds:.3f}"]
         if start is not None:
             command += _cbc_start(Path(folder) / "start.mst", variables, names, start)
         command += ["-threads", "1", "-solve", "-solution", str(solution)]
@@ -241,7 +247,7 @@ def _cbc_result(
     log: Path,
     began: float,
 ) -> SolverResult:
-    status, values, *_ = pulp.PULP_CBC_CMD().readsol_MPS(str(solution), problem, written, names, constraint_names)
+    status, values, *_ = _cbc().readsol_MPS(str(solution), problem, written, names, constraint_names)
     first = solution.read_text().split("\n", 1)[0]
     seconds = time.monotonic() - began
     if first.startswith("Infeasible") or "infeasible" in first.lower():
@@ -265,7 +271,7 @@ def _cbc_bound(log: str, objective: float) -> float | None:
 
 def solver_available(name: SolverName) -> bool:
     if name == "cbc":
-        return bool(pulp.PULP_CBC_CMD().available())
+        return bool(_cbc().available())
     with contextlib.suppress(ImportError):
         import highspy  # noqa: F401
 

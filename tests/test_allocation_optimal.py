@@ -1,0 +1,189 @@
+"""Optimal mode against brute force, and the guarantees around it (caps, discipline, time limit, conflicts)."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from evaluator import integer_program
+from evaluator.allocation import Scenario, allocate, portfolio_for
+from evaluator.portfolio import Portfolio
+from tests.test_allocation import K, funding_call, ranked, ranking_of
+
+
+@st.composite
+def instances(draw: st.DrawFn, partial: bool = False) -> tuple[Any, Any]:
+    n = draw(st.integers(1, 7))
+    requests = draw(st.lists(st.integers(5, 50), min_size=n, max_size=n))
+    scores = draw(st.lists(st.integers(12, 30), min_size=n, max_size=n))
+    countries = draw(st.lists(st.sampled_from(["AT", "IT", "SI"]), min_size=n, max_size=n))
+    topics = draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n))
+    discipline = draw(st.booleans())
+    entries = [
+        ranked(f"P{k}", s / 2, r * 10 * K, c, t, list_name=t if discipline else "main")
+        for k, (r, s, c, t) in enumerate(zip(requests, scores, countries, topics, strict=True))
+    ]
+    budget = sum(requests) * 10 * K * draw(st.integers(2, 8)) // 10
+    constraints: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        constraints.append({"name": "Italy cap", "by": "lead_country", "key": "IT", "max_share": "0.4"})
+    if draw(st.booleans()):
+        constraints.append({"name": "topic b", "by": "topic", "key": "b", "min_amount": draw(st.integers(0, 40)) * 10 * K})
+    allocation: dict[str, Any] = {
+        "mode": "optimal",
+        "ranking_discipline": discipline,
+        "max_grants": draw(st.one_of(st.none(), st.integers(1, n))),
+        "constraints": constraints,
+    }
+    if partial:
+        allocation["partial_funding"] = {"min_share": "0.8"}
+    return funding_call(budget, None, **allocation), ranking_of(*entries)
+
+
+def feasible_sets(p: Portfolio) -> list[np.ndarray]:
+    """Every funded set that respects the grant counts and, under the discipline, is a prefix of each list."""
+    found = []
+    for bits in itertools.product([0, 1], repeat=p.size):
+        chosen = np.array(bits, dtype=bool)
+        if p.settings.ranking_discipline and any(np.any(np.diff(chosen[m].astype(int)) > 0) for m in p.lists()):
+            continue
+        counts = [lim for lim in p.limits if lim.measure == "grants"]
+        if all(lim.violation(chosen.astype(np.int64)) == 0 for lim in counts):
+            found.append(chosen)
+    return found
+
+
+def brute_force_binary(p: Portfolio) -> Decimal | None:
+    best = None
+    for chosen in feasible_sets(p):
+        amounts = np.where(chosen, p.high, 0)
+        if not p.violated(amounts):
+            value = sum((p.entries[k].weighted_total * Decimal(int(amounts[k])) / 100 for k in range(p.size)), Decimal(0))
+            best = value if best is None else max(best, value)
+    return best
+
+
+def brute_force_partial(p: Portfolio) -> float | None:
+    """Each funded set's best amounts by linear programming; the best set wins."""
+    best = None
+    amount_rows = [lim for lim in p.limits if lim.measure == "amount"]
+    for chosen in feasible_sets(p):
+        rows, upper = [], []
+        for lim in amount_rows:
+            row = np.zeros(p.size)
+            row[lim.members] = 1.0
+            if lim.high is not None:
+                rows.append(row)
+                upper.append(lim.high)
+            if lim.low is not None:
+                rows.append(-row)
+                upper.append(-lim.low)
+        bounds = [(int(p.low[k]), int(p.high[k])) if chosen[k] else (0, 0) for k in range(p.size)]
+        result = linprog(-p.score, A_ub=np.array(rows), b_ub=np.array(upper, dtype=float), bounds=bounds)
+        if result.status == 0:
+            value = -result.fun / 100
+            best = value if best is None else max(best, value)
+    return best
+
+
+@pytest.mark.parametrize("small", [integer_program.SMALL, 0], ids=["whole model", "lagrangian core"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance=instances())
+def test_optimal_mode_matches_brute_force(small: int, instance: tuple[Any, Any]) -> None:
+    call, ranking = instance
+    with mock.patch.multiple(integer_program, SMALL=small, WHOLE_MODEL_SHARE=1.0 if small == 0 else 0.5):
+        allocation = allocate(call, ranking, explain=False)
+    best = brute_force_binary(portfolio_for(call, ranking.fundable(), Scenario()))
+    if best is None:
+        assert allocation.status == "infeasible"
+    else:
+        assert allocation.status == "optimal"
+        assert allocation.objective == best
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance=instances(partial=True))
+def test_partial_funding_matches_brute_force_and_stays_within_its_range(instance: tuple[Any, Any]) -> None:
+    call, ranking = instance
+    allocation = allocate(call, ranking, explain=False)
+    best = brute_force_partial(portfolio_for(call, ranking.fundable(), Scenario()))
+    if best is None:
+        assert allocation.status == "infeasible"
+        return
+    assert float(allocation.objective) == pytest.approx(best, abs=1.0)
+    for grant in allocation.grants:
+        assert Decimal("0.8") * grant.requested <= grant.amount <= grant.requested
+
+
+def test_ranking_discipline_holds_within_each_topic_list() -> None:
+    entries = [ranked(f"A{k}", 15 - k, (100 + 90 * k) * K, topic="a", list_name="a") for k in range(5)]
+    entries += [ranked(f"B{k}", 14.5 - k, (450 - 80 * k) * K, topic="b", list_name="b") for k in range(5)]
+    call = funding_call(1_200 * K, None, mode="optimal", ranking_discipline=True)
+    allocation = allocate(call, ranking_of(*entries))
+    funded = allocation.funded
+    for prefix in ("A", "B"):
+        flags = [f"{prefix}{k}" in funded for k in range(5)]
+        assert flags == sorted(flags, reverse=True), flags
+    free = next(p for p in allocation.prices if p.constraint == "ranking_discipline")
+    assert free.price is not None and free.price >= 0
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_cbc_and_highs_find_the_same_optimum(solver: str) -> None:
+    entries = [ranked(f"P{k}", 10 + (k * 7) % 6, (120 + (k * 53) % 380) * K, ["AT", "IT"][k % 2]) for k in range(12)]
+    cap = {"by": "lead_country", "max_share": "0.6"}
+    call = funding_call(2_000 * K, 500 * K, mode="optimal", max_grants=6, constraints=[cap])
+    allocation = allocate(call, ranking_of(*entries), explain=False, solver=solver)  # type: ignore[arg-type]
+    reference = allocate(call, ranking_of(*entries), explain=False, solver="highs")
+    assert allocation.stats.solver == solver
+    assert allocation.objective == reference.objective
+    assert len(allocation.grants) <= 6
+
+
+def test_quotas_that_cannot_hold_together_are_named_as_the_conflict() -> None:
+    entries = [ranked(f"A{k}", 14, 300 * K, topic="a") for k in range(4)] + [
+        ranked(f"B{k}", 13, 300 * K, topic="b") for k in range(4)
+    ]
+    minimums = [{"name": f"topic {t} minimum", "by": "topic", "key": t, "min_share": "0.6"} for t in "ab"]
+    minimums.append({"name": "Austria cap", "by": "lead_country", "key": "AT", "max_share": "1"})
+    allocation = allocate(funding_call(1_000 * K, mode="optimal", constraints=minimums), ranking_of(*entries))
+    assert allocation.status == "infeasible"
+    assert allocation.grants == []
+    assert allocation.conflicts == ["budget", "topic a minimum", "topic b minimum"]
+
+
+def test_a_minimum_beyond_the_group_requests_conflicts_alone() -> None:
+    niche = {"name": "niche minimum", "by": "topic", "key": "niche", "min_amount": 900 * K}
+    entries = [ranked("N1", 12, 300 * K, topic="niche"), ranked("M1", 14, 300 * K, topic="main")]
+    allocation = allocate(funding_call(mode="optimal", constraints=[niche]), ranking_of(*entries))
+    assert allocation.conflicts == ["niche minimum"]
+
+
+def test_time_limit_returns_the_best_solution_found_with_its_gap() -> None:
+    rng = np.random.default_rng(7)
+    entries = [
+        ranked(f"P{k:04d}", float(rng.integers(20, 31)) / 2, int(rng.integers(100, 501)) * K, f"C{k % 9}", f"T{k % 4}", f"T{k % 4}")
+        for k in range(1500)
+    ]
+    cap = {"by": "lead_country", "max_share": "0.15"}
+    call = funding_call(
+        sum(int(e.requested_amount) for e in entries) * 3 // 10,
+        None,
+        mode="optimal",
+        partial_funding={"min_share": "0.8"},
+        ranking_discipline=True,
+        constraints=[cap],
+        time_limit_seconds="0.3",
+    )
+    allocation = allocate(call, ranking_of(*entries), explain=False)
+    assert allocation.status == "feasible_time_limit"
+    assert allocation.grants
+    assert allocation.gap is not None and allocation.gap > 0
