@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.commands import calls, ranking, server
+from api.commands import calls, ranking, reporting, server
 from rules.errors import GrantsError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 calls.register(app)
 ranking.register(app)
 server.register(app)
+reporting.register(app)
 
 USER_ERROR = 2
 

@@ -22,6 +22,7 @@ from openpyxl import Workbook
 
 from evaluator.ranking import Ranking
 from evaluator.reports.charts import Bar, funding_line, sweep
+from evaluator.simulation import SweepPoint
 from rules.check import EligibilityReport
 from rules.model import Call
 from rules.money import format_money
@@ -52,14 +53,6 @@ class AllocationView(Protocol):
     def binding(self) -> Sequence[str]: ...
 
     def model_dump_json(self, *, indent: int | None = None) -> str: ...
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    budget: Decimal
-    grants: int
-    awarded: Decimal
-    last_funded: str | None
 
 
 @dataclass(frozen=True)

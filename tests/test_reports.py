@@ -1,0 +1,73 @@
+"""The report a funding decision is filed with: complete, exact, and consistent with the allocation."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from api.commands.reporting import decide
+from evaluator.reports import Decision, write_report
+from tests.grants_cli import grants
+
+CLUSTER = Path(__file__).resolve().parents[1] / "calls" / "cosme_cluster_2020"
+
+
+@pytest.fixture(scope="module")
+def decision() -> Decision:
+    return decide(CLUSTER / "call.yaml", CLUSTER / "proposals.yaml")
+
+
+@pytest.fixture(scope="module")
+def report(decision: Decision, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(decision, tmp_path_factory.mktemp("report"))
+
+
+def test_cluster_call_never_funds_more_than_twelve_grants_of_500000(decision: Decision) -> None:
+    assert 0 < len(decision.allocation.grants) <= 12
+    assert all(g.amount <= Decimal(500_000) for g in decision.allocation.grants)
+    assert decision.allocation.total_awarded + decision.allocation.budget_left == decision.call.budget.total
+
+
+def test_index_shows_every_ranked_proposal_and_the_funding_line(report: Path, decision: Decision) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert all(entry.id in html for entry in decision.ranking.entries)
+    assert "<svg" in html and "budget EUR 6,000,000" in html
+    assert "Budget sweep" in html
+
+
+def test_each_proposal_page_names_its_failed_rules_or_its_scores(report: Path, decision: Decision) -> None:
+    ineligible = next(r for r in decision.eligibility.results if not r.eligible)
+    page = (report.parent / "proposals" / f"{ineligible.id}.html").read_text(encoding="utf-8")
+    assert ineligible.failures[0].rule in page
+    funded = decision.allocation.grants[0].id
+    page = (report.parent / "proposals" / f"{funded}.html").read_text(encoding="utf-8")
+    assert "Funded: EUR" in page
+    assert all(c.name in page for c in decision.call.criteria)
+
+
+def test_csv_amounts_are_the_allocation_to_the_cent(report: Path, decision: Decision) -> None:
+    with (report.parent / "allocation.csv").open(encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["outcome"] == "funded"]
+    assert {r["id"]: Decimal(r["amount"]) for r in rows} == {g.id: g.amount for g in decision.allocation.grants}
+    with (report.parent / "ranking.csv").open(encoding="utf-8") as handle:
+        ranking = list(csv.DictReader(handle))
+    assert [r["id"] for r in ranking] == [e.id for e in decision.ranking.entries]
+
+
+def test_xlsx_keeps_amounts_as_exact_text(report: Path, decision: Decision) -> None:
+    book = load_workbook(report.parent / "report.xlsx")
+    amounts = [row[2] for row in book["allocation"].iter_rows(min_row=2, values_only=True) if row[1] == "funded"]
+    assert amounts == [str(g.amount) for g in decision.allocation.grants]
+
+
+def test_demo_runs_the_whole_pipeline_and_says_where_the_report_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = grants(capsys, monkeypatch, "demo", "--out", str(tmp_path / "demo"))
+    assert result.code == 0, result.err
+    assert "12 grants" in result.out and "index.html" in result.out
+    assert (tmp_path / "demo" / "index.html").is_file()
