@@ -33,22 +33,29 @@ class Walker:
         self.cheapest = int(p.low.min(initial=0))
         self.counted = ~self.is_amount & (self.cap < NEVER)
 
-    def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> np.ndarray:
-        """Which proposals each draw funds (draws x proposals); ``exact`` sorts stably (needed when scores tie)."""
+    def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Which proposals each draw funds, and which draws could not meet a minimum (they fund nobody).
+
+        ``exact`` sorts stably, which ties need (noise zero, resampled scores).
+        """
         state = Draws(self, keys.shape[0], eligible)
         kind = "stable" if exact else "quicksort"
         keys = keys if exact else keys.astype(np.float32)
-        for r, limit in enumerate(self.p.limits):
-            if limit.low is not None:
-                members = limit.members
-                state.ring_fence(members[np.argsort(-keys[:, members], axis=1, kind=kind)], r, limit.low)
+        minimums = [(r, limit) for r, limit in enumerate(self.p.limits) if limit.low is not None]
+        for r, limit in minimums:
+            members = limit.members
+            state.ring_fence(members[np.argsort(-keys[:, members], axis=1, kind=kind)], r, limit.low or 0)
+        unmet = np.zeros(len(keys), dtype=bool)
+        for r, limit in minimums:
+            unmet |= state.used[:, r] < (limit.low or 0)
         order = np.argsort(-keys, axis=1, kind=kind).astype(np.int32)
         start = state.advance(order, None)
         for j in range(start, self.p.size):
             state.step(order[:, j], None)
             if (j - start) % CHECK_EVERY == 0 and state.exhausted():
                 break
-        return state.funded
+        state.funded[unmet] = False
+        return state.funded, unmet
 
 
 class Draws:

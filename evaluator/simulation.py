@@ -36,6 +36,10 @@ class SimulationError(GrantsError):
     title = "Invalid simulation"
 
 
+class ScenarioFile(BaseModel):
+    scenarios: list[Scenario]
+
+
 class ScenarioSummary(BaseModel):
     scenario: str
     status: str
@@ -72,6 +76,7 @@ class FundingOdds(BaseModel):
     seed: int
     odds: list[Odds] = Field(description="in rank order")
     uncertain: int = Field(description="proposals funded in between 5% and 95% of the draws")
+    infeasible_draws: int = Field(default=0, description="draws in which a minimum could not be met (nobody funded)")
 
 
 def compare(call: Call, ranking: Ranking, scenarios: Sequence[Scenario]) -> list[ScenarioSummary]:
@@ -140,11 +145,11 @@ def load_scenarios(path: Path) -> list[Scenario]:
     if not isinstance(items, list) or not items:
         raise SimulationError([Problem("a scenario file is a non-empty list of scenarios", file=str(path), line=1)])
     try:
+        if isinstance(data, dict):
+            return ScenarioFile.model_validate(data).scenarios
         return TypeAdapter(list[Scenario]).validate_python(items)
     except ValidationError as exc:
-        wrapped = {"scenarios": items} if isinstance(data, dict) else items
-        problems = validation_problems(exc, text, str(path), wrapped)
-        raise SimulationError(problems) from None
+        raise SimulationError(validation_problems(exc, text, str(path), data)) from None
 
 
 def funding_odds(
@@ -175,15 +180,20 @@ def funding_odds(
         raise SimulationError("resampling evaluators needs proposals with evaluator scores")
     rng = np.random.default_rng(seed)
     funded = np.zeros(p.size, dtype=np.int64)
+    infeasible = 0
     walker = Walker(p)
     chunk = max(1, min(runs, CHUNK_CELLS // max(p.size, 1)))
     for done in range(0, runs, chunk):
         size = min(chunk, runs - done)
         keys, eligible = scores.resampled(rng, size) if resample else scores.noisy(rng, size, float(noise or 0))
-        funded += walker.walk(keys, eligible, exact=resample or not noise).sum(axis=0)
+        chosen, unmet = walker.walk(keys, eligible, exact=resample or not noise)
+        funded += chosen.sum(axis=0)
+        infeasible += int(unmet.sum())
         if on_chunk is not None:
             on_chunk(done + size, runs)
-    return _odds(call, ranking, p, funded, runs, seed, None if resample else noise)
+    odds = _odds(call, ranking, p, funded, runs, seed, None if resample else noise)
+    odds.infeasible_draws = infeasible
+    return odds
 
 
 def _odds(
@@ -246,8 +256,8 @@ class ScoreTable:
     def has_evaluations(self) -> bool:
         return any(self.sheets)
 
-    def passes(self, scores: np.ndarray, total: np.ndarray) -> np.ndarray:
-        criteria_ok = np.where(self.scored, scores >= self.criterion_floor, True).all(axis=-1)
+    def passes(self, scores: np.ndarray, total: np.ndarray, scored: np.ndarray) -> np.ndarray:
+        criteria_ok = np.where(scored, scores >= self.criterion_floor, True).all(axis=-1)
         return criteria_ok & (total >= self.total_floor)
 
     def noisy(self, rng: np.random.Generator, draws: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +271,7 @@ class ScoreTable:
         clean = self.scores - self.criterion_floor
         near = np.any(self.scored & np.isfinite(clean) & (np.abs(clean) < SURE * sd + 1e-12), axis=1)
         near |= np.abs(self.total - self.total_floor) < SURE * np.sqrt((sd**2).sum(axis=1)) + 1e-12
-        base = self.passes(np.nan_to_num(self.scores, nan=np.inf), self.total)
+        base = self.passes(np.nan_to_num(self.scores, nan=np.inf), self.total, self.scored)
         spread = np.sqrt(((sd * self.weights) ** 2).sum(axis=1))
         keys = self.p.score + rng.standard_normal((draws, self.p.size), dtype=np.float32) * spread
         eligible = np.broadcast_to(base, keys.shape).copy()
@@ -269,7 +279,7 @@ class ScoreTable:
             shift = rng.standard_normal((draws, int(near.sum()), self.scores.shape[1])) * sd[near]
             keys[:, near] = self.p.score[near] + (shift * self.weights).sum(axis=2)
             scores = np.nan_to_num(self.scores[near], nan=np.inf) + shift
-            eligible[:, near] = self.passes(scores, self.total[near] + shift.sum(axis=2))
+            eligible[:, near] = self.passes(scores, self.total[near] + shift.sum(axis=2), self.scored[near])
         return keys, eligible
 
     def resampled(self, rng: np.random.Generator, draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +293,7 @@ class ScoreTable:
         shift = np.nan_to_num(self._consolidate(drawn, axis=2) - self._consolidate(table[None], axis=2))
         keys = self.p.score + (shift * self.weights).sum(axis=2)
         scores = np.nan_to_num(self.scores, nan=np.inf) + shift
-        return keys, self.passes(scores, self.total + shift.sum(axis=2))
+        return keys, self.passes(scores, self.total + shift.sum(axis=2), self.scored)
 
     def _sheet_array(self) -> np.ndarray:
         width = max((len(s) for s in self.sheets), default=1) or 1
