@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from evaluator.funding_line import funding_line
-from evaluator.integer_program import Weights, formulate, solve_optimal
+from evaluator.integer_program import Weights, formulate, model_value, solve_optimal
 from evaluator.portfolio import Limit, Portfolio, build_portfolio
 from evaluator.ranking import RankedProposal, Ranking
 from evaluator.solvers import SolverName, solve
@@ -186,11 +186,22 @@ def execute(p: Portfolio, deadline: float, solver: SolverName | None = None) -> 
         core=outcome.core,
     )
     if outcome.amounts is None:
-        status: Status = "infeasible" if outcome.status == "infeasible" else "feasible_time_limit"
-        notes = [] if status == "infeasible" else ["no solution was found within the time limit"]
-        return Run(p, status, None, float("inf"), stats, notes=notes)
-    status = "optimal" if outcome.status == "optimal" else "feasible_time_limit"
+        if outcome.status == "infeasible":
+            return Run(p, "infeasible", None, float("inf"), stats)
+        return _fallback(p, outcome.bound, stats, deadline)
+    status: Status = "optimal" if outcome.status == "optimal" else "feasible_time_limit"
     return Run(p, status, outcome.amounts, outcome.gap, stats, _optimal_reasons(p, outcome.amounts))
+
+
+def _fallback(p: Portfolio, bound: float | None, stats: SolveStats, deadline: float) -> Run:
+    """When the solver found nothing in time, the funding line (a feasible portfolio) with its gap to the bound."""
+    walk, unmet = funding_line(p, deadline)
+    note = "the solver found no solution within the time limit; this is the funding line in rank order"
+    if unmet:
+        return Run(p, "feasible_time_limit", None, float("inf"), stats, notes=[note + ", which misses a minimum"])
+    value = model_value(p, walk.amounts)
+    gap = float("inf") if bound is None else max(bound - value, 0.0) / max(abs(value), 1.0)
+    return Run(p, "feasible_time_limit", walk.amounts, gap, stats, _optimal_reasons(p, walk.amounts), [note])
 
 
 def _optimal_reasons(p: Portfolio, amounts: np.ndarray) -> dict[str, str]:

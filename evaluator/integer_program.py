@@ -438,11 +438,18 @@ def _outcome(
     solve_seconds = time.monotonic() - started
     if amounts is None or result.objective is None:
         status = "infeasible" if result.status == "infeasible" else "no_solution"
-        return Outcome(status, None, None, float("inf"), build_seconds, solve_seconds, result.solver, core)
+        kept = None if status == "infeasible" else bound
+        return Outcome(status, None, kept, float("inf"), build_seconds, solve_seconds, result.solver, core)
     objective = result.objective
     found_gap = 0.0 if bound is None else max(bound - objective, 0.0) / max(abs(objective), 1.0)
     status = "optimal" if found_gap <= gap * 1.000001 else "feasible"
     return Outcome(status, amounts, bound, found_gap, build_seconds, solve_seconds, result.solver, core)
+
+
+def model_value(p: Portfolio, amounts: np.ndarray) -> float:
+    """An allocation's objective in the model's units (to measure a fallback against the bound)."""
+    w = weights(p)
+    return float(w.per_grant @ (amounts > 0) + w.per_euro @ amounts / EURO)
 
 
 def extract_amounts(p: Portfolio, values: np.ndarray) -> np.ndarray:

@@ -109,12 +109,13 @@ class Draws:
         """Fund the surely-fitting head of each draw's order, looking at a window that doubles until it suffices."""
         window = HEAD
         while True:
-            length = self._head(order[:, :window], target)
-            if length < window or window >= order.shape[1]:
+            complete = window >= order.shape[1]
+            length = self._head(order[:, :window], target, complete)
+            if length < window or complete:
                 return length
             window *= 2
 
-    def _head(self, order: np.ndarray, target: tuple[int, int] | None) -> int:
+    def _head(self, order: np.ndarray, target: tuple[int, int] | None, complete: bool) -> int:
         """Fund at once the head of each draw's ``order`` that surely fits; return where stepping must resume.
 
         Up to the first position where the cumulative request could exceed the room
@@ -137,7 +138,7 @@ class Draws:
             need = low - self.used[:, r]
             reached = (spend if self.w.is_amount[r] else counts) >= need[:, None]
             length = np.where(need > 0, np.minimum(length, _first(reached, width) + 1), 0)
-        if length.min() >= width and width < self.p.size:
+        if length.min() >= width and not complete:
             return width
         take = open_items & (np.arange(width)[None, :] < length[:, None])
         draws, items = np.nonzero(take)
