@@ -78,6 +78,19 @@ class ConflictRecord(BaseModel):
     declared_at: dt.datetime | None = None
 
 
+DETECTED = {
+    ConflictKind.same_organisation: "evaluator works for {organisation}, partner {partner}",
+    ConflictKind.same_country: "evaluator is from {country}, like partner {partner}",
+}
+
+
+def _detected(profile: EvaluatorProfile, kind: ConflictKind, proposal_id: str, partner: str) -> ConflictRecord:
+    detail = DETECTED[kind].format(
+        organisation=profile.organisation, country=resolve_country(profile.country), partner=partner
+    )
+    return ConflictRecord(proposal_id=proposal_id, evaluator_id=profile.id, kind=kind, detail=detail, detected=True)
+
+
 class Consortia:
     """Who is in which proposal, indexed by organisation and country, to find conflicts in one pass."""
 
@@ -92,25 +105,13 @@ class Consortia:
     def conflicts_of(self, profile: EvaluatorProfile, policy: AssignmentPolicy) -> list[ConflictRecord]:
         """Every conflict that follows from who the evaluator is and who is in each consortium."""
         found = [
-            ConflictRecord(
-                proposal_id=proposal_id,
-                evaluator_id=profile.id,
-                kind=ConflictKind.same_organisation,
-                detail=f"evaluator works for {profile.organisation}, partner {partner} of {proposal_id}",
-                detected=True,
-            )
+            _detected(profile, ConflictKind.same_organisation, proposal_id, f"{partner} of {proposal_id}")
             for proposal_id, partner in self.by_organisation.get(normalise(profile.organisation), {}).items()
         ]
         if policy.same_country_conflict:
             country = resolve_country(profile.country)
             found += [
-                ConflictRecord(
-                    proposal_id=proposal_id,
-                    evaluator_id=profile.id,
-                    kind=ConflictKind.same_country,
-                    detail=f"evaluator is from {country}, like partner {partner}, and the call forbids it",
-                    detected=True,
-                )
+                _detected(profile, ConflictKind.same_country, proposal_id, f"{partner}, and the call forbids it")
                 for proposal_id, partner in self.by_country.get(country, {}).items()
             ]
         return found

@@ -107,50 +107,52 @@ class ConflictRow(Base):
     declared_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class ScoreSheet(Base):
-    """One evaluator's scores for one proposal; ``version`` guards against lost updates."""
+class VersionedSheet:
+    """Columns every sheet has: its version (the ETag) and the call version it was checked against."""
 
-    __tablename__ = "score_sheets"
-    __table_args__ = (UniqueConstraint("proposal_id", "evaluator_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
-    evaluator_id: Mapped[str] = mapped_column(ForeignKey("evaluators.id"), index=True)
     call_version: Mapped[int] = mapped_column(Integer, comment="the call version the scores were checked against")
     version: Mapped[int] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class Score(Base):
-    __tablename__ = "scores"
-    __table_args__ = (UniqueConstraint("sheet_id", "criterion"),)
+class CriterionValue:
+    """Columns every row of a sheet has: the criterion and a comment on it."""
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    sheet_id: Mapped[int] = mapped_column(ForeignKey("score_sheets.id", ondelete="CASCADE"), index=True)
     criterion: Mapped[str] = mapped_column(String(100))
-    value: Mapped[Decimal | None] = mapped_column(SCORE, comment="NULL: not applicable")
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
-class ConsensusSheet(Base):
+class ScoreSheet(VersionedSheet, Base):
+    """One evaluator's scores for one proposal; ``version`` guards against lost updates."""
+
+    __tablename__ = "score_sheets"
+    __table_args__ = (UniqueConstraint("proposal_id", "evaluator_id"),)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    evaluator_id: Mapped[str] = mapped_column(ForeignKey("evaluators.id"), index=True)
+
+
+class Score(CriterionValue, Base):
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("sheet_id", "criterion"),)
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("score_sheets.id", ondelete="CASCADE"), index=True)
+    value: Mapped[Decimal | None] = mapped_column(SCORE, comment="NULL: not applicable")
+
+
+class ConsensusSheet(VersionedSheet, Base):
     """The panel's agreed score per criterion for one proposal; overrides consolidation."""
 
     __tablename__ = "consensus_sheets"
-    id: Mapped[int] = mapped_column(primary_key=True)
     proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), unique=True)
-    call_version: Mapped[int] = mapped_column(Integer)
-    version: Mapped[int] = mapped_column(Integer)
-    updated_by: Mapped[str] = mapped_column(String(200))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class ConsensusScore(Base):
+class ConsensusScore(CriterionValue, Base):
     __tablename__ = "consensus_scores"
     __table_args__ = (UniqueConstraint("sheet_id", "criterion"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
     sheet_id: Mapped[int] = mapped_column(ForeignKey("consensus_sheets.id", ondelete="CASCADE"), index=True)
-    criterion: Mapped[str] = mapped_column(String(100))
     value: Mapped[Decimal] = mapped_column(SCORE)
-    comment: Mapped[str] = mapped_column(Text, default="")
 
 
 class RunRow(Base):

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from api import audit
 from api.auth import Principal
+from api.db import queries
 from api.db.models import RunRow
 from api.db.session import Store
 from api.problems import NotFound
+from api.routers.common import Page, Pagination, page_of
 
 
 class RunMeta(BaseModel):
@@ -69,5 +71,9 @@ def run_row(session: Session, call_id: str, kind: str, run_id: int) -> RunRow:
     return row
 
 
-def runs_of(call_id: str, kind: str) -> Any:
-    return select(RunRow).where(RunRow.call_id == call_id, RunRow.kind == kind).order_by(RunRow.id)
+def run_page(session: Session, call_id: str, kind: str, paging: Pagination) -> Page[RunMeta]:
+    """The call's runs of one kind, oldest first, a page at a time."""
+    queries.call_row(session, call_id)
+    query = select(RunRow).where(RunRow.call_id == call_id, RunRow.kind == kind).order_by(RunRow.id)
+    rows, total = page_of(session, query, paging)
+    return Page(items=[meta(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)

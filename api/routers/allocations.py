@@ -12,13 +12,12 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, Db
-from api.db import queries
 from api.db.models import RunRow
-from api.db.runs import RunMeta, meta, run_row, runs_of, save_run
-from api.db.snapshot import scored_proposals
-from api.routers.common import Page, Paging, guarded_router, page_of
+from api.db.runs import RunMeta, meta, run_page, run_row, save_run
+from api.routers.common import Page, Paging, guarded_router
+from api.routers.rankings import ranked_snapshot
 from evaluator.allocation import Allocation, Scenario, allocate
-from evaluator.ranking import Ranking, rank
+from evaluator.ranking import Ranking
 
 router = guarded_router(prefix="/calls/{call_id}/allocations", tags=["allocations"])
 KIND = "allocation"
@@ -50,24 +49,21 @@ def _out(row: RunRow) -> AllocationRun:
 def run_allocation(call_id: str, body: AllocationRequest, request: Request, principal: Caller) -> AllocationRun:
     """Rank and allocate on one snapshot of the scores; the run is stored and audited."""
     store = request.app.state.store
-    with store.snapshot() as session:
-        call, version, proposals = scored_proposals(session, call_id)
-    ranking = rank(call, proposals, calibrate=body.calibrate)
-    allocation = allocate(call, ranking, body.scenario, explain=body.explain)
+    snap = ranked_snapshot(store, call_id, body.calibrate)
+    allocation = allocate(snap.call, snap.ranking, body.scenario, explain=body.explain)
     inputs = {
         "request": body.model_dump(mode="json"),
         "scenario": body.scenario.name,
-        "ranking": ranking.model_dump(mode="json"),
-        "proposals": [p.model_dump(mode="json") for p in proposals],
+        "ranking": snap.ranking.model_dump(mode="json"),
+        "proposals": [p.model_dump(mode="json") for p in snap.proposals],
     }
-    return _out(save_run(store, principal, call_id, KIND, version, inputs, allocation.model_dump(mode="json")))
+    result = allocation.model_dump(mode="json")
+    return _out(save_run(store, principal, call_id, KIND, snap.call_version, inputs, result))
 
 
 @router.get("", response_model=Page[RunMeta])
 def list_allocations(call_id: str, session: Db, paging: Paging) -> Page[RunMeta]:
-    queries.call_row(session, call_id)
-    rows, total = page_of(session, runs_of(call_id, KIND), paging)
-    return Page(items=[meta(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)
+    return run_page(session, call_id, KIND, paging)
 
 
 @router.get("/{run_id}", response_model=AllocationRun)

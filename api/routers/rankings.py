@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Query, Request
@@ -10,6 +11,8 @@ from api.db.session import Store
 from api.db.snapshot import scored_proposals
 from api.routers.common import guarded_router
 from evaluator.ranking import Ranking, rank
+from rules.model import Call
+from rules.proposal import Proposal
 
 router = guarded_router(prefix="/calls/{call_id}", tags=["rankings"])
 Calibrate = Annotated[
@@ -17,13 +20,24 @@ Calibrate = Annotated[
 ]
 
 
-def current_ranking(store: Store, call_id: str, calibrate: bool | None = None) -> Ranking:
+@dataclass(frozen=True)
+class RankedSnapshot:
+    """The current call, its scored proposals at one instant, and their ranking."""
+
+    call: Call
+    call_version: int
+    proposals: list[Proposal]
+    ranking: Ranking
+
+
+def ranked_snapshot(store: Store, call_id: str, calibrate: bool | None = None) -> RankedSnapshot:
+    """Read everything in one snapshot, then rank outside any transaction."""
     with store.snapshot() as session:
-        call, _, proposals = scored_proposals(session, call_id)
-    return rank(call, proposals, calibrate=calibrate)
+        call, version, proposals = scored_proposals(session, call_id)
+    return RankedSnapshot(call, version, proposals, rank(call, proposals, calibrate=calibrate))
 
 
 @router.get("/ranking", response_model=Ranking)
 def get_ranking(call_id: str, request: Request, calibrate: Calibrate = None) -> Ranking:
     """Thresholds, weighted totals, ranked lists and the ex aequo decisions, with reasons."""
-    return current_ranking(request.app.state.store, call_id, calibrate)
+    return ranked_snapshot(request.app.state.store, call_id, calibrate).ranking

@@ -14,13 +14,11 @@ from fastapi import Request
 from pydantic import BaseModel, Field, model_validator
 
 from api.auth import Caller, Db
-from api.db import queries
 from api.db.models import RunRow
-from api.db.runs import RunMeta, meta, run_row, runs_of, save_run
-from api.db.snapshot import scored_proposals
-from api.routers.common import Page, Paging, guarded_router, page_of
+from api.db.runs import RunMeta, meta, run_page, run_row, save_run
+from api.routers.common import Page, Paging, guarded_router
+from api.routers.rankings import ranked_snapshot
 from evaluator.allocation import Scenario
-from evaluator.ranking import rank
 from evaluator.simulation import (
     FundingOdds,
     ScenarioSummary,
@@ -86,9 +84,8 @@ def _out(row: RunRow) -> SimulationRun:
 def run_simulation(call_id: str, body: SimulationRequest, request: Request, principal: Caller) -> SimulationRun:
     """Compare scenarios, sweep the budget, or estimate funding odds, on one snapshot; stored and audited."""
     store = request.app.state.store
-    with store.snapshot() as session:
-        call, version, proposals = scored_proposals(session, call_id)
-    ranking = rank(call, proposals, calibrate=body.calibrate)
+    snap = ranked_snapshot(store, call_id, body.calibrate)
+    call, ranking = snap.call, snap.ranking
     result = SimulationResult(scenarios=compare(call, ranking, body.scenarios))
     if body.sweep is not None:
         budgets = budget_range(body.sweep.low, body.sweep.high, body.sweep.steps)
@@ -96,17 +93,15 @@ def run_simulation(call_id: str, body: SimulationRequest, request: Request, prin
     if body.odds is not None:
         odds = body.odds
         result.odds = funding_odds(
-            call, ranking, proposals, noise=odds.noise, runs=odds.runs, seed=odds.seed, resample=odds.resample
+            call, ranking, snap.proposals, noise=odds.noise, runs=odds.runs, seed=odds.seed, resample=odds.resample
         )
     inputs = {"request": body.model_dump(mode="json"), "scenario": None, "ranking": ranking.model_dump(mode="json")}
-    return _out(save_run(store, principal, call_id, KIND, version, inputs, result.model_dump(mode="json")))
+    return _out(save_run(store, principal, call_id, KIND, snap.call_version, inputs, result.model_dump(mode="json")))
 
 
 @router.get("", response_model=Page[RunMeta])
 def list_simulations(call_id: str, session: Db, paging: Paging) -> Page[RunMeta]:
-    queries.call_row(session, call_id)
-    rows, total = page_of(session, runs_of(call_id, KIND), paging)
-    return Page(items=[meta(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)
+    return run_page(session, call_id, KIND, paging)
 
 
 @router.get("/{run_id}", response_model=SimulationRun)

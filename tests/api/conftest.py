@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +226,13 @@ def assign(agency: Actor, proposal_id: str, evaluator_id: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL of DATABASE_URL")
+
+
+def scored_alike(world: World, agency: Actor, scores: Mapping[str, tuple[float, float, float]]) -> None:
+    """E1 and E2, assigned to every proposal, both give it these scores."""
+    for evaluator in ("E1", "E2"):
+        actor = world.evaluator(evaluator)
+        for proposal_id, values in scores.items():
+            assign(agency, proposal_id, evaluator)
+            response = actor.put(f"/calls/{CALL_ID}/proposals/{proposal_id}/scores", json=sheet(*values))
+            assert response.status_code == 201, response.json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import CALL_ID, Actor, World, assign, sheet
+from tests.api.conftest import CALL_ID, Actor, World, scored_alike, sheet
 
 SCORES = {"P1": (4, 4, 4), "P2": (5, 4.5, 4), "P3": (4.5, 4, 4.5)}
 RUNS = f"/calls/{CALL_ID}/allocations"
@@ -12,11 +12,7 @@ RUNS = f"/calls/{CALL_ID}/allocations"
 
 @pytest.fixture
 def scored(world: World, agency: Actor, open_call: str) -> None:
-    for evaluator in ("E1", "E2"):
-        actor = world.evaluator(evaluator)
-        for proposal, scores in SCORES.items():
-            assign(agency, proposal, evaluator)
-            actor.put(f"/calls/{CALL_ID}/proposals/{proposal}/scores", json=sheet(*scores))
+    scored_alike(world, agency, SCORES)
 
 
 def test_finance_runs_an_allocation_down_the_funding_line(finance: Actor, scored: None) -> None:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import CALL_ID, Actor, World, assign, sheet
+from tests.api.conftest import CALL_ID, Actor, World, assign, scored_alike, sheet
 
 SCORES = {"P1": (4, 4, 4), "P2": (5, 4.5, 4), "P3": (2.5, 3, 3)}
 
 
 @pytest.fixture
 def scored(world: World, agency: Actor, open_call: str) -> None:
-    """E1 and E2 score every proposal alike."""
-    for evaluator in ("E1", "E2"):
-        actor = world.evaluator(evaluator)
-        for proposal, scores in SCORES.items():
-            assign(agency, proposal, evaluator)
-            assert actor.put(f"/calls/{CALL_ID}/proposals/{proposal}/scores", json=sheet(*scores)).status_code == 201
+    scored_alike(world, agency, SCORES)
 
 
 def test_finance_reads_the_ranking_in_score_order_with_reasons(finance: Actor, scored: None) -> None:

@@ -159,7 +159,12 @@ def upgrade() -> None:
         "consensus_sheets",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("proposal_id", sa.Integer(), nullable=False),
-        sa.Column("call_version", sa.Integer(), nullable=False),
+        sa.Column(
+            "call_version",
+            sa.Integer(),
+            nullable=False,
+            comment="the call version the scores were checked against",
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated_by", sa.String(length=200), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
