@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from evaluator.ranking import Ranking, RankedProposal
+from evaluator.ranking import RankedProposal, Ranking
 from rules.model import Call
 from rules.proposal import Evaluation, Proposal
 
@@ -61,7 +61,9 @@ def benchmark_call(requests: np.ndarray, topics: np.ndarray, **allocation: objec
     )
 
 
-def benchmark_instance(n: int, seed: int = 1, per_topic_lists: bool = False, **allocation: object) -> tuple[Call, Ranking]:
+def benchmark_instance(
+    n: int, seed: int = 1, per_topic_lists: bool = False, **allocation: object
+) -> tuple[Call, Ranking]:
     """A call and its ranking of ``n`` fundable proposals, in rank order (per topic lists on request)."""
     d = _draws(n, seed)
     totals = d["scores"].sum(axis=1)

@@ -52,7 +52,14 @@ class Scenario(BaseModel):
         base = call.allocation
         update: dict[str, object] = {
             key: value
-            for key in ("max_grants", "mode", "objective", "ranking_discipline", "funding_line_tie", "time_limit_seconds")
+            for key in (
+                "max_grants",
+                "mode",
+                "objective",
+                "ranking_discipline",
+                "funding_line_tie",
+                "time_limit_seconds",
+            )
             if (value := getattr(self, key)) is not None
         }
         if self.partial_funding is not None:
@@ -254,7 +261,7 @@ def describe(call: Call, scenario: Scenario, run: Run) -> Allocation:
         scenario=scenario.name,
         mode=p.settings.mode,
         budget=from_cents(p.budget),
-        gap=Decimal(f"{float(run.gap):.8f}") if np.isfinite(run.gap) else None,
+        gap=Decimal(format(float(run.gap), ".3g")) if np.isfinite(run.gap) else None,
         reasons={**run.reasons, **p.excluded} if run.amounts is not None else dict(p.excluded),
         notes=run.notes,
         stats=run.stats,
@@ -306,9 +313,7 @@ def _price(run: Run, name: str, variant: Portfolio, deadline: float, solver: Sol
     other = execute(variant, deadline, solver)
     if other.status != "optimal" or run.status != "optimal":
         return ConstraintPrice(constraint=name, price=None)
-    return ConstraintPrice(
-        constraint=name, price=other.objective() - run.objective(), funds_instead=_newly(run, other)
-    )
+    return ConstraintPrice(constraint=name, price=other.objective() - run.objective(), funds_instead=_newly(run, other))
 
 
 def _newly(before: Run, after: Run) -> list[str]:

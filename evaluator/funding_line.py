@@ -70,7 +70,10 @@ class Walk:
             self.used[r] += amount if self.p.limits[r].measure == "amount" else 1
 
     def caps_left(self) -> list[int | None]:
-        return [None if limit.high is None else limit.high - int(u) for limit, u in zip(self.p.limits, self.used)]
+        return [
+            None if limit.high is None else limit.high - int(u)
+            for limit, u in zip(self.p.limits, self.used, strict=True)
+        ]
 
     def met(self, r: int) -> bool:
         low = self.p.limits[r].low
@@ -158,9 +161,13 @@ def _most_proposals(walk: Walk, group: np.ndarray, deadline: float) -> None:
         if amount > 0:
             walk.fund(k, int(amount))
         else:
-            walk.reasons[p.entries[k].id] = "funding-line tie: left out of the combination that funds the most proposals"
+            walk.reasons[p.entries[k].id] = (
+                "funding-line tie: left out of the combination that funds the most proposals"
+            )
     ids = ", ".join(p.entries[k].id for k in open_members.tolist())
-    walk.notes.append(f"funding-line tie at score {p.entries[int(group[0])].weighted_total} among {ids}: "
-                      f"funded {int(np.count_nonzero(chosen))} of {len(open_members)} (most proposals)")
+    walk.notes.append(
+        f"funding-line tie at score {p.entries[int(group[0])].weighted_total} among {ids}: "
+        f"funded {int(np.count_nonzero(chosen))} of {len(open_members)} (most proposals)"
+    )
     if p.settings.ranking_discipline and np.any(chosen == 0):
         walk.closed.update(int(p.list_of[k]) for k in open_members.tolist())

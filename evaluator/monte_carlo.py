@@ -12,7 +12,7 @@ continuous noise exact ties have probability zero, and the ex aequo order stands
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class Walker:
         ``exact`` sorts stably, which ties need (noise zero, resampled scores).
         """
         state = Draws(self, keys.shape[0], eligible)
-        kind = "stable" if exact else "quicksort"
+        kind: Literal["stable", "quicksort"] = "stable" if exact else "quicksort"
         keys = keys if exact else keys.astype(np.float32)
         minimums = [(r, limit) for r, limit in enumerate(self.p.limits) if limit.low is not None]
         for r, limit in minimums:

@@ -22,7 +22,7 @@ from evaluator.ranking import RankedProposal, Ranking
 from rules.errors import GrantsError, Problem
 from rules.load import read_text, validation_problems
 from rules.model import Call
-from rules.money import Money, from_cents
+from rules.money import Money
 from rules.proposal import Proposal
 from rules.yamlio import parse_yaml
 
@@ -116,7 +116,9 @@ def budget_range(low: Decimal, high: Decimal, steps: int) -> list[Decimal]:
     return [(low + step * k).quantize(Decimal("0.01")) for k in range(steps)]
 
 
-def budget_sweep(call: Call, ranking: Ranking, budgets: Sequence[Decimal], base: Scenario | None = None) -> list[SweepPoint]:
+def budget_sweep(
+    call: Call, ranking: Ranking, budgets: Sequence[Decimal], base: Scenario | None = None
+) -> list[SweepPoint]:
     """The allocation at each budget: how many grants, how much score, where the line falls."""
     base = base or Scenario()
     points = []

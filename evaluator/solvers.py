@@ -20,12 +20,12 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pulp
-from pulp.apis import coin_api
 import scipy.sparse as sp
+from pulp.apis import coin_api
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 SolverName = Literal["highs", "cbc"]
@@ -98,7 +98,7 @@ def solve(
     return _solve_highs(model, deadline, gap, start, {})
 
 
-def _highs_lp(model: MatrixModel) -> object:
+def _highs_lp(model: MatrixModel) -> Any:
     import highspy
 
     rows, cols = model.shape
@@ -217,7 +217,9 @@ def _solve_cbc(model: MatrixModel, deadline: float, gap: float, start: np.ndarra
 def _cbc_start(path: Path, variables: list[pulp.LpVariable], names: dict[str, str], start: np.ndarray) -> list[str]:
     """A MIP start in CBC's solution format, under the names PuLP gave the columns in the MPS file."""
     lines = ["Stopped on time - objective value 0\n"]
-    lines += [f"{k} {names[v.name]} {value} 0\n" for k, (v, value) in enumerate(zip(variables, start.tolist()))]
+    lines += [
+        f"{k} {names[v.name]} {value} 0\n" for k, (v, value) in enumerate(zip(variables, start.tolist(), strict=True))
+    ]
     path.write_text("".join(lines))
     return ["-mips", str(path)]
 

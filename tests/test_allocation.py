@@ -51,7 +51,9 @@ def funding_call(budget: int = 1_000 * K, max_grant: int | None = 500 * K, **all
 
 
 def test_funding_line_funds_in_rank_order_until_the_budget_runs_out() -> None:
-    ranking = ranking_of(ranked("A", 14, 400 * K), ranked("B", 13, 300 * K), ranked("C", 12, 200 * K), ranked("D", 11, 200 * K))
+    ranking = ranking_of(
+        ranked("A", 14, 400 * K), ranked("B", 13, 300 * K), ranked("C", 12, 200 * K), ranked("D", 11, 200 * K)
+    )
     allocation = allocate(funding_call(), ranking)
     assert [g.id for g in allocation.grants] == ["A", "B", "C"]
     assert allocation.reserve == ["D"]

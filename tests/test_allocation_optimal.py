@@ -36,7 +36,9 @@ def instances(draw: st.DrawFn, partial: bool = False) -> tuple[Any, Any]:
     if draw(st.booleans()):
         constraints.append({"name": "Italy cap", "by": "lead_country", "key": "IT", "max_share": "0.4"})
     if draw(st.booleans()):
-        constraints.append({"name": "topic b", "by": "topic", "key": "b", "min_amount": draw(st.integers(0, 40)) * 10 * K})
+        constraints.append(
+            {"name": "topic b", "by": "topic", "key": "b", "min_amount": draw(st.integers(0, 40)) * 10 * K}
+        )
     allocation: dict[str, Any] = {
         "mode": "optimal",
         "ranking_discipline": discipline,
@@ -66,7 +68,9 @@ def brute_force_binary(p: Portfolio) -> Decimal | None:
     for chosen in feasible_sets(p):
         amounts = np.where(chosen, p.high, 0)
         if not p.violated(amounts):
-            value = sum((p.entries[k].weighted_total * Decimal(int(amounts[k])) / 100 for k in range(p.size)), Decimal(0))
+            value = sum(
+                (p.entries[k].weighted_total * Decimal(int(amounts[k])) / 100 for k in range(p.size)), Decimal(0)
+            )
             best = value if best is None else max(best, value)
     return best
 
@@ -170,7 +174,14 @@ def test_a_minimum_beyond_the_group_requests_conflicts_alone() -> None:
 def test_time_limit_returns_the_best_solution_found_with_its_gap() -> None:
     rng = np.random.default_rng(7)
     entries = [
-        ranked(f"P{k:04d}", float(rng.integers(20, 31)) / 2, int(rng.integers(100, 501)) * K, f"C{k % 9}", f"T{k % 4}", f"T{k % 4}")
+        ranked(
+            f"P{k:04d}",
+            float(rng.integers(20, 31)) / 2,
+            int(rng.integers(100, 501)) * K,
+            f"C{k % 9}",
+            f"T{k % 4}",
+            f"T{k % 4}",
+        )
         for k in range(1500)
     ]
     cap = {"by": "lead_country", "max_share": "0.15"}

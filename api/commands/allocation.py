@@ -1,0 +1,290 @@
+"""``grants allocate`` and ``grants simulate``: the funding decision and its what-ifs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from api.commands.calls import AsJson, CallPath, ProposalsPath, checked, console, load_inputs
+from evaluator.allocation import Allocation, Scenario, allocate
+from evaluator.ranking import Ranking, rank
+from evaluator.simulation import (
+    FundingOdds,
+    ScenarioSummary,
+    SimulationError,
+    SweepPoint,
+    budget_range,
+    budget_sweep,
+    compare,
+    funding_odds,
+    load_scenarios,
+)
+from rules.errors import ScoreError
+from rules.load import locate_problems
+from rules.model import Call
+from rules.proposal import Proposal
+
+JSON_KEYS = ("status", "objective", "total_awarded", "budget_left", "grants", "reserve", "binding")
+PROGRESS_CELLS = 2_000_000
+UNLIMITED = 10_000
+Mode = Annotated[
+    Literal["rank", "optimal"] | None, typer.Option("--mode", help="rank or optimal (default: the call's)")
+]
+Budget = Annotated[str | None, typer.Option("--budget", help="total budget to allocate instead of the call's")]
+
+
+def _ranked(call_path: Path, proposals_path: Path) -> tuple[Call, list[Proposal], Ranking]:
+    """Load, check and rank; score errors are reported at their line in the proposals file."""
+    call, proposals = load_inputs(call_path, proposals_path)
+    report = checked(call, proposals, proposals_path)
+    try:
+        return call, proposals, rank(call, proposals, report)
+    except ScoreError as exc:
+        problems = [dataclasses.replace(p, file=str(proposals_path)) for p in exc.problems]
+        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
+            problems = locate_problems(problems, proposals_path.read_text(encoding="utf-8"))
+        raise ScoreError(problems) from None
+
+
+def _amount(text: str, option: str) -> Decimal:
+    try:
+        value = Decimal(text.replace("_", "").replace(",", ""))
+    except InvalidOperation:
+        raise SimulationError(f"{option}: {text!r} is not an amount") from None
+    if not value.is_finite() or value <= 0:
+        raise SimulationError(f"{option}: the budget must be a positive amount, got {text}")
+    if value != value.quantize(Decimal("0.01")):
+        raise SimulationError(f"{option}: {text} has more than two decimals")
+    return value
+
+
+def allocate_command(
+    call_path: CallPath,
+    proposals_path: ProposalsPath,
+    mode: Mode = None,
+    budget: Budget = None,
+    as_json: AsJson = False,
+) -> None:
+    """Allocate the budget: the funding line (rank) or the integer program (optimal), explained."""
+    scenario = Scenario(mode=mode, budget=_amount(budget, "--budget") if budget is not None else None)
+    call, _, ranking = _ranked(call_path, proposals_path)
+    allocation = allocate(call, ranking, scenario)
+    if as_json:
+        typer.echo(json.dumps(allocation_json(allocation), indent=2, ensure_ascii=False))
+        return
+    _print_allocation(call, allocation)
+
+
+def allocation_json(allocation: Allocation) -> dict[str, Any]:
+    """The documented keys first, in order (grants as id and amount); everything else after them."""
+    data = allocation.model_dump(mode="json")
+    head = {key: data[key] for key in JSON_KEYS}
+    head["grants"] = [{"id": g["id"], "amount": g["amount"]} for g in data["grants"]]
+    tail = {key: value for key, value in data.items() if key not in JSON_KEYS}
+    return {**head, **tail, "grant_details": data["grants"]}
+
+
+def _print_allocation(call: Call, allocation: Allocation) -> None:
+    table = Table(title=f"Allocation — {call.id} ({allocation.mode} mode, amounts in {call.currency})")
+    for column in ("proposal", "list", "#", "score", "requested", "grant", "share"):
+        table.add_column(column, justify="left" if column in {"proposal", "list"} else "right", no_wrap=True)
+    for g in allocation.grants:
+        table.add_row(
+            escape(g.id),
+            escape(g.list_name),
+            str(g.position or ""),
+            str(g.score),
+            f"{g.requested:,.2f}",
+            f"{g.amount:,.2f}",
+            f"{g.share_of_request:.2%}",
+        )
+    _print_wide(table)
+    console.print(
+        f"status {allocation.status}; {len(allocation.grants)} grants, {allocation.total_awarded:,.2f} awarded "
+        f"of {allocation.budget:,.2f}, {allocation.budget_left:,.2f} left; objective {allocation.objective}"
+    )
+    _print_explanation(allocation)
+
+
+def _print_explanation(allocation: Allocation) -> None:
+    for id in allocation.reserve:
+        console.print(f"reserve {escape(id)}: {escape(allocation.reasons.get(id, ''))}")
+    if allocation.binding:
+        console.print(f"binding: {escape(', '.join(allocation.binding))}")
+    for price in allocation.prices:
+        cost = "was not priced in time" if price.price is None else f"costs {price.price} (objective gained without it)"
+        console.print(f"constraint {escape(price.constraint)} {cost}")
+    gain = allocation.more_budget
+    if gain is not None:
+        console.print(
+            f"{gain.extra:,.2f} more would fund {escape(', '.join(gain.newly_funded) or 'nothing new')}"
+            f" (objective +{gain.objective_gain})"
+        )
+    for conflict in allocation.conflicts:
+        console.print(f"[red]conflict[/red] {escape(conflict)}")
+    for note in allocation.notes:
+        console.print(f"note: {escape(note)}")
+    stats = allocation.stats
+    timing = f"build {stats.build_seconds:.3f} s, solve {stats.solve_seconds:.3f} s"
+    console.print(f"solver {stats.solver}: {timing}, gap {allocation.gap}")
+
+
+def parse_budgets(text: str) -> list[Decimal]:
+    """``FROM:TO:STEPS`` as a list of budgets, or a clear error."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise SimulationError(f"--budgets: expected FROM:TO:STEPS, got {text!r}")
+    low, high = _amount(parts[0], "--budgets"), _amount(parts[1], "--budgets")
+    if not parts[2].strip().isdigit():
+        raise SimulationError(f"--budgets: the number of steps must be a whole number, got {parts[2]!r}")
+    return budget_range(low, high, int(parts[2]))
+
+
+def simulate_command(
+    call_path: CallPath,
+    proposals_path: ProposalsPath,
+    budgets: Annotated[str | None, typer.Option("--budgets", help="a budget sweep FROM:TO:STEPS")] = None,
+    noise: Annotated[str | None, typer.Option("--noise", help="sd of each evaluator's score (Monte Carlo)")] = None,
+    resample: Annotated[bool, typer.Option("--resample", help="Monte Carlo by resampling evaluators")] = False,
+    runs: Annotated[int, typer.Option("--runs", help="Monte Carlo draws")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same odds)")] = 0,
+    scenarios: Annotated[Path | None, typer.Option("--scenarios", help="a YAML list of scenarios")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Budget sweeps, Monte Carlo funding odds, or scenarios side by side."""
+    chosen = [
+        name
+        for name, on in (
+            ("--budgets", budgets),
+            ("--noise", noise),
+            ("--resample", resample),
+            ("--scenarios", scenarios),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        raise SimulationError("choose one of --budgets FROM:TO:STEPS, --noise SD, --resample or --scenarios FILE")
+    sweep = parse_budgets(budgets) if budgets else None
+    planned = load_scenarios(scenarios) if scenarios else None
+    sd = _noise(noise) if noise is not None else None
+    call, proposals, ranking = _ranked(call_path, proposals_path)
+    if sweep is not None:
+        _show(budget_sweep(call, ranking, sweep), as_json, _print_sweep)
+    elif planned is not None:
+        _show(compare(call, ranking, planned), as_json, _print_scenarios)
+    else:
+        odds = _odds_with_progress(call, ranking, proposals, sd, runs, seed, resample)
+        _show(odds, as_json, _print_odds)
+
+
+def _noise(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise SimulationError(f"--noise: {text!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise SimulationError(f"--noise: the standard deviation must be zero or more, got {text}")
+    return value
+
+
+def _odds_with_progress(
+    call: Call, ranking: Ranking, proposals: list[Proposal], sd: Decimal | None, runs: int, seed: int, resample: bool
+) -> FundingOdds:
+    if runs * len(ranking.entries) < PROGRESS_CELLS:
+        return funding_odds(call, ranking, proposals, noise=sd, runs=runs, seed=seed, resample=resample)
+    columns = (TextColumn("Monte Carlo"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("draws", total=runs)
+        return funding_odds(
+            call,
+            ranking,
+            proposals,
+            noise=sd,
+            runs=runs,
+            seed=seed,
+            resample=resample,
+            on_chunk=lambda done, _: progress.update(task, completed=done),
+        )
+
+
+def _show(result: Any, as_json: bool, printer: Any) -> None:
+    if as_json:
+        rows = result if isinstance(result, list) else [result]
+        data = [r.model_dump(mode="json") for r in rows]
+        typer.echo(json.dumps(data if isinstance(result, list) else data[0], indent=2, ensure_ascii=False))
+        return
+    printer(result)
+
+
+def _print_wide(table: Table) -> None:
+    """Figures and ids are never cut: a table wider than the terminal keeps its natural width."""
+    for column in table.columns:
+        column.no_wrap = True
+    natural = Measurement.get(console, console.options.update_width(UNLIMITED), table).maximum
+    table.width = max(natural, console.width)
+    console.print(table, crop=False)
+
+
+def _print_sweep(points: list[SweepPoint]) -> None:
+    table = Table(title="Budget sweep")
+    for column in ("budget", "status", "grants", "awarded", "total score", "last funded"):
+        table.add_column(column, justify="left" if column in {"status", "last funded"} else "right")
+    for p in points:
+        table.add_row(
+            f"{p.budget:,.2f}",
+            p.status,
+            str(p.grants),
+            f"{p.total_awarded:,.2f}",
+            str(p.total_score),
+            p.last_funded or "",
+        )
+    _print_wide(table)
+
+
+def _print_scenarios(rows: list[ScenarioSummary]) -> None:
+    table = Table(title="Scenarios")
+    for column in ("scenario", "status", "grants", "awarded", "left", "objective", "binding", "changes"):
+        table.add_column(column, justify="right" if column in {"grants", "awarded", "left", "objective"} else "left")
+    for r in rows:
+        changes = " ".join([*(f"+{i}" for i in r.only_here), *(f"-{i}" for i in r.not_here)])
+        table.add_row(
+            escape(r.scenario),
+            r.status,
+            str(r.grants),
+            f"{r.total_awarded:,.2f}",
+            f"{r.budget_left:,.2f}",
+            str(r.objective),
+            escape(", ".join(r.binding)),
+            escape(changes),
+        )
+    _print_wide(table)
+
+
+def _print_odds(odds: FundingOdds) -> None:
+    title = f"Funding odds — {odds.runs} draws, " + (
+        f"evaluator noise sd {odds.noise}" if odds.method == "noise" else "evaluators resampled"
+    )
+    table = Table(title=title)
+    for column in ("proposal", "score", "funded now", "probability"):
+        table.add_column(column, justify="left" if column == "proposal" else "right")
+    for o in odds.odds:
+        table.add_row(escape(o.id), str(o.score), "yes" if o.funded_now else "no", f"{o.probability:.1%}")
+    _print_wide(table)
+    console.print(f"{odds.uncertain} proposals are funded in 5% to 95% of the draws (seed {odds.seed})")
+    if odds.infeasible_draws:
+        console.print(f"{odds.infeasible_draws} draws could not meet a minimum and fund nobody")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("allocate")(allocate_command)
+    app.command("simulate")(simulate_command)
