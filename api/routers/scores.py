@@ -29,6 +29,7 @@ from api.problems import NotFound, PreconditionFailed, PreconditionRequired
 from api.routers.common import etag, guarded_router, if_match_version
 from evaluator.scoring import validate_scores
 from rules.errors import Problem, ScoreError
+from rules.money import CENT
 from rules.proposal import Evaluation
 
 router = guarded_router(prefix="/calls/{call_id}/proposals/{proposal_id}", tags=["scores"])
@@ -73,7 +74,10 @@ class Kind:
 SCORES, CONSENSUS = Kind(ScoreSheet, Score), Kind(ConsensusSheet, ConsensusScore)
 
 
-def _read(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> list[SheetOut]:
+def _sheets(
+    session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None
+) -> list[tuple[int, SheetOut]]:
+    """The stored sheets with their row ids."""
     query = select(kind.sheet).where(*kind.of(proposal, evaluator_id)).execution_options(populate_existing=True)
     sheets = session.execute(query).scalars().all()
     if not sheets:
@@ -82,7 +86,16 @@ def _read(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str
     by_sheet: dict[int, list[Any]] = {}
     for value in values:
         by_sheet.setdefault(value.sheet_id, []).append(value)
-    return [_out(proposal, sheet, by_sheet.get(sheet.id, [])) for sheet in sheets]
+    return [(sheet.id, _out(proposal, sheet, by_sheet.get(sheet.id, []))) for sheet in sheets]
+
+
+def _read(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> list[SheetOut]:
+    return [sheet for _, sheet in _sheets(session, kind, proposal, evaluator_id)]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive datetimes; every time stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list[Any]) -> SheetOut:
@@ -94,7 +107,21 @@ def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list
         scores={v.criterion: v.value for v in values},
         comments={v.criterion: v.comment for v in values if v.comment},
         updated_by=sheet.updated_by,
-        updated_at=sheet.updated_at,
+        updated_at=_utc(sheet.updated_at),
+    )
+
+
+def _written(
+    proposal: ProposalRow, evaluator_id: str | None, sheet: SheetIn, version: int, stamp: dict[str, Any]
+) -> SheetOut:
+    """The sheet as stored: scores to the cent, empty comments dropped (as a read would give it)."""
+    return SheetOut(
+        proposal_id=proposal.code,
+        evaluator_id=evaluator_id,
+        version=version,
+        scores={c: None if v is None else v.quantize(CENT) for c, v in sheet.scores.items()},
+        comments={c: t for c, t in sheet.comments.items() if t},
+        **stamp,
     )
 
 
@@ -103,6 +130,11 @@ def _validated(session: Session, call_id: str, proposal: ProposalRow, sheet: She
     call, version = queries.current_call(session, call_id)
     unknown = [
         Problem(f"comment on unknown criterion {c!r}", f"comments.{c}") for c in sheet.comments if c not in sheet.scores
+    ]
+    unknown += [
+        Problem(f"{c}: {v} has more than two decimals; scores are kept to the hundredth", f"scores.{c}")
+        for c, v in sheet.scores.items()
+        if v is not None and (not v.is_finite() or v != v.quantize(CENT))
     ]
     if evaluator_id is None:
         unknown += [
@@ -145,8 +177,8 @@ def put_sheet(
     response: Response,
 ) -> SheetOut:
     """Create or replace a sheet if the caller holds its current version; audited in the same transaction."""
-    found = _read(session, kind, proposal, evaluator_id)
-    current = found[0] if found else None
+    found = _sheets(session, kind, proposal, evaluator_id)
+    sheet_id, current = found[0] if found else (0, None)
     if current is not None and _same(current, sheet):
         response.headers["ETag"] = etag(current.version)
         return current
@@ -172,7 +204,6 @@ def put_sheet(
         sheet_id, version = row.id, 1
         response.status_code = 201
     else:
-        sheet_id = session.execute(select(kind.sheet.id).where(*kind.of(proposal, evaluator_id))).scalar_one()
         cas = update(kind.sheet).where(kind.sheet.id == sheet_id, kind.sheet.version == expected)
         replaced: CursorResult[Any] = session.execute(cas.values(version=(expected or 0) + 1, **stamp))  # type: ignore[assignment]
         if replaced.rowcount != 1:
@@ -183,7 +214,7 @@ def put_sheet(
         version = current.version + 1
     session.add_all(_values(kind, sheet_id, sheet))
     session.flush()
-    after = _read(session, kind, proposal, evaluator_id)[0]
+    after = _written(proposal, evaluator_id, sheet, version, stamp)
     name = f"evaluator/{evaluator_id}" if evaluator_id else "consensus"
     target = f"call/{proposal.call_id}/proposal/{proposal.code}/{name}"
     audit.record(session, principal.name, "scores.put" if evaluator_id else "consensus.put", target, current, after)

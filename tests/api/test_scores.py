@@ -61,6 +61,12 @@ def test_scores_off_the_scale_or_for_unknown_criteria_are_refused(e1: Actor) -> 
     missing = e1.put(SCORES, json={"scores": {"excellence": 4}}).json()
     assert "no score for criterion" in missing["detail"]
     assert e1.put(SCORES, json={"scores": {"excellence": "four"}}).status_code == 422
+    thousandths = e1.put(SCORES, json=sheet("4.125")).json()
+    assert (
+        thousandths["errors"][0]["message"]
+        == "excellence: 4.125 has more than two decimals; scores are kept to the hundredth"
+    )
+    assert e1.put(SCORES, json=sheet("NaN")).status_code == 422
 
 
 def test_the_agency_reads_every_sheet_and_an_evaluator_only_theirs(world: World, agency: Actor, e1: Actor) -> None:
