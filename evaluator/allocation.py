@@ -192,23 +192,31 @@ def execute(p: Portfolio, deadline: float, solver: SolverName | None = None) -> 
         solve_seconds=outcome.solve_seconds,
         core=outcome.core,
     )
-    if outcome.amounts is None:
-        if outcome.status == "infeasible":
-            return Run(p, "infeasible", None, float("inf"), stats)
-        return _fallback(p, outcome.bound, stats, deadline)
-    status: Status = "optimal" if outcome.status == "optimal" else "feasible_time_limit"
-    return Run(p, status, outcome.amounts, outcome.gap, stats, _optimal_reasons(p, outcome.amounts))
+    if outcome.status == "infeasible":
+        return Run(p, "infeasible", None, float("inf"), stats)
+    if outcome.status == "optimal" and outcome.amounts is not None:
+        return Run(p, "optimal", outcome.amounts, outcome.gap, stats, _optimal_reasons(p, outcome.amounts))
+    return _best_in_time(p, outcome.amounts, outcome.bound, stats, deadline)
 
 
-def _fallback(p: Portfolio, bound: float | None, stats: SolveStats, deadline: float) -> Run:
-    """When the solver found nothing in time, the funding line (a feasible portfolio) with its gap to the bound."""
+def _best_in_time(
+    p: Portfolio, found: np.ndarray | None, bound: float | None, stats: SolveStats, deadline: float
+) -> Run:
+    """When time ran out: the solver's best solution or the funding line (always feasible here), whichever is better.
+
+    A solver stopped early may hold nothing better than funding nobody; the funding
+    line in rank order takes milliseconds and respects every cap, so it is the floor.
+    """
     walk, unmet = funding_line(p, deadline)
-    note = "the solver found no solution within the time limit; this is the funding line in rank order"
-    if unmet:
-        return Run(p, "feasible_time_limit", None, float("inf"), stats, notes=[note + ", which misses a minimum"])
-    value = model_value(p, walk.amounts)
+    candidates = [] if found is None else [(model_value(p, found), found, [])]
+    if not unmet:
+        note = "the solver's best was below the funding line in rank order, which is returned instead"
+        candidates.append((model_value(p, walk.amounts), walk.amounts, [note]))
+    if not candidates:
+        return Run(p, "feasible_time_limit", None, float("inf"), stats, notes=["no solution was found in time"])
+    value, amounts, notes = max(candidates, key=lambda c: c[0])
     gap = float("inf") if bound is None else max(bound - value, 0.0) / max(abs(value), 1.0)
-    return Run(p, "feasible_time_limit", walk.amounts, gap, stats, _optimal_reasons(p, walk.amounts), [note])
+    return Run(p, "feasible_time_limit", amounts, gap, stats, _optimal_reasons(p, amounts), notes)
 
 
 def _optimal_reasons(p: Portfolio, amounts: np.ndarray) -> dict[str, str]:
