@@ -208,7 +208,9 @@ def _best_in_time(
     line in rank order takes milliseconds and respects every cap, so it is the floor.
     """
     walk, unmet = funding_line(p, deadline)
-    candidates = [] if found is None else [(model_value(p, found), found, [])]
+    candidates: list[tuple[float, np.ndarray, list[str]]] = []
+    if found is not None:
+        candidates.append((model_value(p, found), found, []))
     if not unmet:
         note = "the solver's best was below the funding line in rank order, which is returned instead"
         candidates.append((model_value(p, walk.amounts), walk.amounts, [note]))
