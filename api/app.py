@@ -19,6 +19,7 @@ from api.routers import (
     scores,
     simulations,
 )
+from api.routers.common import MAX_BODY_BYTES
 
 ROUTERS = (
     calls,
@@ -43,7 +44,7 @@ def create_app(store: Store | None = None) -> FastAPI:
         description="Run public funding calls: calls, proposals, evaluators, scores, rankings, allocations.",
     )
     app.state.store = store or Store.open()
-    problems.install(app)
+    problems.install(app, MAX_BODY_BYTES)
     for module in ROUTERS:
         app.include_router(module.router)
     return app

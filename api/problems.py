@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rules.errors import GrantsError, Problem
 
@@ -71,6 +72,11 @@ class PreconditionRequired(PreconditionFailed):
 
     title = "If-Match required"
     status = 428
+
+
+class BodyTooLarge(ApiError):
+    title = "Body too large"
+    status = 413
 
 
 class UnsupportedMediaType(ApiError):
@@ -130,7 +136,28 @@ def _last_resort(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged", request)
 
 
-def install(app: FastAPI) -> None:
+class DeclaredBodyLimit:
+    """Refuse a body whose Content-Length is over the limit before reading it, in problem+json.
+
+    A chunked body with no declared length is measured once read (``raw_body``).
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int):
+        self.app, self.max_body_size = app, max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if scope["type"] == "http" and length.isdigit() and int(length) > self.max_body_size:
+            detail = f"the body is {int(length)} bytes; at most {self.max_body_size} are accepted"
+            body = {"type": "about:blank", "title": "Body too large", "status": 413, "detail": detail}
+            response = JSONResponse(body, status_code=413, media_type=MEDIA_TYPE, headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def install(app: FastAPI, max_body_size: int) -> None:
+    app.add_middleware(DeclaredBodyLimit, max_body_size=max_body_size)
     app.add_exception_handler(GrantsError, _grants_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)

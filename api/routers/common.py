@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from api.auth import authorize
-from api.problems import PreconditionFailed, UnsupportedMediaType
+from api.problems import BodyTooLarge, PreconditionFailed, UnsupportedMediaType
 from rules.errors import GrantsError
 
 T = TypeVar("T")
@@ -68,7 +68,7 @@ async def raw_body(request: Request) -> Body:
         raise UnsupportedMediaType(f"send YAML (application/yaml) or JSON (application/json), not {media!r}")
     data = await request.body()
     if len(data) > MAX_BODY_BYTES:
-        raise GrantsError(f"the body is {len(data)} bytes; at most {MAX_BODY_BYTES} are accepted")
+        raise BodyTooLarge(f"the body is {len(data)} bytes; at most {MAX_BODY_BYTES} are accepted")
     try:
         return Body(text=data.decode("utf-8"), fmt=fmt)
     except UnicodeDecodeError as exc:

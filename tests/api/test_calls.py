@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from api.routers.common import MAX_BODY_BYTES
 from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml, sheet
 
 COSME = Path(__file__).resolve().parents[2] / "calls" / "cosme_cluster_2020" / "call.yaml"
@@ -92,3 +93,14 @@ def test_the_assignment_policy_is_set_per_call_and_checked(agency: Actor, open_c
     bad = agency.put(f"/calls/{CALL_ID}/policy", json={"min_load": 6, "max_load": 5})
     assert bad.status_code == 422
     assert "min_load 6 is above max_load 5" in bad.json()["detail"]
+
+
+def test_a_body_over_the_size_limit_is_refused_before_it_is_read(agency: Actor) -> None:
+    response = agency.post("/calls", content=b"#" * (MAX_BODY_BYTES + 1), headers=YAML)
+    assert (response.status_code, response.headers["content-type"]) == (413, "application/problem+json")
+
+
+def test_a_chunked_body_over_the_size_limit_is_refused_once_read(agency: Actor) -> None:
+    chunks = (b"#" * (1024 * 1024) for _ in range(MAX_BODY_BYTES // (1024 * 1024) + 1))
+    response = agency.post("/calls", content=chunks, headers=YAML)
+    assert (response.status_code, response.json()["title"]) == (413, "Body too large")
