@@ -208,7 +208,7 @@ def _solve_cbc(model: MatrixModel, deadline: float, gap: float, start: np.ndarra
         if start is not None:
             command += _cbc_start(Path(folder) / "start.mst", variables, names, start)
         command += ["-threads", "1", "-solve", "-solution", str(solution)]
-        _run_until(command, log, deadline)
+        run_until(command, log, deadline)
         if not solution.exists():
             return SolverResult("no_solution", None, None, None, time.monotonic() - began, "cbc")
         return _cbc_result(model, problem, written, names, constraint_names, solution, log, began)
@@ -224,19 +224,22 @@ def _cbc_start(path: Path, variables: list[pulp.LpVariable], names: dict[str, st
     return ["-mips", str(path)]
 
 
-def _run_until(command: list[str], log: Path, deadline: float) -> None:
-    """Run CBC; at the deadline interrupt it (it then writes its best solution) and kill it if it hangs."""
+def run_until(command: list[str], log: Path, deadline: float) -> int:
+    """Run CBC; at the deadline interrupt it (it then writes its best solution) and kill it if it hangs.
+
+    Returns the process's exit code (negative: the signal that ended it).
+    """
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.0) + GRACE_SECONDS)
+            return process.wait(timeout=max(deadline - time.monotonic(), 0.0) + GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        try:
+            return process.wait(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
 
 
 def _cbc_result(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -16,6 +18,7 @@ from scipy.optimize import linprog
 from evaluator import integer_program
 from evaluator.allocation import Scenario, allocate, portfolio_for
 from evaluator.portfolio import Portfolio
+from evaluator.solvers import run_until
 from tests.test_allocation import K, funding_call, ranked, ranking_of
 
 
@@ -198,3 +201,17 @@ def test_time_limit_returns_the_best_solution_found_with_its_gap() -> None:
     assert allocation.status == "feasible_time_limit"
     assert allocation.grants
     assert allocation.gap is not None and allocation.gap > 0
+
+
+def test_a_solver_process_that_ignores_its_limit_is_stopped_at_the_deadline(tmp_path: Path) -> None:
+    """CBC once ran on past its own limit; the engine interrupts it (here a process that would run a minute)."""
+    code = run_until(["sleep", "60"], tmp_path / "log", time.monotonic() + 0.1)
+    assert code < 0
+
+
+def test_cbc_under_a_tiny_limit_still_returns_a_portfolio() -> None:
+    entries = [ranked(f"P{k:03d}", 10 + (k * 7) % 11 / 2, (100 + (k * 37) % 400) * K, f"C{k % 5}") for k in range(400)]
+    call = funding_call(20_000 * K, None, mode="optimal", max_grants=60, time_limit_seconds="0.01")
+    allocation = allocate(call, ranking_of(*entries), explain=False, solver="cbc")
+    assert allocation.status in {"optimal", "feasible_time_limit"}
+    assert allocation.grants and len(allocation.grants) <= 60
