@@ -3,11 +3,12 @@
 Examples are bounded per operation so the whole run stays within seconds; the
 database holds a call with proposals and evaluators, so valid ids are reachable.
 The app is built at import because schemathesis reads its schema then; its SQLite
-file lives in a temporary folder removed after the module.
+file lives in a temporary folder removed when the test process exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.api.conftest import YAML, Actor, call_yaml, evaluator_profile, propos
 
 EXAMPLES_PER_OPERATION = 12
 FOLDER = Path(tempfile.mkdtemp(prefix="grants-schemathesis-"))
+atexit.register(shutil.rmtree, FOLDER, ignore_errors=True)
 STORE = Store.open(f"sqlite:///{FOLDER / 'grants.db'}")
 APP = create_app(STORE)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
@@ -41,7 +43,6 @@ def agency_token() -> Iterator[str]:
     agency.post("/evaluators", json=evaluator_profile("E1"))
     yield token
     STORE.engine.dispose()
-    shutil.rmtree(FOLDER, ignore_errors=True)
 
 
 @schema.parametrize()
