@@ -136,6 +136,7 @@ class AssignmentPlan(BaseModel):
     assigned: list[tuple[str, str]] = Field(description="(proposal id, evaluator id) pairs added")
     unfilled: list[Unfilled]
     loads: dict[str, int] = Field(description="proposals per evaluator, existing assignments included")
+    below_min_load: list[str] = Field(description="evaluators left under min_load: too few proposals they may take")
     expertise_mismatches: int
 
 
@@ -216,11 +217,13 @@ def assign(problem: AssignmentProblem) -> AssignmentPlan:
         raise GrantsError(f"automatic assignment found no solution: {result.message}")
     chosen = [pairs[i] for i in np.flatnonzero(result.x[:n_x] > 0.5)]
     added = Counter(e for _, e, _ in chosen)
+    loads = {e: load[e] + added[e] for e in evaluator_ids}
     return AssignmentPlan(
         assigned=[(p, e) for p, e, _ in chosen],
         unfilled=_unfilled(problem, chosen, need, proposal_ids, pairs),
-        loads={e: load[e] + added[e] for e in evaluator_ids},
-        expertise_mismatches=sum(1 for *_, match in chosen if not match and problem.proposals),
+        loads=loads,
+        below_min_load=[e for e in evaluator_ids if loads[e] < policy.min_load],
+        expertise_mismatches=sum(1 for *_, match in chosen if not match),
     )
 
 
