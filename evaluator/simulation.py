@@ -275,7 +275,12 @@ class ScoreTable:
         near |= np.abs(self.total - self.total_floor) < SURE * np.sqrt((sd**2).sum(axis=1)) + 1e-12
         base = self.passes(np.nan_to_num(self.scores, nan=np.inf), self.total, self.scored)
         spread = np.sqrt(((sd * self.weights) ** 2).sum(axis=1))
-        keys = self.p.score + rng.standard_normal((draws, self.p.size), dtype=np.float32) * spread
+        if noise > 0:
+            jitter = rng.standard_normal((draws, self.p.size), dtype=np.float32)
+            jitter *= spread.astype(np.float32)
+            keys = jitter + self.p.score.astype(np.float32)
+        else:
+            keys = np.broadcast_to(self.p.score, (draws, self.p.size)).copy()
         eligible = np.broadcast_to(base, keys.shape).copy()
         if near.any():
             shift = rng.standard_normal((draws, int(near.sum()), self.scores.shape[1])) * sd[near]
