@@ -21,11 +21,12 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
+        parts = [self.file] if self.file else []
         if self.line is not None:
-            where = f"{where}:{self.line}"
-        field = f" {self.path}:" if self.path else ""
-        return f"{where}:{field} {self.message}"
+            parts = [f"{self.file or '<input>'}:{self.line}"]
+        if self.path:
+            parts.append(self.path)
+        return ": ".join([*parts, self.message])
 
     def as_dict(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
