@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from evaluator.funding_line import funding_line
-from evaluator.integer_program import Weights, formulate, model_value, solve_optimal
+from evaluator.integer_program import Weights, formulate, model_value, quick_bound, solve_optimal
 from evaluator.portfolio import Limit, Portfolio, build_portfolio
 from evaluator.ranking import RankedProposal, Ranking
 from evaluator.solvers import SolverName, solve
@@ -217,7 +217,8 @@ def _best_in_time(
     if not candidates:
         return Run(p, "feasible_time_limit", None, float("inf"), stats, notes=["no solution was found in time"])
     value, amounts, notes = max(candidates, key=lambda c: c[0])
-    gap = float("inf") if bound is None else max(bound - value, 0.0) / max(abs(value), 1.0)
+    proven = quick_bound(p) if bound is None else bound
+    gap = max(proven - value, 0.0) / max(abs(value), 1.0)
     return Run(p, "feasible_time_limit", amounts, gap, stats, _optimal_reasons(p, amounts), notes)
 
 

@@ -17,6 +17,7 @@ from scipy.optimize import linprog
 
 from evaluator import integer_program
 from evaluator.allocation import Scenario, allocate, portfolio_for
+from evaluator.integer_program import quick_bound
 from evaluator.portfolio import Portfolio
 from evaluator.solvers import run_until
 from tests.test_allocation import K, funding_call, ranked, ranking_of
@@ -108,12 +109,14 @@ def test_optimal_mode_matches_brute_force(small: int, instance: tuple[Any, Any])
     call, ranking = instance
     with mock.patch.multiple(integer_program, SMALL=small, WHOLE_MODEL_SHARE=1.0 if small == 0 else 0.5):
         allocation = allocate(call, ranking, explain=False)
-    best = brute_force_binary(portfolio_for(call, ranking.fundable(), Scenario()))
+    p = portfolio_for(call, ranking.fundable(), Scenario())
+    best = brute_force_binary(p)
     if best is None:
         assert allocation.status == "infeasible"
     else:
         assert allocation.status == "optimal"
         assert allocation.objective == best
+        assert quick_bound(p) >= float(best) - 1e-6 * float(best)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
