@@ -198,7 +198,7 @@ def test_time_limit_returns_the_best_solution_found_with_its_gap() -> None:
         partial_funding={"min_share": "0.8"},
         ranking_discipline=True,
         constraints=[cap],
-        time_limit_seconds="0.3",
+        time_limit_seconds="0.1",
     )
     allocation = allocate(call, ranking_of(*entries), explain=False)
     assert allocation.status == "feasible_time_limit"
