@@ -40,9 +40,7 @@ def _readable_path(loc: Sequence[str | int]) -> PathKey:
     return tuple(part for part in loc if not (isinstance(part, str) and part.startswith(("function-", "tagged-"))))
 
 
-def validation_problems(
-    exc: ValidationError, text: str, source: str, data: Any, prefix: PathKey = ()
-) -> list[Problem]:
+def validation_problems(exc: ValidationError, text: str, source: str, data: Any, prefix: PathKey = ()) -> list[Problem]:
     """Pydantic's errors as problems on the file's lines; ``prefix`` is where the validated data sits."""
     lines = line_map(text)
     problems = []

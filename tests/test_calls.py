@@ -30,8 +30,11 @@ BROKEN_EXPECTED = {
     "tie_break_names_missing_criterion": (15, "tie_break", "tie_break names criterion 'relevance'"),
     "unknown_area": (9, "eligibility.0.area", "unknown area 'see_2014_2020'; known: central_europe_2007_2013"),
     "unknown_country_in_area": (8, "areas.danube.countries.2", "unknown country 'XX'"),
-    "unknown_region_in_area": (8, "areas.adriatic.partial.IT.1", "unknown region 'Lazzio' in Italy (IT); did you "
-                                                                 "mean ITI4 Lazio"),
+    "unknown_region_in_area": (
+        8,
+        "areas.adriatic.partial.IT.1",
+        "unknown region 'Lazzio' in Italy (IT); did you mean ITI4 Lazio",
+    ),
     "unknown_rule_kind": (9, "eligibility.0.rule", "unknown rule kind 'partner_region'"),
     "unknown_tie_break_key": (15, "tie_break.1", "unknown tie-break key 'coin_flip'"),
     "zero_partners": (9, "eligibility.0.count", "Input should be greater than or equal to 1"),
@@ -40,7 +43,10 @@ BROKEN_EXPECTED = {
 
 def test_the_five_calls_are_there() -> None:
     assert [c.name for c in CALLS] == [
-        "central_europe_2007_2013_call4", "cosme_cluster_2020", "interreg_europe_2016_call2", "med_2007_2013_call2",
+        "central_europe_2007_2013_call4",
+        "cosme_cluster_2020",
+        "interreg_europe_2016_call2",
+        "med_2007_2013_call2",
         "see_2007_2013_call4",
     ]
 
@@ -153,7 +159,8 @@ def test_real_proposals_are_valid_against_the_proposal_schema(
         validator.validate(p.model_dump(mode="json"))
 
 
-def test_unknown_schema_kind_is_a_user_error(capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_schema_kind_is_a_user_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = grants(capsys, monkeypatch, "schema", "ranking")
     assert result.code == 2 and "unknown schema 'ranking'" in result.err

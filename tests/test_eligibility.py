@@ -33,8 +33,14 @@ SEE: dict[str, Any] = {"rule": "partner_area", "area": "see_2007_2013"}
 
 
 def see_consortium(*extra: Any) -> Proposal:
-    return proposal(partners=[partner("CNA Emilia-Romagna", "IT", "Emilia-Romagna", role="lead"),
-                              partner("Plovdiv RDA", "BG"), partner("Odesa RSA", "UA", "Odesa"), *extra])
+    return proposal(
+        partners=[
+            partner("CNA Emilia-Romagna", "IT", "Emilia-Romagna", role="lead"),
+            partner("Plovdiv RDA", "BG"),
+            partner("Odesa RSA", "UA", "Odesa"),
+            *extra,
+        ]
+    )
 
 
 # --- partner_area -----------------------------------------------------------------------------
@@ -126,10 +132,15 @@ def test_required_type_must_be_among_the_partners() -> None:
 
 def test_private_company_may_take_part_but_not_lead() -> None:
     rule = {"rule": "partner_type", "lead_allowed": ["public_authority"]}
-    company_partner = proposal(partners=[partner("Region", "AT", type="public_authority"),
-                                         partner("Firm", "SI", type="private_for_profit")])
-    company_lead = proposal(partners=[partner("Firm", "SI", type="private_for_profit", role="lead"),
-                                      partner("Region", "AT", type="public_authority")])
+    company_partner = proposal(
+        partners=[partner("Region", "AT", type="public_authority"), partner("Firm", "SI", type="private_for_profit")]
+    )
+    company_lead = proposal(
+        partners=[
+            partner("Firm", "SI", type="private_for_profit", role="lead"),
+            partner("Region", "AT", type="public_authority"),
+        ]
+    )
     assert is_eligible(rule, company_partner)
     assert why(rule, company_lead) == "lead partner 1 (Firm, Slovenia) is a private_for_profit, which may not lead"
 
@@ -137,8 +148,9 @@ def test_private_company_may_take_part_but_not_lead() -> None:
 # --- sme (Recommendation 2003/361/EC) -------------------------------------------------------
 def firm(headcount: int, turnover: str | None = None, balance_sheet: str | None = None) -> Proposal:
     figures: dict[str, Any] = {"headcount": headcount, "turnover": turnover, "balance_sheet": balance_sheet}
-    return proposal(partners=[partner("Lead", "AT", type="public_authority"),
-                              partner("Firm", "SI", type="sme", **figures)])
+    return proposal(
+        partners=[partner("Lead", "AT", type="public_authority"), partner("Firm", "SI", type="sme", **figures)]
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,15 +164,22 @@ def firm(headcount: int, turnover: str | None = None, balance_sheet: str | None 
         (10, "2000000", "2000000", True),
     ],
 )
-def test_sme_ceilings_of_the_recommendation(headcount: int, turnover: str, balance_sheet: str | None,
-                                            is_sme: bool) -> None:
+def test_sme_ceilings_of_the_recommendation(
+    headcount: int, turnover: str, balance_sheet: str | None, is_sme: bool
+) -> None:
     assert is_eligible({"rule": "sme"}, firm(headcount, turnover, balance_sheet)) is is_sme
 
 
 @pytest.mark.parametrize(
     ("headcount", "turnover", "smallest_class"),
-    [(9, "2000000", "micro"), (10, "2000000", "small"), (9, "2000000.01", "small"), (49, "10000000", "small"),
-     (50, "10000000", "medium"), (49, "10000000.01", "medium")],
+    [
+        (9, "2000000", "micro"),
+        (10, "2000000", "small"),
+        (9, "2000000.01", "small"),
+        (49, "10000000", "small"),
+        (50, "10000000", "medium"),
+        (49, "10000000.01", "medium"),
+    ],
 )
 def test_micro_small_medium_boundaries(headcount: int, turnover: str, smallest_class: str) -> None:
     classes = ["micro", "small", "medium"]
@@ -185,8 +204,9 @@ def test_declared_sme_without_figures_fails_and_says_so() -> None:
 
 
 def test_sme_rule_for_the_lead_and_a_minimum_count() -> None:
-    small_lead = proposal(partners=[partner("Lead", "AT", role="lead", headcount=12, turnover=3_000_000),
-                                    partner("B", "SI")])
+    small_lead = proposal(
+        partners=[partner("Lead", "AT", role="lead", headcount=12, turnover=3_000_000), partner("B", "SI")]
+    )
     assert is_eligible({"rule": "sme", "applies_to": "lead"}, small_lead)
     assert why({"rule": "sme", "min_count": 2}, small_lead) == "1 partners qualify as SMEs, at least 2 required"
 
@@ -215,14 +235,18 @@ def test_duration_window() -> None:
 
 
 # --- cofinancing ----------------------------------------------------------------------------
-INTERREG_RATES = {"total": 10_000_000, "max_grant": 2_000_000,
-                  "cofinancing": {"by_type": {"public_authority": 0.85, "private_non_profit": 0.75},
-                                  "by_country": {"CH": 0}}}
+INTERREG_RATES = {
+    "total": 10_000_000,
+    "max_grant": 2_000_000,
+    "cofinancing": {"by_type": {"public_authority": 0.85, "private_non_profit": 0.75}, "by_country": {"CH": 0}},
+}
 
 
 def interreg(requested: str, swiss_budget: int = 0) -> Proposal:
-    partners = [partner("Region", "IT", "Veneto", role="lead", type="public_authority", budget=100_000),
-                partner("Foundation", "SI", type="private_non_profit", budget=100_000.01)]
+    partners = [
+        partner("Region", "IT", "Veneto", role="lead", type="public_authority", budget=100_000),
+        partner("Foundation", "SI", type="private_non_profit", budget=100_000.01),
+    ]
     if swiss_budget:
         partners.append(partner("Canton", "CH", type="public_authority", budget=swiss_budget))
     return proposal(partners=partners, requested=requested)
@@ -246,8 +270,9 @@ def test_cofinancing_by_total_cost_at_the_default_rate() -> None:
     budget = {"total": 6_000_000, "max_grant": 500_000, "cofinancing": {"default": 0.75}}
     assert is_eligible(rule, proposal(requested=375_000, total_cost=500_000), budget=budget)
     assert not is_eligible(rule, proposal(requested=375_001, total_cost=500_000), budget=budget)
-    assert is_eligible({"rule": "cofinancing", "max_rate": 0.8}, proposal(requested=400_000, total_cost=500_000),
-                       budget=budget)
+    assert is_eligible(
+        {"rule": "cofinancing", "max_rate": 0.8}, proposal(requested=400_000, total_cost=500_000), budget=budget
+    )
 
 
 def test_proposal_without_costs_cannot_be_checked_for_cofinancing() -> None:
@@ -291,7 +316,8 @@ def test_at_least_counts_partners_so_a_share_makes_no_sense() -> None:
 def test_check_reports_every_failed_rule_not_only_the_first() -> None:
     rules = [SEE, {"rule": "duration", "max_months": 24}, {"rule": "requested_amount"}]
     failing = see_consortium(partner("Regione Lazio", "IT", "Lazio")).model_copy(
-        update={"duration_months": 40, "requested_amount": Decimal(600_000)})
+        update={"duration_months": 40, "requested_amount": Decimal(600_000)}
+    )
     report = check(call(rules), [failing, see_consortium()])
     assert [f.rule for f in report.results[0].failures] == ["partner_area", "duration", "requested_amount"]
     assert report.eligible_ids == {see_consortium().id} and not report.results[0].eligible

@@ -48,8 +48,9 @@ def test_a_proposal_needs_exactly_one_lead() -> None:
 
 def test_amount_with_three_decimals_is_refused() -> None:
     text = GOOD.replace("400000", "400000.005")
-    assert problems(text) == ["proposals.yaml:3: proposals.0.requested_amount: Decimal input should have no more "
-                              "than 2 decimal places"]
+    assert problems(text) == [
+        "proposals.yaml:3: proposals.0.requested_amount: Decimal input should have no more than 2 decimal places"
+    ]
 
 
 def test_json_proposals_load_and_money_stays_a_string() -> None:
@@ -60,8 +61,9 @@ def test_json_proposals_load_and_money_stays_a_string() -> None:
 
 
 def test_malformed_json_names_the_line() -> None:
-    assert problems('[\n{"id": "P1",,}\n]', "json") == ["proposals.yaml:2: malformed JSON: Expecting property name "
-                                                       "enclosed in double quotes"]
+    assert problems('[\n{"id": "P1",,}\n]', "json") == [
+        "proposals.yaml:2: malformed JSON: Expecting property name enclosed in double quotes"
+    ]
 
 
 def test_unknown_region_in_a_proposal_file_stops_check_at_its_line(
@@ -71,8 +73,10 @@ def test_unknown_region_in_a_proposal_file_stops_check_at_its_line(
     proposals.write_text(GOOD.replace("region: Veneto", "region: Lazzio"), encoding="utf-8")
     result = grants(capsys, monkeypatch, "check", "calls/see_2007_2013_call4/call.yaml", str(proposals))
     assert result.code == 2
-    assert (f"{proposals}:7: [0].partners.1.region: unknown region 'Lazzio' in Italy (IT); did you mean ITI4 Lazio"
-            in result.err)
+    assert (
+        f"{proposals}:7: [0].partners.1.region: unknown region 'Lazzio' in Italy (IT); did you mean ITI4 Lazio"
+        in result.err
+    )
 
 
 def test_call_text_errors_name_the_source() -> None:

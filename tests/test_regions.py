@@ -52,8 +52,15 @@ def test_spellings_codes_and_accents_meet_in_one_region(country: str, spellings:
 
 @pytest.mark.parametrize(
     ("country", "old", "new"),
-    [("IT", "ITD5", "ITH5"), ("IT", "ITE4", "ITI4"), ("GR", "GR30", "EL30"), ("GR", "GR12", "EL52"),
-     ("FR", "FR82", "FRL0"), ("FR", "FR71", "FRK2"), ("SI", "SI02", "SI04")],
+    [
+        ("IT", "ITD5", "ITH5"),
+        ("IT", "ITE4", "ITI4"),
+        ("GR", "GR30", "EL30"),
+        ("GR", "GR12", "EL52"),
+        ("FR", "FR82", "FRL0"),
+        ("FR", "FR71", "FRK2"),
+        ("SI", "SI02", "SI04"),
+    ],
 )
 def test_nuts_2006_and_later_codes_are_the_same_region(country: str, old: str, new: str) -> None:
     assert resolve_location(country, old).region == resolve_location(country, new).region
@@ -77,9 +84,19 @@ def test_area_drawn_on_nuts_2006_matches_a_partner_writing_nuts_2013() -> None:
     assert not in_area("med_2007_2013", "FR", "FRJ2")
 
 
-@pytest.mark.parametrize(("written", "iso"), [("EL", "GR"), ("UK", "GB"), ("Greece", "GR"), ("XK", "XK"),
-                                              ("Kosovo", "XK"), ("Czech Republic", "CZ"), ("FYROM", "MK"),
-                                              ("the former Yugoslav Republic of Macedonia", "MK")])
+@pytest.mark.parametrize(
+    ("written", "iso"),
+    [
+        ("EL", "GR"),
+        ("UK", "GB"),
+        ("Greece", "GR"),
+        ("XK", "XK"),
+        ("Kosovo", "XK"),
+        ("Czech Republic", "CZ"),
+        ("FYROM", "MK"),
+        ("the former Yugoslav Republic of Macedonia", "MK"),
+    ],
+)
 def test_country_aliases(written: str, iso: str) -> None:
     assert resolve_country(written) == iso
 

@@ -130,9 +130,7 @@ def assign_automatically(call_id: str, request: AutoAssign, session: Db, princip
     plan = assign(problem)
     ids = {
         code: pk
-        for code, pk in session.execute(
-            select(ProposalRow.code, ProposalRow.id).where(ProposalRow.call_id == call_id)
-        ).tuples()
+        for code, pk in session.execute(select(ProposalRow.code, ProposalRow.id).where(ProposalRow.call_id == call_id))
     }
     for proposal_id, evaluator_id in plan.assigned:
         session.add(
@@ -159,7 +157,7 @@ def list_assignments(call_id: str, session: Db, principal: Caller, paging: Pagin
     if principal.scope is Scope.own:
         query = query.where(AssignmentRow.evaluator_id == principal.evaluator_id)
     total = count(session, query)
-    rows = session.execute(query.limit(paging.limit).offset(paging.offset)).tuples()
+    rows = session.execute(query.limit(paging.limit).offset(paging.offset))
     items = [
         AssignmentOut(
             proposal_id=code,
