@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -15,9 +14,9 @@ from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.commands.calls import AsJson, CallPath, ProposalsPath, checked, console, load_inputs
+from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
 from evaluator.allocation import Allocation, Scenario, allocate
-from evaluator.ranking import Ranking, rank
+from evaluator.ranking import Ranking
 from evaluator.simulation import (
     FundingOdds,
     ScenarioSummary,
@@ -29,8 +28,6 @@ from evaluator.simulation import (
     funding_odds,
     load_scenarios,
 )
-from rules.errors import ScoreError
-from rules.load import locate_problems
 from rules.model import Call
 from rules.proposal import Proposal
 
@@ -41,19 +38,6 @@ Mode = Annotated[
     Literal["rank", "optimal"] | None, typer.Option("--mode", help="rank or optimal (default: the call's)")
 ]
 Budget = Annotated[str | None, typer.Option("--budget", help="total budget to allocate instead of the call's")]
-
-
-def _ranked(call_path: Path, proposals_path: Path) -> tuple[Call, list[Proposal], Ranking]:
-    """Load, check and rank; score errors are reported at their line in the proposals file."""
-    call, proposals = load_inputs(call_path, proposals_path)
-    report = checked(call, proposals, proposals_path)
-    try:
-        return call, proposals, rank(call, proposals, report)
-    except ScoreError as exc:
-        problems = [dataclasses.replace(p, file=str(proposals_path)) for p in exc.problems]
-        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
-            problems = locate_problems(problems, proposals_path.read_text(encoding="utf-8"))
-        raise ScoreError(problems) from None
 
 
 def _amount(text: str, option: str) -> Decimal:
@@ -77,7 +61,8 @@ def allocate_command(
 ) -> None:
     """Allocate the budget: the funding line (rank) or the integer program (optimal), explained."""
     scenario = Scenario(mode=mode, budget=_amount(budget, "--budget") if budget is not None else None)
-    call, _, ranking = _ranked(call_path, proposals_path)
+    inputs = ranked(call_path, proposals_path)
+    call, ranking = inputs.call, inputs.ranking
     allocation = allocate(call, ranking, scenario)
     if as_json:
         typer.echo(json.dumps(allocation_json(allocation), indent=2, ensure_ascii=False))
@@ -177,7 +162,8 @@ def simulate_command(
     sweep = parse_budgets(budgets) if budgets else None
     planned = load_scenarios(scenarios) if scenarios else None
     sd = _noise(noise) if noise is not None else None
-    call, proposals, ranking = _ranked(call_path, proposals_path)
+    inputs = ranked(call_path, proposals_path)
+    call, proposals, ranking = inputs.call, inputs.proposals, inputs.ranking
     if sweep is not None:
         _show(budget_sweep(call, ranking, sweep), as_json, _print_sweep)
     elif planned is not None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from evaluator.ranking import Ranking, rank
 from rules.check import EligibilityReport, check
-from rules.errors import CallError, GrantsError, ProposalError
+from rules.errors import CallError, GrantsError, ProposalError, ScoreError
 from rules.lint import lint_text
 from rules.load import call_from_text, json_schema, load_proposals, locate_problems, read_text
 from rules.model import Call
@@ -30,14 +35,40 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
     return call, load_proposals(proposals_path)
 
 
+@contextmanager
+def located_in(proposals_path: Path) -> Iterator[None]:
+    """Re-raise proposal and score problems at their file and line in the proposals file."""
+    try:
+        yield
+    except (ProposalError, ScoreError) as exc:
+        problems = [dataclasses.replace(p, file=str(proposals_path)) for p in exc.problems]
+        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
+            problems = locate_problems(problems, proposals_path.read_text(encoding="utf-8"))
+        raise type(exc)(problems) from None
+
+
 def checked(call: Call, proposals: list[Proposal], proposals_path: Path) -> EligibilityReport:
     """The eligibility report; unknown places are reported at their line in the file."""
-    try:
+    with located_in(proposals_path):
         return check(call, proposals, str(proposals_path))
-    except ProposalError as exc:
-        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
-            raise ProposalError(locate_problems(exc.problems, proposals_path.read_text(encoding="utf-8"))) from None
-        raise
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A call's inputs taken as far as the ranking, which every later command starts from."""
+
+    call: Call
+    proposals: list[Proposal]
+    eligibility: EligibilityReport
+    ranking: Ranking
+
+
+def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None) -> Ranked:
+    """Load, check and rank; every problem is reported at its line in its file."""
+    call, proposals = load_inputs(call_path, proposals_path)
+    report = checked(call, proposals, proposals_path)
+    with located_in(proposals_path):
+        return Ranked(call, proposals, report, rank(call, proposals, report, calibrate=calibrate))
 
 
 def validate(call_path: CallPath) -> None:

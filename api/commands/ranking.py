@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 import typer
@@ -10,12 +9,10 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from api.commands.calls import AsJson, CallPath, ProposalsPath, checked, console, load_inputs
+from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
 from evaluator.calibration import Calibration
-from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking, rank
+from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
 from evaluator.scoring import show
-from rules.errors import ScoreError
-from rules.load import locate_problems
 from rules.model import Call
 from rules.money import format_money
 
@@ -32,15 +29,8 @@ def rank_command(
     call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False, calibrate: Calibrate = None
 ) -> None:
     """Rank a call's proposals: thresholds, weighted totals, the ex aequo chain."""
-    call, proposals = load_inputs(call_path, proposals_path)
-    report = checked(call, proposals, proposals_path)
-    try:
-        ranking = rank(call, proposals, report, calibrate=calibrate)
-    except ScoreError as exc:
-        problems = [dataclasses.replace(p, file=str(proposals_path)) for p in exc.problems]
-        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
-            problems = locate_problems(problems, proposals_path.read_text(encoding="utf-8"))
-        raise ScoreError(problems) from None
+    inputs = ranked(call_path, proposals_path, calibrate)
+    call, ranking = inputs.call, inputs.ranking
     if as_json:
         typer.echo(ranking.model_dump_json(indent=2))
         return

@@ -15,9 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.commands.calls import CallPath, ProposalsPath, checked, load_inputs
+from api.commands.calls import CallPath, ProposalsPath, ranked
 from evaluator.allocation import allocate
-from evaluator.ranking import rank
 from evaluator.reports import Decision, write_report
 from evaluator.simulation import budget_range, budget_sweep
 from rules.errors import CallError, GrantsError
@@ -31,13 +30,12 @@ SWEEP_STEPS = 11
 
 def decide(call_path: Path, proposals_path: Path) -> Decision:
     """Check, rank and allocate with the call's own settings, and sweep the budget around it."""
-    call, proposals = load_inputs(call_path, proposals_path)
-    report = checked(call, proposals, proposals_path)
-    ranking = rank(call, proposals, report)
+    inputs = ranked(call_path, proposals_path)
+    call, ranking = inputs.call, inputs.ranking
     allocation = allocate(call, ranking)
     budget = call.budget.total
     points = budget_sweep(call, ranking, budget_range(budget / 2, budget * Decimal("1.5"), SWEEP_STEPS))
-    return Decision(call, proposals, report, ranking, allocation, budget, points)
+    return Decision(call, inputs.proposals, inputs.eligibility, ranking, allocation, budget, points)
 
 
 def report(
