@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
+from api.db.limits import Storable
 from rules.errors import GrantsError
 from rules.proposal import Proposal
 from rules.regions import normalise, resolve_country
@@ -39,7 +40,7 @@ class ConflictKind(StrEnum):
     professional = "professional"
 
 
-class AssignmentPolicy(BaseModel):
+class AssignmentPolicy(Storable):
     """The agency's rules for assigning evaluators to a call's proposals."""
 
     same_country_conflict: bool = Field(
@@ -60,8 +61,8 @@ class AssignmentPolicy(BaseModel):
         return self
 
 
-class EvaluatorProfile(BaseModel):
-    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@-]+$")
+class EvaluatorProfile(Storable):
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
     name: str = Field(min_length=1)
     organisation: str = Field(min_length=1)
     country: str = Field(min_length=2, description="ISO 3166-1 code or country name")

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -124,6 +124,14 @@ def _integrity(request: Request, exc: Exception) -> JSONResponse:
     return problem(409, "Conflicts with the current state", "another request wrote the same record; retry", request)
 
 
+def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database refused to store; the checks in ``api.db.limits`` should have caught it first."""
+    assert isinstance(exc, DataError)
+    log.warning("database refused a value on %s: %s", request.url.path, exc)
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    return problem(422, "Value the database cannot store", f"the database refused a value: {reason}", request)
+
+
 def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable on %s: %s", request.url.path, exc)
     response = problem(503, "Database busy", "the database could not serve the request in time; retry", request)
@@ -162,5 +170,6 @@ def install(app: FastAPI, max_body_size: int) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(Exception, _last_resort)

@@ -13,6 +13,7 @@ from sqlalchemy.sql import Select
 
 from api.assignment import AssignmentPolicy, EvaluatorProfile
 from api.auth import Principal, Scope
+from api.db.limits import MAX_ROW_ID, findable
 from api.db.models import AssignmentRow, CallRow, CallVersion, ConflictRow, EvaluatorRow, ProposalRow
 from api.problems import NotFound
 from rules.model import Call
@@ -20,7 +21,7 @@ from rules.proposal import Proposal
 
 
 def call_row(session: Session, call_id: str) -> CallRow:
-    row = session.get(CallRow, call_id)
+    row = session.get(CallRow, call_id) if findable(call_id) else None
     if row is None:
         raise NotFound(f"no call {call_id!r}")
     return row
@@ -29,7 +30,7 @@ def call_row(session: Session, call_id: str) -> CallRow:
 def call_version(session: Session, call_id: str, version: int | None = None) -> CallVersion:
     """A version of the call; the current one when none is named."""
     number = call_row(session, call_id).current_version if version is None else version
-    row = session.get(CallVersion, (call_id, number))
+    row = session.get(CallVersion, (call_id, number)) if 0 < number <= MAX_ROW_ID else None
     if row is None:
         raise NotFound(f"call {call_id!r} has no version {number}")
     return row
@@ -66,7 +67,7 @@ def proposal_row(session: Session, call_id: str, code: str, principal: Principal
     query = select(ProposalRow).where(ProposalRow.call_id == call_id, ProposalRow.code == code)
     if principal is not None:
         query = visible_proposals(principal, call_id).where(ProposalRow.code == code)
-    row = session.execute(query).scalar_one_or_none()
+    row = session.execute(query).scalar_one_or_none() if findable(code) else None
     if row is None:
         call_row(session, call_id)
         raise NotFound(f"no proposal {code!r} in call {call_id!r}")
@@ -78,7 +79,7 @@ def proposal_model(row: ProposalRow) -> Proposal:
 
 
 def evaluator_row(session: Session, evaluator_id: str) -> EvaluatorRow:
-    row = session.get(EvaluatorRow, evaluator_id)
+    row = session.get(EvaluatorRow, evaluator_id) if findable(evaluator_id) else None
     if row is None:
         raise NotFound(f"no evaluator {evaluator_id!r}; an agency registers evaluators with POST /evaluators")
     return row

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.auth import Principal
 from api.db import queries
+from api.db.limits import MAX_ROW_ID
 from api.db.models import RunRow
 from api.db.session import Store
 from api.problems import NotFound
@@ -65,7 +66,7 @@ def meta(row: RunRow) -> RunMeta:
 
 
 def run_row(session: Session, call_id: str, kind: str, run_id: int) -> RunRow:
-    row = session.get(RunRow, run_id)
+    row = session.get(RunRow, run_id) if 0 < run_id <= MAX_ROW_ID else None
     if row is None or row.call_id != call_id or row.kind != kind:
         raise NotFound(f"no {kind} run {run_id} for call {call_id!r}")
     return row

@@ -9,9 +9,10 @@ exactly as it was.
 from __future__ import annotations
 
 from fastapi import Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.auth import Caller, Db
+from api.db.limits import Storable
 from api.db.models import RunRow
 from api.db.runs import RunMeta, meta, run_page, run_row, save_run
 from api.routers.common import Page, Paging, guarded_router
@@ -23,8 +24,14 @@ router = guarded_router(prefix="/calls/{call_id}/allocations", tags=["allocation
 KIND = "allocation"
 
 
-class AllocationRequest(BaseModel):
-    scenario: Scenario = Field(default_factory=Scenario, description="changes to the call's settings; empty: as is")
+class ScenarioRequest(Scenario, Storable):
+    """A scenario as a client sends it: a misspelt setting or an amount beyond the store is refused."""
+
+
+class AllocationRequest(Storable):
+    scenario: ScenarioRequest = Field(
+        default_factory=ScenarioRequest, description="changes to the call's settings; empty: as is"
+    )
     calibrate: bool | None = Field(default=None, description="rank on calibrated scores; omitted: as the call says")
     explain: bool = Field(default=True, description="also price each constraint and what more budget would buy")
 

@@ -6,22 +6,24 @@ import datetime as dt
 from typing import Literal
 
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import Field, ValidationError
 from sqlalchemy import select
 
 from api import audit
-from api.assignment import AssignmentPlan, AssignmentProblem, ConflictRecord, Consortia, assign
+from api.assignment import AssignmentPlan, AssignmentPolicy, AssignmentProblem, ConflictRecord, Consortia, assign
 from api.auth import Caller, Db, Scope
 from api.db import queries
+from api.db.limits import Storable
 from api.db.models import AssignmentRow, EvaluatorRow, ProposalRow
 from api.problems import ConflictOfInterest, NotFound
 from api.routers.common import Page, Paging, count, guarded_router
 from api.routers.conflicts import conflicts_of_pair, declared
+from rules.errors import GrantsError, Problem
 
 router = guarded_router(prefix="/calls/{call_id}/assignments", tags=["assignments"])
 
 
-class Pair(BaseModel):
+class Pair(Storable):
     proposal_id: str
     evaluator_id: str
 
@@ -32,7 +34,7 @@ class AssignmentOut(Pair):
     created_at: dt.datetime
 
 
-class AutoAssign(BaseModel):
+class AutoAssign(Storable):
     """Overrides of the call's assignment policy for this run; omitted fields follow the policy."""
 
     evaluators: list[str] | None = Field(default=None, description="who may be assigned; omitted: every evaluator")
@@ -78,9 +80,10 @@ def assign_evaluator(call_id: str, pair: Pair, session: Db, principal: Caller, r
 def withdraw_assignment(call_id: str, proposal_id: str, evaluator_id: str, session: Db, principal: Caller) -> None:
     """Withdraw an assignment; the evaluator's scores for it stop counting but stay on record."""
     proposal = queries.proposal_row(session, call_id, proposal_id)
+    evaluator = queries.evaluator_row(session, evaluator_id)
     row = session.execute(
         select(AssignmentRow).where(
-            AssignmentRow.proposal_id == proposal.id, AssignmentRow.evaluator_id == evaluator_id
+            AssignmentRow.proposal_id == proposal.id, AssignmentRow.evaluator_id == evaluator.id
         )
     ).scalar_one_or_none()
     if row is None:
@@ -91,10 +94,18 @@ def withdraw_assignment(call_id: str, proposal_id: str, evaluator_id: str, sessi
     session.commit()
 
 
-def _problem(call_id: str, request: AutoAssign, session: Db) -> AssignmentProblem:
-    policy = queries.policy(session, call_id)
+def _overridden(policy: AssignmentPolicy, request: AutoAssign) -> AssignmentPolicy:
+    """The call's policy with this run's overrides, which together must still make sense."""
     overrides = request.model_dump(exclude={"evaluators"}, exclude_none=True)
-    policy = policy.model_validate({**policy.model_dump(), **overrides})
+    try:
+        return policy.model_validate({**policy.model_dump(), **overrides})
+    except ValidationError as exc:
+        reasons = [str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()]
+        raise GrantsError([Problem(f"with the call's policy: {reason}") for reason in reasons]) from None
+
+
+def _problem(call_id: str, request: AutoAssign, session: Db) -> AssignmentProblem:
+    policy = _overridden(queries.policy(session, call_id), request)
     proposals = list(session.execute(select(ProposalRow).where(ProposalRow.call_id == call_id)).scalars())
     query = select(EvaluatorRow).order_by(EvaluatorRow.id)
     if request.evaluators is not None:

@@ -18,14 +18,17 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.assignment import AssignmentPolicy
 from api.auth import Caller, Db
-from api.db import queries
+from api.db import limits, queries
 from api.db.models import CallRow, CallVersion, ProposalRow, Score, ScoreSheet
 from api.problems import Conflict, PreconditionFailed
 from api.routers.common import Page, Paging, RawBody, etag, guarded_router, if_match_version, page_of, text_body
+from rules.errors import CallError, Problem
 from rules.load import call_from_text
 from rules.model import Call
+from rules.yamlio import line_map, locate, path_key
 
 router = guarded_router(prefix="/calls", tags=["calls"])
+SOURCE = "<request body>"
 
 
 class CallSummary(BaseModel):
@@ -90,7 +93,11 @@ def upload_call(
     if_match: Annotated[str | None, Header()] = None,
 ) -> CallOut:
     """Upload a call's YAML: a new call, or a new version of one (the old version is kept)."""
-    call = call_from_text(body.text, "<request body>")
+    call = call_from_text(body.text, SOURCE)
+    unstorable = limits.call_problems(call)
+    if unstorable:
+        lines = line_map(body.text)
+        raise CallError([Problem(p.message, p.path, SOURCE, locate(lines, path_key(p.path))) for p in unstorable])
     parsed = call.model_dump(mode="json")
     row = session.get(CallRow, call.id)
     current = session.get(CallVersion, (call.id, row.current_version)) if row else None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from api.auth import authorize
+from api.db.limits import MAX_OFFSET
 from api.problems import BodyTooLarge, PreconditionFailed, UnsupportedMediaType
 from rules.errors import GrantsError
 
@@ -26,7 +27,7 @@ def guarded_router(**options: object) -> APIRouter:
 
 class Pagination(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 Paging = Annotated[Pagination, Query()]

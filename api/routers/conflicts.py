@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from api import audit
 from api.assignment import ConflictKind, ConflictRecord, Consortia
 from api.auth import Caller, Db, Scope
 from api.db import queries
+from api.db.limits import Storable
 from api.db.models import AssignmentRow, ConflictRow, EvaluatorRow, ProposalRow
 from api.problems import Forbidden
 from api.routers.common import Page, Paging, guarded_router
@@ -25,7 +26,7 @@ from rules.errors import GrantsError
 router = guarded_router(prefix="/calls/{call_id}/conflicts", tags=["conflicts"])
 
 
-class Declaration(BaseModel):
+class Declaration(Storable):
     proposal_id: str
     evaluator_id: str | None = Field(default=None, description="omitted by an evaluator declaring their own")
     kind: Literal["personal", "professional", "same_organisation", "same_country"]

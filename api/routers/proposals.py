@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from api import audit
 from api.auth import Caller, Db
-from api.db import queries
+from api.db import limits, queries
 from api.db.models import ProposalRow, ScoreSheet
 from api.problems import Conflict
 from api.routers.common import Page, Paging, RawBody, guarded_router, page_of, text_body
 from rules.check import EligibilityReport, check
-from rules.errors import ProposalError
+from rules.errors import Problem, ProposalError
 from rules.load import locate_problems, proposals_from_text
 from rules.money import Money
 from rules.proposal import Proposal
@@ -84,6 +84,9 @@ def upload_proposals(call_id: str, body: RawBody, session: Db, principal: Caller
     """Add or correct proposals; refused whole if one changes a proposal that has scores."""
     queries.call_row(session, call_id)
     proposals = proposals_from_text(body.text, SOURCE, body.fmt)
+    unstorable = limits.proposal_problems(proposals)
+    if unstorable:
+        raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], body.text))
     _located_check(body.text, body.fmt, proposals, call_id, session)
     existing = {r.code: r for r in session.execute(select(ProposalRow).where(ProposalRow.call_id == call_id)).scalars()}
     result = UploadResult(created=[], updated=[], unchanged=[], not_imported=[])

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Header, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from sqlalchemy.sql import ColumnElement
 from api import audit
 from api.auth import Caller, Db, Principal, Scope
 from api.db import queries
+from api.db.limits import Storable
 from api.db.models import ConsensusScore, ConsensusSheet, ProposalRow, Score, ScoreSheet, utcnow
 from api.problems import NotFound, PreconditionFailed, PreconditionRequired
 from api.routers.common import etag, guarded_router, if_match_version
@@ -40,7 +41,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-class SheetIn(BaseModel):
+class SheetIn(Storable):
     scores: dict[str, Decimal | None] = Field(description="score per criterion; null: not applicable")
     comments: dict[str, str] = Field(default_factory=dict, description="comment per criterion")
 

@@ -14,11 +14,12 @@ from fastapi import Request
 from pydantic import BaseModel, Field, model_validator
 
 from api.auth import Caller, Db
+from api.db.limits import Storable
 from api.db.models import RunRow
 from api.db.runs import RunMeta, meta, run_page, run_row, save_run
+from api.routers.allocations import ScenarioRequest
 from api.routers.common import Page, Paging, guarded_router
 from api.routers.rankings import ranked_snapshot
-from evaluator.allocation import Scenario
 from evaluator.simulation import (
     FundingOdds,
     ScenarioSummary,
@@ -34,22 +35,22 @@ router = guarded_router(prefix="/calls/{call_id}/simulations", tags=["simulation
 KIND = "simulation"
 
 
-class Sweep(BaseModel):
+class Sweep(Storable):
     low: Money = Field(gt=0)
     high: Money = Field(gt=0)
     steps: int = Field(default=11, ge=1, le=101)
-    base: Scenario | None = None
+    base: ScenarioRequest | None = None
 
 
-class OddsRequest(BaseModel):
+class OddsRequest(Storable):
     noise: Decimal | None = Field(default=None, ge=0, le=10, description="sd of each evaluator's score")
     runs: int = Field(default=1000, ge=1, le=100_000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="the random generator's seed")
     resample: bool = Field(default=False, description="draw each proposal's evaluators with replacement instead")
 
 
-class SimulationRequest(BaseModel):
-    scenarios: list[Scenario] = Field(default_factory=list, max_length=20, description="compared with the first")
+class SimulationRequest(Storable):
+    scenarios: list[ScenarioRequest] = Field(default_factory=list, max_length=20, description="compared with the first")
     sweep: Sweep | None = None
     odds: OddsRequest | None = None
     calibrate: bool | None = None
