@@ -10,6 +10,7 @@ their own handlers, and a last-resort handler still answers in problem+json.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules.errors import GrantsError, Problem
 
@@ -113,7 +114,8 @@ def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    response = problem(exc.status_code, str(exc.detail), str(exc.detail), request)
+    title = BodyTooLarge.title if exc.status_code == 413 else HTTPStatus(exc.status_code).phrase
+    response = problem(exc.status_code, title, str(exc.detail), request)
     response.headers.update(exc.headers or {})
     return response
 
@@ -144,28 +146,45 @@ def _last_resort(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged", request)
 
 
-class DeclaredBodyLimit:
-    """Refuse a body whose Content-Length is over the limit before reading it, in problem+json.
+class BodyLimit:
+    """Refuse a body over the limit: before reading it when its length is declared, as it streams otherwise.
 
-    A chunked body with no declared length is measured once read (``raw_body``).
+    A chunked body is counted as it arrives and cut off at the limit (the route's
+    handler then answers 413), so no endpoint ever holds more than the limit in memory.
     """
 
     def __init__(self, app: ASGIApp, max_body_size: int):
         self.app, self.max_body_size = app, max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if scope["type"] == "http" and length.isdigit() and int(length) > self.max_body_size:
-            detail = f"the body is {int(length)} bytes; at most {self.max_body_size} are accepted"
-            body = {"type": "about:blank", "title": "Body too large", "status": 413, "detail": detail}
+        if length.isdigit() and int(length) > self.max_body_size:
+            detail = self._detail(f"{int(length)} bytes")
+            body = {"type": "about:blank", "title": BodyTooLarge.title, "status": 413, "detail": detail}
             response = JSONResponse(body, status_code=413, media_type=MEDIA_TYPE, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_size:
+                raise StarletteHTTPException(413, self._detail(f"over {self.max_body_size} bytes"))
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _detail(self, size: str) -> str:
+        return f"the body is {size}; at most {self.max_body_size} are accepted"
 
 
 def install(app: FastAPI, max_body_size: int) -> None:
-    app.add_middleware(DeclaredBodyLimit, max_body_size=max_body_size)
+    app.add_middleware(BodyLimit, max_body_size=max_body_size)
     app.add_exception_handler(GrantsError, _grants_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -8,7 +8,9 @@ exactly as it was.
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Body, Request
 from pydantic import Field
 
 from api.auth import Caller, Db
@@ -53,8 +55,11 @@ def _out(row: RunRow) -> AllocationRun:
 
 
 @router.post("", status_code=201, response_model=AllocationRun)
-def run_allocation(call_id: str, body: AllocationRequest, request: Request, principal: Caller) -> AllocationRun:
-    """Rank and allocate on one snapshot of the scores; the run is stored and audited."""
+def run_allocation(
+    call_id: str, request: Request, principal: Caller, body: Annotated[AllocationRequest | None, Body()] = None
+) -> AllocationRun:
+    """Rank and allocate on one snapshot of the scores; the run is stored and audited. No body: the call as is."""
+    body = body or AllocationRequest()
     store = request.app.state.store
     snap = ranked_snapshot(store, call_id, body.calibrate)
     allocation = allocate(snap.call, snap.ranking, body.scenario, explain=body.explain)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Generic, TypeVar
 
+import yaml
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -12,17 +14,39 @@ from sqlalchemy.sql import Select
 
 from api.auth import authorize
 from api.db.limits import MAX_OFFSET
-from api.problems import BodyTooLarge, PreconditionFailed, UnsupportedMediaType
+from api.problems import PreconditionFailed, UnsupportedMediaType
 from rules.errors import GrantsError
+from rules.yamlio import Loader
 
 T = TypeVar("T")
 MAX_BODY_BYTES = 20 * 1024 * 1024
+ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\[\]{}]")
+ALIAS_EXPANSION = 10
+MAX_EXPANDED_NODES = 100_000
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
 
 def guarded_router(**options: object) -> APIRouter:
-    """A router whose every route goes through the permission table."""
-    return APIRouter(dependencies=[Depends(authorize)], **options)  # type: ignore[arg-type]
+    """A router whose every route goes through the permission table, and whose JSON bodies are JSON."""
+    return APIRouter(dependencies=[Depends(authorize), Depends(json_media)], **options)  # type: ignore[arg-type]
+
+
+def json_media(request: Request) -> None:
+    """A body sent to a route that reads JSON must say it is JSON.
+
+    Without this, ``curl -d`` (form-encoded by default) or a YAML body reaches the
+    validator as raw bytes and the client reads "Input should be a valid dictionary".
+    """
+    if getattr(request.scope.get("route"), "body_field", None) is None or not _has_body(request):
+        return
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"send this body as JSON (Content-Type: application/json), not {media or 'untyped'}")
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return "transfer-encoding" in request.headers or (length is not None and length != "0")
 
 
 class Pagination(BaseModel):
@@ -68,12 +92,55 @@ async def raw_body(request: Request) -> Body:
     else:
         raise UnsupportedMediaType(f"send YAML (application/yaml) or JSON (application/json), not {media!r}")
     data = await request.body()
-    if len(data) > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"the body is {len(data)} bytes; at most {MAX_BODY_BYTES} are accepted")
     try:
-        return Body(text=data.decode("utf-8"), fmt=fmt)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise GrantsError(f"the body is not UTF-8 text (byte {exc.start})") from None
+    refuse_alias_bombs(text)
+    return Body(text=text, fmt=fmt)
+
+
+def expanded_nodes(text: str) -> tuple[int, int]:
+    """How many YAML nodes the text writes, and how many it holds once its aliases are expanded.
+
+    Counted on the parser's events, so a document that would expand to billions of
+    nodes is measured without building any of them.
+    """
+    sizes: dict[str, int] = {}
+    open_nodes: list[list[Any]] = [[0, None]]
+    written = 0
+    for event in yaml.parse(text, Loader=Loader):
+        if isinstance(event, yaml.AliasEvent):
+            open_nodes[-1][0] += sizes.get(event.anchor or "", 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            written += 1
+            open_nodes[-1][0] += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            written += 1
+            open_nodes.append([1, event.anchor])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = size
+            open_nodes[-1][0] += size
+    return written, open_nodes[0][0]
+
+
+def refuse_alias_bombs(text: str) -> None:
+    """Refuse a body whose YAML aliases multiply it (a few hundred bytes can expand to gigabytes)."""
+    if not ALIAS.search(text):
+        return
+    try:
+        written, expanded = expanded_nodes(text)
+    except yaml.YAMLError:
+        return  # the loader reports malformed YAML at its line
+    if expanded > MAX_EXPANDED_NODES and expanded > ALIAS_EXPANSION * written:
+        raise GrantsError(
+            f"YAML aliases expand this body from {written:,} to {expanded:,} values; "
+            f"at most {ALIAS_EXPANSION} times what is written is accepted: write the repeated parts out"
+        )
 
 
 RawBody = Annotated[Body, Depends(raw_body)]
