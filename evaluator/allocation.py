@@ -24,8 +24,8 @@ from evaluator.integer_program import Weights, formulate, model_value, quick_bou
 from evaluator.portfolio import Limit, Portfolio, build_portfolio
 from evaluator.ranking import RankedProposal, Ranking
 from evaluator.solvers import SolverName, solve
-from rules.model import AllocationSettings, Call, PartialFunding, Quota
-from rules.money import Money, from_cents, to_cents
+from rules.model import AllocationSettings, Call, GrantCount, PartialFunding, Quota, TimeLimit
+from rules.money import Money, PositiveMoney, from_cents, to_cents
 
 Status = Literal["optimal", "feasible_time_limit", "infeasible"]
 
@@ -34,9 +34,9 @@ class Scenario(BaseModel):
     """A variation of the call's allocation settings; what is left out keeps the call's value."""
 
     name: str = "call"
-    budget: Money | None = Field(default=None, gt=0)
-    max_grant: Money | None = Field(default=None, gt=0)
-    max_grants: int | None = Field(default=None, ge=1)
+    budget: PositiveMoney | None = None
+    max_grant: PositiveMoney | None = None
+    max_grants: GrantCount | None = Field(default=None, ge=1)
     mode: Literal["rank", "optimal"] | None = None
     objective: Literal["score_weighted_funding", "total_score", "grants"] | None = None
     partial_funding: PartialFunding | Literal[False] | None = Field(
@@ -46,7 +46,7 @@ class Scenario(BaseModel):
     funding_line_tie: Literal["rank", "most_proposals"] | None = None
     constraints: list[Quota] = Field(default_factory=list, description="added to the call's, or replacing them")
     replace_constraints: bool = False
-    time_limit_seconds: Decimal | None = Field(default=None, gt=0)
+    time_limit_seconds: TimeLimit | None = None
 
     def settings(self, call: Call) -> AllocationSettings:
         base = call.allocation

@@ -25,7 +25,7 @@ from evaluator.scoring import ConsolidatedScores, consolidate_proposal, reported
 from rules.check import EligibilityReport, ProposalEligibility, check
 from rules.errors import Problem, ProposalError
 from rules.model import Call
-from rules.money import Money, format_money
+from rules.money import Money, MoneySum, format_money
 from rules.proposal import Proposal
 from rules.table import ProposalTable, compile_proposals
 
@@ -76,7 +76,7 @@ class RankChange(BaseModel):
 class ThresholdOption(BaseModel):
     threshold: Decimal = Field(description="a candidate overall threshold: one of the proposals' totals")
     proposals: int = Field(description="proposals at or above it (and above every criterion threshold)")
-    requested_amount: Money
+    requested_amount: MoneySum
     oversubscription: Decimal = Field(description="requested amount over the call budget, 2 decimals")
 
 

@@ -17,10 +17,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from rules.areas import AreaSpec
 from rules.eligibility import Rule
-from rules.money import Money, Rate
+from rules.money import Money, PositiveMoney, Rate
 from rules.proposal import OrganisationType
 
 TIE_BREAK_KEYS = ("uncovered_topic", "gender_balance", "new_countries", "sme_share", "lower_request")
+
+GrantCount = Annotated[int, Field(le=1_000_000)]
+"""No call makes a million grants: a larger count is a typo, refused at its line rather than overflowing the
+allocation's int64 rows."""
+
+TimeLimit = Annotated[Decimal, Field(gt=0, le=604_800, description="wall-clock seconds, at most a week")]
+"""A solver limit beyond a week is a typo, and beyond the platform's clock it would crash the watchdog."""
 
 
 class Strict(BaseModel):
@@ -48,10 +55,10 @@ class CofinancingRates(Strict):
 
 
 class Budget(Strict):
-    total: Annotated[Money, Field(gt=0)]
+    total: PositiveMoney
     max_grant: Money | None = None
     min_grant: Money | None = None
-    expected_grants: int | None = Field(default=None, ge=1)
+    expected_grants: GrantCount | None = Field(default=None, ge=1)
     cofinancing: CofinancingRates | None = None
 
 
@@ -124,8 +131,8 @@ class Quota(Strict):
     min_share: Rate | None = None
     max_amount: Money | None = None
     min_amount: Money | None = None
-    max_grants: int | None = Field(default=None, ge=0)
-    min_grants: int | None = Field(default=None, ge=0)
+    max_grants: GrantCount | None = Field(default=None, ge=0)
+    min_grants: GrantCount | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> Quota:
@@ -155,14 +162,14 @@ class PartialFunding(Strict):
 class AllocationSettings(Strict):
     mode: Literal["rank", "optimal"] = "rank"
     objective: Literal["score_weighted_funding", "total_score", "grants"] = "score_weighted_funding"
-    max_grants: int | None = Field(default=None, ge=1)
+    max_grants: GrantCount | None = Field(default=None, ge=1)
     partial_funding: PartialFunding | None = None
     ranking_discipline: bool = Field(
         default=False, description="never fund a lower-ranked proposal while a higher one that fits is not"
     )
     funding_line_tie: Literal["rank", "most_proposals"] = "rank"
     constraints: list[Quota] = Field(default_factory=list)
-    time_limit_seconds: Annotated[Decimal, Field(gt=0)] = Decimal(60)
+    time_limit_seconds: TimeLimit = Decimal(60)
 
 
 class Call(Strict):

@@ -19,14 +19,32 @@ def _as_string(value: Decimal) -> str:
     return format(value.quantize(CENT), "f")
 
 
-# The two-decimals and finiteness checks are pydantic-core's own (no Python call per amount):
-# loading 100,000 proposals validates over 600,000 amounts.
+MAX_AMOUNT = Decimal(10) ** 12
+"""Every amount written in a call, a proposal or a scenario stays below one trillion.
+
+It is what the API's store holds (``Numeric(14, 2)``); below it an amount has at most
+14 significant digits, so a YAML or JSON number read as a float comes back exactly, and
+int64 cents can add up ninety thousand such amounts. A larger figure is a typo, refused
+at its line instead of overflowing the allocation's arrays.
+"""
+
+_DESCRIPTION = "an exact amount, at most two decimals"
+_AS_STRING = PlainSerializer(_as_string, return_type=str, when_used="json")
+
+# The bounds, two-decimals and finiteness checks are pydantic-core's own (no Python call per
+# amount): loading 100,000 proposals validates over 600,000 amounts.
 Money = Annotated[
-    Decimal,
-    Field(ge=0, decimal_places=2, allow_inf_nan=False, description="an exact amount, at most two decimals"),
-    PlainSerializer(_as_string, return_type=str, when_used="json"),
+    Decimal, Field(ge=0, lt=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False, description=_DESCRIPTION), _AS_STRING
 ]
 """A non-negative amount of money; JSON output is a decimal string, never a float."""
+
+PositiveMoney = Annotated[
+    Decimal, Field(gt=0, lt=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False, description=_DESCRIPTION), _AS_STRING
+]
+"""A budget: above zero (a negative one is told so, not told "zero or more")."""
+
+MoneySum = Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False), _AS_STRING]
+"""A total over many amounts (what all proposals request), which may pass :data:`MAX_AMOUNT`."""
 
 Rate = Annotated[Decimal, Field(ge=0, le=1, description="a fraction between 0 and 1")]
 

@@ -70,7 +70,7 @@ class Proposal(BaseModel):
     topic: str | None = None
     requested_amount: Money
     total_cost: Money | None = Field(default=None, description="total eligible costs, for co-financing")
-    duration_months: int = Field(ge=1)
+    duration_months: int = Field(ge=1, le=1200, description="at most a century")
     partners: list[Partner] = Field(min_length=1)
     gender_balance: Rate | None = Field(
         default=None, description="share of women among the researchers primarily responsible (ex aequo)"

@@ -68,7 +68,8 @@ def test_allocate_prints_a_readable_table(files: tuple[Path, Path]) -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["allocate", "--budget", "-5"], "--budget: the budget must be a positive amount"),
+        (["allocate", "--budget", "-5"], "--budget: a budget of -5: Input should be greater than 0"),
+        (["allocate", "--budget", "1e30"], "--budget: a budget of 1e30: Input should be less than 1000000000000"),
         (["simulate", "--budgets", "5:1:x"], "--budgets: the number of steps must be a whole number"),
         (["simulate", "--budgets", "5:1:3"], "the budget range goes down"),
         (["simulate", "--noise", "-1"], "--noise: the standard deviation must be zero or more"),

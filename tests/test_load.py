@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,24 @@ def test_amount_with_three_decimals_is_refused() -> None:
     assert problems(text) == [
         "proposals.yaml:3: proposals.0.requested_amount: Decimal input should have no more than 2 decimal places"
     ]
+
+
+def test_a_request_of_a_trillion_or_more_is_a_typo_refused_at_its_line() -> None:
+    text = GOOD.replace("400000", "1e40")
+    assert problems(text) == ["proposals.yaml:3: proposals.0.requested_amount: Input should be less than 1000000000000"]
+
+
+def test_a_project_lasting_more_than_a_century_is_refused_at_its_line() -> None:
+    text = GOOD.replace("duration_months: 24", "duration_months: 100000000000")
+    assert problems(text) == [
+        "proposals.yaml:4: proposals.0.duration_months: Input should be less than or equal to 1200"
+    ]
+
+
+def test_largest_amount_read_as_a_yaml_float_keeps_every_cent() -> None:
+    assert proposals_from_text(GOOD.replace("400000", "999999999999.99"))[0].requested_amount == Decimal(
+        "999999999999.99"
+    )
 
 
 def test_json_proposals_load_and_money_stays_a_string() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
@@ -29,8 +30,10 @@ from evaluator.simulation import (
     load_scenarios,
 )
 from rules.model import Call
+from rules.money import PositiveMoney
 from rules.proposal import Proposal
 
+BUDGET = TypeAdapter(PositiveMoney)
 JSON_KEYS = ("status", "objective", "total_awarded", "budget_left", "grants", "reserve", "binding")
 PROGRESS_CELLS = 2_000_000
 UNLIMITED = 10_000
@@ -41,15 +44,15 @@ Budget = Annotated[str | None, typer.Option("--budget", help="total budget to al
 
 
 def _amount(text: str, option: str) -> Decimal:
+    """A budget typed on the command line, held to the same rules as a budget in a call file."""
     try:
         value = Decimal(text.replace("_", "").replace(",", ""))
     except InvalidOperation:
         raise SimulationError(f"{option}: {text!r} is not an amount") from None
-    if not value.is_finite() or value <= 0:
-        raise SimulationError(f"{option}: the budget must be a positive amount, got {text}")
-    if value != value.quantize(Decimal("0.01")):
-        raise SimulationError(f"{option}: {text} has more than two decimals")
-    return value
+    try:
+        return BUDGET.validate_python(value)
+    except ValidationError as exc:
+        raise SimulationError(f"{option}: a budget of {text}: {exc.errors()[0]['msg']}") from None
 
 
 def allocate_command(
