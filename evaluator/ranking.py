@@ -113,7 +113,6 @@ def rank(
     call: Call, proposals: Sequence[Proposal], report: EligibilityReport | None = None, *, calibrate: bool | None = None
 ) -> Ranking:
     """Rank the proposals of a call; ``calibrate`` None follows ``call.scoring.calibration``."""
-    _distinct_ids(proposals)
     validate_scores(call, proposals)
     table = compile_proposals(list(proposals))
     eligibility = _eligibility(report if report is not None else check(call, table), proposals)
@@ -127,19 +126,6 @@ def rank(
     if call.ranking.two_stage:
         ranking.first_stage = propose_first_stage_threshold(call, ranking)
     return ranking
-
-
-def _distinct_ids(proposals: Sequence[Proposal]) -> None:
-    first: dict[str, int] = {}
-    problems = []
-    for i, proposal in enumerate(proposals):
-        if proposal.id in first:
-            problems.append(
-                Problem(f"proposal id {proposal.id} is used twice (also at [{first[proposal.id]}])", f"[{i}].id")
-            )
-        first.setdefault(proposal.id, i)
-    if problems:
-        raise ProposalError(problems)
 
 
 def _eligibility(report: EligibilityReport, proposals: Sequence[Proposal]) -> dict[str, ProposalEligibility]:

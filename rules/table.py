@@ -78,11 +78,33 @@ def _amount(value: Decimal | None) -> int:
     return NO_AMOUNT if value is None else to_cents(value)
 
 
+def repeated_ids(proposals: list[Proposal], source: str = "") -> list[Problem]:
+    """One problem at each place of an id used more than once, naming the others.
+
+    A verdict, a score or a grant is keyed by proposal id, so a second proposal with the
+    same id would silently stand for the first. Each place is reported, so the user sees
+    the line of every copy, not only of the later one.
+    """
+    places: dict[str, list[int]] = {}
+    for i, proposal in enumerate(proposals):
+        places.setdefault(proposal.id, []).append(i)
+    return [
+        Problem(
+            f"proposal id {id!r} is used {len(at)} times; also at {', '.join(f'[{j}]' for j in at if j != i)}",
+            f"[{i}].id",
+            source,
+        )
+        for id, at in places.items()
+        if len(at) > 1
+        for i in at
+    ]
+
+
 def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTable:
-    """Build the columns; every partner whose place cannot be resolved is one problem."""
+    """Build the columns; a repeated id and every partner whose place cannot be resolved is one problem each."""
     cache: dict[tuple[str, str | None], int] = {}
     locations: list[Location] = []
-    problems: list[Problem] = []
+    problems = repeated_ids(proposals, source)
     n_partners = sum(len(p.partners) for p in proposals)
     x_location = np.zeros(n_partners, dtype=np.int32)
     x_type = np.zeros(n_partners, dtype=np.int8)

@@ -316,7 +316,7 @@ def test_at_least_counts_partners_so_a_share_makes_no_sense() -> None:
 def test_check_reports_every_failed_rule_not_only_the_first() -> None:
     rules = [SEE, {"rule": "duration", "max_months": 24}, {"rule": "requested_amount"}]
     failing = see_consortium(partner("Regione Lazio", "IT", "Lazio")).model_copy(
-        update={"duration_months": 40, "requested_amount": Decimal(600_000)}
+        update={"id": "LATE", "duration_months": 40, "requested_amount": Decimal(600_000)}
     )
     report = check(call(rules), [failing, see_consortium()])
     assert [f.rule for f in report.results[0].failures] == ["partner_area", "duration", "requested_amount"]

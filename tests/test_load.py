@@ -98,6 +98,20 @@ def test_unknown_region_in_a_proposal_file_stops_check_at_its_line(
     )
 
 
+def test_a_repeated_proposal_id_stops_check_at_both_places(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proposals = tmp_path / "proposals.yaml"
+    second = GOOD.split("\n", 1)[1].replace("NO, role", "SE, role")
+    proposals.write_text(GOOD + second, encoding="utf-8")
+    result = grants(capsys, monkeypatch, "check", "calls/cosme_cluster_2020/call.yaml", str(proposals))
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        f"error {proposals}:2: [0].id: proposal id 'P1' is used 2 times; also at [1]",
+        f"error {proposals}:8: [1].id: proposal id 'P1' is used 2 times; also at [0]",
+    ]
+
+
 def test_call_text_errors_name_the_source() -> None:
     with pytest.raises(Exception, match="a call file must be a YAML mapping"):
         call_from_text("- just\n- a list\n", "call.yaml")

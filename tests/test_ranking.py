@@ -102,7 +102,7 @@ def test_a_report_without_a_proposal_is_refused() -> None:
 
 
 def test_two_proposals_with_the_same_id_are_refused() -> None:
-    with pytest.raises(ProposalError, match="proposal id P1 is used twice"):
+    with pytest.raises(ProposalError, match="proposal id 'P1' is used 2 times"):
         rank(call(), [scored("P1", {"E1": "5 5 5"}), scored("P1", {"E1": "4 4 4"})])
 
 
