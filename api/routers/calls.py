@@ -8,18 +8,21 @@ that would leave existing scores off its criteria or scales is refused.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Header, Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from api import audit
 from api.assignment import AssignmentPolicy
 from api.auth import Caller, Db
 from api.db import limits, queries
-from api.db.models import CallRow, CallVersion, ProposalRow, Score, ScoreSheet
+from api.db.models import CallRow, CallVersion, ConsensusScore, ConsensusSheet, ProposalRow, Score, ScoreSheet
 from api.problems import Conflict, PreconditionFailed
 from api.routers.common import Page, Paging, RawBody, etag, guarded_router, if_match_version, page_of, text_body
 from rules.errors import CallError, Problem
@@ -60,21 +63,35 @@ def _out(row: CallVersion, current: int) -> CallOut:
     )
 
 
+def _given(session: Session, call_id: str) -> Iterator[tuple[str, bool, str, Decimal | None]]:
+    """Every score given in the call: whose sheet, whether an evaluator's, criterion and value."""
+    for sheet, value in ((ScoreSheet, Score), (ConsensusSheet, ConsensusScore)):
+        owner = ScoreSheet.evaluator_id if sheet is ScoreSheet else literal("consensus")
+        yield from session.execute(
+            select(ProposalRow.code + "/" + owner, literal(sheet is ScoreSheet), value.criterion, value.value)
+            .join(sheet, sheet.id == value.sheet_id)
+            .join(ProposalRow, ProposalRow.id == sheet.proposal_id)
+            .where(ProposalRow.call_id == call_id)
+        ).tuples()
+
+
 def _scores_off_the_call(session: Session, call: Call) -> list[str]:
-    """Existing scores the new version of the call could not read (unknown criterion, off the scale)."""
-    rows = session.execute(
-        select(ProposalRow.code, ScoreSheet.evaluator_id, Score.criterion, Score.value)
-        .join(ScoreSheet, ScoreSheet.id == Score.sheet_id)
-        .join(ProposalRow, ProposalRow.id == ScoreSheet.proposal_id)
-        .where(ProposalRow.call_id == call.id)
-    )
+    """Scores given that the new version could not read: unknown criterion, off the scale, or missing.
+
+    A consensus may cover only some criteria, so only an evaluator's sheet lacks a new criterion.
+    """
     criteria = {c.id: c for c in call.criteria}
     problems = []
-    for code, evaluator_id, criterion, value in rows:
+    sheets: dict[str, set[str]] = defaultdict(set)
+    for sheet, complete, criterion, value in _given(session, call.id):
+        if complete:
+            sheets[sheet].add(criterion)
         if criterion not in criteria:
-            problems.append(f"{code}/{evaluator_id}: criterion {criterion!r} is not in the new version")
+            problems.append(f"{sheet}: criterion {criterion!r} is not in the new version")
         elif value is not None and not criteria[criterion].on_scale(value):
-            problems.append(f"{code}/{evaluator_id}: {criterion} score {value} is off the new scale")
+            problems.append(f"{sheet}: {criterion} score {value} is off the new scale")
+    for sheet, given in sheets.items():
+        problems += [f"{sheet}: no score for the new criterion {c!r}" for c in criteria if c not in given]
     return problems
 
 
@@ -101,9 +118,10 @@ def upload_call(
     parsed = call.model_dump(mode="json")
     row = session.get(CallRow, call.id)
     current = session.get(CallVersion, (call.id, row.current_version)) if row else None
-    expected = if_match_version(if_match, current.version if current else None)
-    if expected is not None and (current is None or expected != current.version):
-        raise PreconditionFailed(f"call {call.id!r} is not at version {expected}", current.version if current else None)
+    now = current.version if current else None
+    expected = if_match_version(if_match, now, now)
+    if expected is not None and expected != now:
+        raise PreconditionFailed(f"call {call.id!r} is not at version {expected}", now)
     if current is not None and current.parsed == parsed:
         response.status_code = 200
         response.headers["ETag"] = etag(current.version)

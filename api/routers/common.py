@@ -156,11 +156,20 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def if_match_version(if_match: str | None, current: object) -> int | None:
-    """The version an If-Match header names (None when absent); 412 when it is not a version."""
+def if_match_version(if_match: str | None, version: int | None, current: object) -> int | None:
+    """The version an If-Match header holds the writer to (None when absent), as RFC 9110 reads it.
+
+    ``*`` names whatever version is current, and a list names the current one if it lists
+    it (else its first); 412 when there is nothing current for ``*`` or a tag is not a version.
+    """
     if if_match is None:
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if if_match.strip() == "*":
+        if version is None:
+            raise PreconditionFailed("If-Match: * needs a current version, and there is none yet", current)
+        return version
+    tags = [tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")]
+    if not all(tag.isdigit() for tag in tags):
         raise PreconditionFailed(f"If-Match {if_match!r} is not a version this API gave out", current)
-    return int(value)
+    named = [int(tag) for tag in tags]
+    return version if version in named else named[0]

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fastapi import Response
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import audit
 from api.assignment import ConflictKind, ConflictRecord, Consortia
-from api.auth import Caller, Db, Scope
+from api.auth import Caller, Db, Principal, Scope
 from api.db import queries
-from api.db.limits import Storable
+from api.db.limits import Storable, findable
 from api.db.models import AssignmentRow, ConflictRow, EvaluatorRow, ProposalRow
-from api.problems import Forbidden
+from api.problems import Forbidden, NotFound
 from api.routers.common import Page, Paging, guarded_router
 from rules.errors import GrantsError
 
@@ -74,15 +75,39 @@ def conflicts_of_pair(session: Session, proposal: ProposalRow, evaluator: Evalua
     return found + [_record(row, proposal.code) for row in rows.scalars()]
 
 
-@router.post("", status_code=201, response_model=ConflictRecord)
-def declare_conflict(call_id: str, declaration: Declaration, session: Db, principal: Caller) -> ConflictRecord:
+def _declarable(session: Session, call_id: str, code: str, principal: Principal) -> ProposalRow:
+    """The proposal a conflict is declared on; for an evaluator, one assigned to them or already declared.
+
+    Any other proposal does not exist for them, as everywhere else (404, its id not confirmed).
+    """
+    if principal.scope is Scope.all:
+        return queries.proposal_row(session, call_id, code)
+    evaluator_id = principal.evaluator_id
+    assigned = select(AssignmentRow.proposal_id).where(AssignmentRow.evaluator_id == evaluator_id)
+    declared_on = select(ConflictRow.proposal_id).where(ConflictRow.evaluator_id == evaluator_id)
+    query = select(ProposalRow).where(
+        ProposalRow.call_id == call_id,
+        ProposalRow.code == code,
+        ProposalRow.id.in_(assigned) | ProposalRow.id.in_(declared_on),
+    )
+    row = session.execute(query).scalar_one_or_none() if findable(code) else None
+    if row is None:
+        queries.call_row(session, call_id)
+        raise NotFound(f"no proposal {code!r} in call {call_id!r}")
+    return row
+
+
+@router.post("", status_code=201, response_model=ConflictRecord, responses={200: {"description": "already declared"}})
+def declare_conflict(
+    call_id: str, declaration: Declaration, session: Db, principal: Caller, response: Response
+) -> ConflictRecord:
     """Declare a conflict; an assignment of the pair is withdrawn. Evaluators declare only their own."""
     evaluator_id = declaration.evaluator_id or principal.evaluator_id
     if principal.scope is Scope.own and evaluator_id != principal.evaluator_id:
         raise Forbidden("an evaluator declares only their own conflicts")
     if evaluator_id is None:
         raise GrantsError("name the evaluator_id the conflict is about")
-    proposal = queries.proposal_row(session, call_id, declaration.proposal_id)
+    proposal = _declarable(session, call_id, declaration.proposal_id, principal)
     evaluator = queries.evaluator_row(session, evaluator_id)
     same = select(ConflictRow).where(
         ConflictRow.proposal_id == proposal.id,
@@ -91,6 +116,7 @@ def declare_conflict(call_id: str, declaration: Declaration, session: Db, princi
     )
     row = session.execute(same).scalar_one_or_none()
     if row is not None:
+        response.status_code = 200
         return _record(row, proposal.code)
     row = ConflictRow(
         proposal_id=proposal.id,

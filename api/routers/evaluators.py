@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastapi import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -22,13 +23,16 @@ class Registered(BaseModel):
     created: bool
 
 
-@router.post("", status_code=201, response_model=EvaluatorProfile)
-def register_evaluator(new: EvaluatorProfile, session: Db, principal: Caller) -> EvaluatorProfile:
-    """Register an evaluator; the country is stored as its ISO code. Registering the same profile twice is a no-op."""
+@router.post(
+    "", status_code=201, response_model=EvaluatorProfile, responses={200: {"description": "already registered"}}
+)
+def register_evaluator(new: EvaluatorProfile, session: Db, principal: Caller, response: Response) -> EvaluatorProfile:
+    """Register an evaluator, its country stored as an ISO code; the same profile again is a no-op (200)."""
     profile = new.model_copy(update={"country": resolve_country(new.country)})
     row = session.get(EvaluatorRow, profile.id)
     if row is not None:
         if queries.profile(row) == profile:
+            response.status_code = 200
             return profile
         raise Conflict(f"evaluator {profile.id!r} is already registered with another profile")
     session.add(EvaluatorRow(**profile.model_dump()))

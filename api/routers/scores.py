@@ -94,11 +94,6 @@ def _read(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str
     return [sheet for _, sheet in _sheets(session, kind, proposal, evaluator_id)]
 
 
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive datetimes; every time stored here is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list[Any]) -> SheetOut:
     return SheetOut(
         proposal_id=proposal.code,
@@ -108,7 +103,7 @@ def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list
         scores={v.criterion: v.value for v in values},
         comments={v.criterion: v.comment for v in values if v.comment},
         updated_by=sheet.updated_by,
-        updated_at=_utc(sheet.updated_at),
+        updated_at=sheet.updated_at,
     )
 
 
@@ -183,7 +178,7 @@ def put_sheet(
     if current is not None and _same(current, sheet):
         response.headers["ETag"] = etag(current.version)
         return current
-    expected = if_match_version(if_match, current)
+    expected = if_match_version(if_match, current.version if current else None, current)
     if current is None and expected is not None:
         raise PreconditionFailed(f"there is no sheet at version {expected} yet; send it without If-Match", None)
     if current is not None and expected is None:

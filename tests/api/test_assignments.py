@@ -118,3 +118,27 @@ def test_automatic_assignment_tops_up_existing_assignments(world: World, agency:
     plan = agency.post(f"/calls/{CALL_ID}/assignments/auto", json={"evaluators_per_proposal": 2}).json()
     assert sum(1 for p, _ in plan["assigned"] if p == "P1") == 1
     assert agency.get(f"/calls/{CALL_ID}/assignments").json()["total"] == 6
+
+
+def test_registering_the_same_evaluator_or_conflict_again_is_200_not_201(agency: Actor, open_call: str) -> None:
+    assert agency.post("/evaluators", json=evaluator_profile("E1", country="FR")).status_code == 200
+    assert agency.post("/evaluators", json=evaluator_profile("E1", country="France")).status_code == 200
+    declaration = {"proposal_id": "P1", "evaluator_id": "E2", "kind": "personal"}
+    assert agency.post(f"/calls/{CALL_ID}/conflicts", json=declaration).status_code == 201
+    assert agency.post(f"/calls/{CALL_ID}/conflicts", json=declaration).status_code == 200
+    assert agency.get("/audit", params={"limit": 500}).json()["items"][-1]["action"] == "conflict.declare"
+
+
+def test_an_evaluator_cannot_learn_of_a_proposal_by_declaring_a_conflict_on_it(
+    world: World, agency: Actor, open_call: str
+) -> None:
+    e1 = world.evaluator("E1")
+    unassigned = e1.post(f"/calls/{CALL_ID}/conflicts", json={"proposal_id": "P2", "kind": "personal"})
+    assert unassigned.status_code == 404
+    assert unassigned.json()["detail"] == e1.post(
+        f"/calls/{CALL_ID}/conflicts", json={"proposal_id": "P404", "kind": "personal"}
+    ).json()["detail"].replace("P404", "P2")
+    assert agency.get(f"/calls/{CALL_ID}/conflicts").json()["total"] == 0
+    assign(agency, "P1", "E1")
+    assert e1.post(f"/calls/{CALL_ID}/conflicts", json={"proposal_id": "P1", "kind": "personal"}).status_code == 201
+    assert e1.post(f"/calls/{CALL_ID}/conflicts", json={"proposal_id": "P1", "kind": "personal"}).status_code == 200

@@ -104,3 +104,37 @@ def test_a_chunked_body_over_the_size_limit_is_refused_once_read(agency: Actor) 
     chunks = (b"#" * (1024 * 1024) for _ in range(MAX_BODY_BYTES // (1024 * 1024) + 1))
     response = agency.post("/calls", content=chunks, headers=YAML)
     assert (response.status_code, response.json()["title"]) == (413, "Body too large")
+
+
+def test_a_version_adding_a_criterion_the_given_scores_lack_is_refused(
+    world: World, agency: Actor, finance: Actor, open_call: str
+) -> None:
+    assign(agency, "P1", "E1")
+    world.evaluator("E1").put(f"/calls/{CALL_ID}/proposals/P1/scores", json=sheet(4, 4, 4))
+    criteria = call_yaml().split("criteria:\n", 1)[1].split("overall_threshold")[0]
+    added = call_yaml().replace(criteria, criteria + "- {id: dissemination, name: Dissemination}\n")
+    response = agency.post("/calls", content=added, headers=YAML)
+    assert response.status_code == 409
+    assert "P1/E1: no score for the new criterion 'dissemination'" in response.json()["detail"]
+    assert finance.get(f"/calls/{CALL_ID}/ranking").status_code == 200
+
+
+def test_a_version_that_cannot_read_the_consensus_given_is_refused(agency: Actor, open_call: str) -> None:
+    agency.put(f"/calls/{CALL_ID}/proposals/P2/consensus", json=sheet(4.5, 4, 4))
+    whole_points = call_yaml(
+        criteria=[
+            {"id": "excellence", "name": "Excellence", "step": 1},
+            {"id": "impact", "name": "Impact", "step": 1},
+            {"id": "implementation", "name": "Implementation", "step": 1},
+        ]
+    )
+    response = agency.post("/calls", content=whole_points, headers=YAML)
+    assert response.status_code == 409
+    assert "P2/consensus: excellence score 4.50 is off the new scale" in response.json()["detail"]
+
+
+def test_times_are_given_in_utc_on_every_database(agency: Actor) -> None:
+    created = agency.post("/calls", content=call_yaml(), headers=YAML).json()["created_at"]
+    listed = agency.get("/calls").json()["items"][0]["created_at"]
+    read = agency.get(f"/calls/{CALL_ID}").json()["created_at"]
+    assert all(t.endswith(("Z", "+00:00")) for t in (created, listed, read)), (created, listed, read)

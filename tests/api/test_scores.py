@@ -86,3 +86,11 @@ def test_the_consensus_is_recorded_by_the_agency_with_the_same_versioning(agency
     assert agency.put(url, json=sheet(4, 4, 4), headers={"If-Match": '"1"'}).json()["version"] == 2
     assert agency.put(url, json=sheet(4, None, 4), headers={"If-Match": '"2"'}).status_code == 422
     assert agency.get(url).headers["etag"] == '"2"'
+
+
+def test_if_match_star_or_a_list_of_versions_replaces_a_sheet_that_holds_one(e1: Actor) -> None:
+    assert e1.put(SCORES, json=sheet(), headers={"If-Match": "*"}).status_code == 412
+    e1.put(SCORES, json=sheet())
+    assert e1.put(SCORES, json=sheet(5), headers={"If-Match": "*"}).json()["version"] == 2
+    assert e1.put(SCORES, json=sheet(3), headers={"If-Match": '"1", "2"'}).json()["version"] == 3
+    assert e1.put(SCORES, json=sheet(2), headers={"If-Match": '"1", "2"'}).status_code == 412
