@@ -4,7 +4,11 @@ SQLite serialises writers; a transaction that starts as a reader and later write
 can fail at once with "database is locked" instead of waiting. So write sessions
 open with ``BEGIN IMMEDIATE`` (they queue on the busy timeout) and read sessions
 with a plain deferred ``BEGIN``. PostgreSQL runs at read committed, except the
-snapshot sessions of allocation and simulation runs, at repeatable read.
+snapshot sessions of allocation and simulation runs, at repeatable read; its write
+sessions start by locking the audit log's head, which every write appends to anyway,
+so writers take turns there as on SQLite: what a write checks is still true when it
+commits (two uploads of one new proposal store it once, an audit entry's "before" is
+what was replaced), and nobody is told to retry.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///grants.db"
@@ -44,6 +48,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN " + conn.get_execution_options().get("sqlite_begin", "DEFERRED"))
+
+
+def _lock_audit_head(_session: Session, _transaction: Any, connection: Connection) -> None:
+    connection.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
 
 
 def make_engine(url: str | None = None, **options: Any) -> Engine:
@@ -80,6 +88,8 @@ class Store:
         snapshot = engine if self.sqlite else engine.execution_options(isolation_level="REPEATABLE READ")
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(writer, expire_on_commit=False)
+        if not self.sqlite:
+            event.listen(self._write, "after_begin", _lock_audit_head)
         self._snapshot = sessionmaker(snapshot, expire_on_commit=False)
         self._writer_locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
 

@@ -20,7 +20,17 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import Role
-from tests.api.conftest import CALL_ID, Actor, World, assign
+from tests.api.conftest import (
+    CALL_ID,
+    YAML,
+    Actor,
+    World,
+    assign,
+    call_yaml,
+    evaluator_profile,
+    proposals_json,
+    three_proposals,
+)
 from tests.api.test_cli import free_port
 
 CLIENTS, ATTEMPTS = 16, 8
@@ -92,3 +102,26 @@ def test_concurrent_score_writes_are_each_kept_once_or_refused(
     assert Counter(audited) == Counter(note for *_, note in outcome.accepted)
     assert not {note for *_, note in outcome.refused} & set(audited)
     assert agency.get("/audit/verify").json()["ok"]
+
+
+def test_the_same_upload_sent_at_once_by_eight_clients_is_stored_once_and_nobody_is_told_to_retry(
+    world: World, agency: Actor, server: str
+) -> None:
+    token = world.token(Role.agency)
+    agency.post("/calls", content=call_yaml(), headers=YAML)
+    proposals = proposals_json(*three_proposals())
+    profile = evaluator_profile("E9")
+
+    def upload(_: int) -> tuple[int, int]:
+        with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+            return (
+                http.post(f"/calls/{CALL_ID}/proposals", json=proposals).status_code,
+                http.post("/evaluators", json=profile).status_code,
+            )
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(upload, range(8)))
+    assert [p for p, _ in answers] == [200] * 8, answers
+    assert sorted(e for _, e in answers) == [200] * 7 + [201], answers
+    actions = Counter(e["action"] for e in agency.get("/audit", params={"limit": 500}).json()["items"])
+    assert (actions["proposal.upload"], actions["evaluator.register"]) == (3, 1)
