@@ -27,12 +27,21 @@ PROPOSALS = TypeAdapter(list[Proposal])
 
 
 def read_text(path: Path, error: type[GrantsError]) -> str:
+    """The file as text; a missing file, a folder or another encoding than UTF-8 is a located error."""
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise error([Problem("file not found", file=str(path))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error([Problem(f"cannot read the file: {exc}", file=str(path))]) from None
+    except IsADirectoryError:
+        raise error([Problem("is a folder, not a file", file=str(path))]) from None
+    except OSError as exc:
+        raise error([Problem(f"cannot read the file: {exc.strerror or exc}", file=str(path))]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        message = f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        raise error([Problem(message, file=str(path), line=line)]) from None
 
 
 def _readable_path(loc: Sequence[str | int]) -> PathKey:
@@ -142,47 +151,48 @@ def load_call(path: str | Path) -> Call:
 
 
 def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml") -> list[Proposal]:
-    """Proposals from a YAML or JSON list (a mapping with a ``proposals`` key is accepted)."""
+    """Proposals from a YAML or JSON list, or a mapping with a ``proposals`` list; both read the same way."""
     if fmt == "json":
-        try:
-            return _unwrap_json(text, source)
-        except ValidationError as exc:
-            data = json.loads(text)
-            raise ProposalError(validation_problems(exc, text, source, data)) from None
-    data = parse_yaml(text, source, ProposalError)
-    if isinstance(data, dict) and "proposals" in data:
-        data = data["proposals"]
-        prefix: PathKey = ("proposals",)
+        text = text.removeprefix("\ufeff")  # RFC 8259 lets a parser ignore it; editors on Windows write it
+        data = _parse_json(text, source)
     else:
-        prefix = ()
+        data = parse_yaml(text, source, ProposalError)
+    prefix: PathKey = ()
+    if isinstance(data, dict) and "proposals" in data:
+        data, prefix = data["proposals"], ("proposals",)
     if not isinstance(data, list):
-        raise ProposalError([Problem("a proposal file must be a list of proposals", file=source, line=1)])
+        message = "a proposal file must be a list of proposals, or a mapping with a 'proposals' list"
+        raise ProposalError([Problem(message, file=source, line=1)])
     try:
         with gc_paused():
-            return PROPOSALS.validate_python(data)
+            # A JSON list is validated from its text again: pydantic's own parser is faster than from objects.
+            return PROPOSALS.validate_json(text) if fmt == "json" and not prefix else PROPOSALS.validate_python(data)
     except ValidationError as exc:
         problems = validation_problems(exc, text, source, {"proposals": data} if prefix else data, prefix)
         raise ProposalError(problems) from None
 
 
-def _unwrap_json(text: str, source: str) -> list[Proposal]:
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProposalError([Problem(f"malformed JSON: {exc.msg}", file=source, line=exc.lineno)]) from None
-        return PROPOSALS.validate_python(data.get("proposals", data))
+class _RepeatedJsonKey(Exception):
+    pass
+
+
+def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _RepeatedJsonKey
+    return data
+
+
+def _parse_json(text: str, source: str) -> Any:
+    """JSON as data; a key written twice in one object is an error, as in YAML, located by the YAML reader."""
     try:
         with gc_paused():
-            return PROPOSALS.validate_json(text)
-    except ValidationError as exc:
-        if exc.errors()[0]["type"] == "json_invalid":
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as bad:
-                raise ProposalError([Problem(f"malformed JSON: {bad.msg}", file=source, line=bad.lineno)]) from None
-        raise
+            return json.loads(text, object_pairs_hook=_distinct_keys)
+    except json.JSONDecodeError as exc:
+        raise ProposalError([Problem(f"malformed JSON: {exc.msg}", file=source, line=exc.lineno)]) from None
+    except _RepeatedJsonKey:
+        parse_yaml(text, source, ProposalError)  # JSON is YAML: this names the key and its two lines
+        raise ProposalError([Problem("a key is written twice in one object", file=source)]) from None
 
 
 def load_proposals(path: str | Path) -> list[Proposal]:

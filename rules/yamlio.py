@@ -2,7 +2,9 @@
 
 PyYAML follows YAML 1.1, where ``NO`` (Norway), ``yes`` and ``off`` are booleans; a
 call listing ``countries: [NO, CH]`` must not turn Norway into ``False``. Only
-``true``/``false`` are booleans here.
+``true``/``false`` are booleans here. And as YAML 1.2 requires, a key written twice in
+one mapping is an error: PyYAML would keep the second silently, so a score sheet with
+``impact`` twice, or a proposal with two ``id`` lines, would lose one without a word.
 """
 
 from __future__ import annotations
@@ -16,11 +18,30 @@ import yaml
 from rules.errors import GrantsError, Problem
 
 PathKey = tuple[str | int, ...]
+MERGE = "tag:yaml.org,2002:merge"
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class RepeatedKey(yaml.constructor.ConstructorError):
+    """A mapping that writes a key twice: well-formed YAML 1.1, but a mistake."""
+
+
 class Loader(_Base):  # type: ignore[misc, valid-type]
-    """A safe loader whose booleans are YAML 1.2's."""
+    """A safe loader whose booleans are YAML 1.2's and whose mappings have distinct keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Checked on the keys as written, before merge keys (``<<: *base``) are flattened in:
+        # overriding a merged key is what merging is for.
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE:
+                first = seen.setdefault(key_node.value, key_node.start_mark)
+                if first is not key_node.start_mark:
+                    raise RepeatedKey(
+                        problem=f"key {key_node.value!r} is written twice (first on line {first.line + 1})",
+                        problem_mark=key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
 
 
 Loader.yaml_implicit_resolvers = {
@@ -43,7 +64,8 @@ def parse_yaml(text: str, source: str, error: type[GrantsError]) -> Any:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         message = getattr(exc, "problem", None) or str(exc)
-        raise error([Problem(f"malformed YAML: {message}", file=source, line=line)]) from None
+        malformed = "" if isinstance(exc, RepeatedKey) else "malformed YAML: "
+        raise error([Problem(f"{malformed}{message}", file=source, line=line)]) from None
 
 
 def line_map(text: str) -> dict[PathKey, int]:

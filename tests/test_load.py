@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rules.errors import ProposalError
-from rules.load import call_from_text, proposals_from_text
+from rules.load import call_from_text, load_proposals, proposals_from_text
 from rules.proposal import Proposal
 from tests.factories import partner, proposal
 from tests.grants_cli import grants
@@ -83,6 +83,65 @@ def test_malformed_json_names_the_line() -> None:
     assert problems('[\n{"id": "P1",,}\n]', "json") == [
         "proposals.yaml:2: malformed JSON: Expecting property name enclosed in double quotes"
     ]
+
+
+def test_a_key_written_twice_in_a_score_sheet_is_refused_at_its_line() -> None:
+    text = GOOD + "    evaluations:\n      - {evaluator: E1, scores: {excellence: 4, impact: 3, impact: 5}}\n"
+    assert problems(text) == ["proposals.yaml:9: key 'impact' is written twice (first on line 9)"]
+
+
+def test_a_merged_key_may_be_overridden() -> None:
+    text = "base: &lead {name: Lead, country: NO, role: lead}\n" + GOOD.replace(
+        "{name: Lead, country: NO, role: lead}", "{<<: *lead, country: SE}"
+    )
+    assert proposals_from_text(text)[0].lead.country == "SE"
+
+
+def json_of(*proposals: Proposal) -> str:
+    return json.dumps([p.model_dump(mode="json") for p in proposals], indent=1)
+
+
+def test_a_key_written_twice_in_json_is_refused_at_its_line() -> None:
+    text = json_of(proposal("P1"), proposal("P2")).replace('"id": "P2"', '"id": "P2", "id": "P3"')
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if '"id": "P2"' in row)
+    assert problems(text, "json") == [f"proposals.yaml:{line}: key 'id' is written twice (first on line {line})"]
+
+
+def test_json_proposals_under_a_proposals_key_are_located_like_yaml_ones() -> None:
+    listed = json.loads(json_of(proposal("P1"), proposal("P2")))
+    listed[1]["requested_amount"] = "1.005"
+    text = json.dumps({"proposals": listed}, indent=1)
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if '"1.005"' in row)
+    assert problems(text, "json") == [
+        f"proposals.yaml:{line}: proposals.1.requested_amount: Decimal input should have no more than 2 decimal places"
+    ]
+
+
+@pytest.mark.parametrize(("text", "fmt"), [('{"calls": []}', "json"), ("7", "json"), ("calls: []", "yaml")])
+def test_a_file_that_is_not_a_list_of_proposals_says_so(text: str, fmt: str) -> None:
+    assert problems(text, fmt) == [
+        "proposals.yaml:1: a proposal file must be a list of proposals, or a mapping with a 'proposals' list"
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_a_utf8_byte_order_mark_is_read_as_nothing(fmt: str) -> None:
+    text = "\ufeff" + (GOOD if fmt == "yaml" else json_of(proposal("P1")))
+    assert proposals_from_text(text, "proposals", fmt)[0].id == "P1"
+
+
+def test_a_latin1_file_is_refused_at_the_line_of_its_first_accent(tmp_path: Path) -> None:
+    path = tmp_path / "proposals.yaml"
+    path.write_bytes(GOOD.replace("name: B", "name: Università").encode("latin-1"))
+    with pytest.raises(ProposalError) as failed:
+        load_proposals(path)
+    assert str(failed.value) == f"{path}:7: the file is not UTF-8 text (byte 0xe0); save it as UTF-8"
+
+
+def test_a_folder_given_for_a_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ProposalError) as failed:
+        load_proposals(tmp_path)
+    assert str(failed.value) == f"{tmp_path}: is a folder, not a file"
 
 
 def test_unknown_region_in_a_proposal_file_stops_check_at_its_line(
