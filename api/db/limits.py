@@ -8,6 +8,7 @@ same located 422 on both databases instead of a driver error on one of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,8 @@ MAX_AMOUNT = Decimal(10) ** (MONEY.precision - MONEY.scale) - CENT  # type: igno
 MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns
 MAX_OFFSET = 2**63 - 1  # OFFSET is a 64-bit integer on both databases
 NUL = "\x00"
+NUL_ESCAPES = ("\\0", "\\x00", "\\u0000", "\\U00000000")
+BIG_NUMBER = re.compile(r"\d{13}|\d[eE]\+?\d")
 
 
 def _length(column: Any) -> int:
@@ -77,12 +80,23 @@ def call_problems(call: Call) -> list[Problem]:
     return found
 
 
-def proposal_problems(proposals: list[Proposal]) -> list[Problem]:
+def may_hold_unstorable_values(text: str) -> bool:
+    """Whether a YAML or JSON text could hold a NUL or a number past :data:`MAX_AMOUNT` at all.
+
+    Neither format lets a raw NUL through, so one needs an escape; a number that large
+    needs thirteen digits or an exponent. Most uploads have neither, and skip the walk.
+    """
+    return any(escape in text for escape in NUL_ESCAPES) or BIG_NUMBER.search(text) is not None
+
+
+def proposal_problems(proposals: list[Proposal], text: str) -> list[Problem]:
     """What in an upload the store could not keep, including a second proposal with an id already used."""
     found: list[Problem] = []
     first: dict[str, int] = {}
+    walk = may_hold_unstorable_values(text)
     for index, proposal in enumerate(proposals):
-        found += unstorable(proposal.model_dump(exclude={"evaluations", "consensus"}), str(index))
+        if walk:
+            found += unstorable(proposal.model_dump(exclude={"evaluations", "consensus"}), str(index))
         found += id_problems(proposal.id, f"{index}.id", PROPOSAL_ID_LENGTH)
         for field, length in PROPOSAL_TEXT_LENGTH.items():
             found += too_long(getattr(proposal, field), f"{index}.{field}", length)

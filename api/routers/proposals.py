@@ -84,7 +84,7 @@ def upload_proposals(call_id: str, body: RawBody, session: Db, principal: Caller
     """Add or correct proposals; refused whole if one changes a proposal that has scores."""
     queries.call_row(session, call_id)
     proposals = proposals_from_text(body.text, SOURCE, body.fmt)
-    unstorable = limits.proposal_problems(proposals)
+    unstorable = limits.proposal_problems(proposals, body.text)
     if unstorable:
         raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], body.text))
     _located_check(body.text, body.fmt, proposals, call_id, session)
