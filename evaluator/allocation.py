@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from evaluator.funding_line import funding_line
 from evaluator.integer_program import Weights, formulate, model_value, quick_bound, solve_optimal
@@ -31,7 +31,12 @@ Status = Literal["optimal", "feasible_time_limit", "infeasible"]
 
 
 class Scenario(BaseModel):
-    """A variation of the call's allocation settings; what is left out keeps the call's value."""
+    """A variation of the call's allocation settings; what is left out keeps the call's value.
+
+    So a misspelt field (``budjet``) is refused: ignored, it would run the call's own budget unnoticed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = "call"
     budget: PositiveMoney | None = None

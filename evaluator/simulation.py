@@ -28,6 +28,9 @@ from rules.yamlio import parse_yaml
 
 CHUNK_CELLS = 5_000_000
 SURE = 6.0
+MAX_SWEEP_STEPS = 1_000
+"""Each step is a whole allocation: a thousand already draws a smooth curve, and a typo of
+100,000,000 would otherwise run for days without a word."""
 
 
 class SimulationError(GrantsError):
@@ -110,6 +113,8 @@ def budget_range(low: Decimal, high: Decimal, steps: int) -> list[Decimal]:
         raise SimulationError(f"the budget range goes down: {low} to {high}")
     if steps < 1 or (steps == 1 and high != low):
         raise SimulationError("a budget sweep needs at least two steps (one when the range is a single budget)")
+    if steps > MAX_SWEEP_STEPS:
+        raise SimulationError(f"a budget sweep takes at most {MAX_SWEEP_STEPS:,} steps, got {steps:,}")
     if steps == 1:
         return [low]
     step = (high - low) / (steps - 1)
@@ -174,8 +179,10 @@ def funding_odds(
     """
     if runs < 1:
         raise SimulationError(f"runs must be at least 1, got {runs}")
-    if not resample and (noise is None or noise < 0):
-        raise SimulationError("give a noise standard deviation of zero or more, or resample the evaluators")
+    if seed < 0:
+        raise SimulationError(f"the seed must be zero or more, got {seed}")
+    if not resample:
+        _check_noise(call, noise)
     p = _candidates(call, ranking)
     scores = ScoreTable.build(call, p, proposals)
     if resample and not scores.has_evaluations:
@@ -222,6 +229,15 @@ def _thresholds_only(call: Call, entry: RankedProposal) -> bool:
     below = [c for c in call.criteria if c.threshold is not None and entry.scores.get(c.id, c.threshold) < c.threshold]
     total_low = call.overall_threshold is not None and entry.total < call.overall_threshold
     return bool(below) or total_low
+
+
+def _check_noise(call: Call, noise: Decimal | None) -> None:
+    """A standard deviation wider than every scale drowns the scores (and squared, overflows the floats)."""
+    if noise is None or noise < 0:
+        raise SimulationError("give a noise standard deviation of zero or more, or resample the evaluators")
+    widest = max(c.scale[1] - c.scale[0] for c in call.criteria)
+    if noise > widest:
+        raise SimulationError(f"a noise of {noise} is wider than the widest scale ({widest}) of the call's criteria")
 
 
 def _candidates(call: Call, ranking: Ranking) -> Portfolio:

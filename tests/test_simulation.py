@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,19 @@ def test_noise_can_lift_a_proposal_over_the_overall_threshold() -> None:
     assert Decimal("0.1") < odds["LOW"].probability < Decimal("0.5")
 
 
+@pytest.mark.parametrize(
+    ("noise", "seed", "message"),
+    [
+        ("0.5", -1, "the seed must be zero or more, got -1"),
+        ("1e300", 0, "a noise of 1E+300 is wider than the widest scale (5)"),
+    ],
+)
+def test_odds_refuse_a_negative_seed_and_noise_wider_than_the_scale(noise: str, seed: int, message: str) -> None:
+    call, ranking = odds_call_and_ranking()
+    with pytest.raises(SimulationError, match=re.escape(message)):
+        funding_odds(call, ranking, noise=Decimal(noise), runs=10, seed=seed)
+
+
 def test_resampling_evaluators_needs_their_scores() -> None:
     call, ranking = odds_call_and_ranking()
     with pytest.raises(SimulationError, match="evaluator scores"):
@@ -126,7 +140,7 @@ def test_budget_sweep_funds_one_more_proposal_per_step() -> None:
 
 @pytest.mark.parametrize(
     ("low", "high", "steps", "message"),
-    [(5, 1, 3, "goes down"), (-1, 5, 3, "positive"), (1, 5, 1, "two steps")],
+    [(5, 1, 3, "goes down"), (-1, 5, 3, "positive"), (1, 5, 1, "two steps"), (1, 5, 100_000_000, "at most 1,000")],
 )
 def test_budget_range_rejects_what_cannot_be_swept(low: int, high: int, steps: int, message: str) -> None:
     with pytest.raises(SimulationError, match=message):
@@ -152,3 +166,11 @@ def test_scenario_file_errors_point_at_the_line(tmp_path: Path) -> None:
     assert problem.line == 5 and problem.path == "scenarios.1.budget"
     path.write_text("- name: more\n  budget: 2000000\n")
     assert load_scenarios(path)[0].budget == Decimal(2_000_000)
+
+
+def test_a_misspelt_scenario_field_is_an_error_not_the_call_s_budget(tmp_path: Path) -> None:
+    path = tmp_path / "scenarios.yaml"
+    path.write_text("- name: call\n- name: more\n  budjet: 2000000\n")
+    with pytest.raises(SimulationError) as caught:
+        load_scenarios(path)
+    assert [str(p) for p in caught.value.problems] == [f"{path}:3: 1.budjet: unknown field 'budjet'"]
