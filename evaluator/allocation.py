@@ -161,12 +161,19 @@ def allocate(
 ) -> Allocation:
     """Allocate the budget; ``explain`` adds constraint prices and the budget gain (extra runs)."""
     scenario = scenario or Scenario()
-    p = portfolio_for(call, ranking.fundable(), scenario)
+    fundable = ranking.fundable()
+    p = portfolio_for(call, fundable, scenario)
     deadline = time.monotonic() + float(p.settings.time_limit_seconds)
     run = execute(p, deadline, solver)
     allocation = describe(call, scenario, run)
+    if not fundable:
+        allocation.notes.append(
+            f"no proposal is fundable ({len(ranking.entries)} ranked, none eligible and above every threshold)"
+        )
     if run.status == "infeasible":
         allocation.conflicts = run.conflicts or conflicts(p, deadline)
+        why = f"nobody is funded: the call's limits cannot all hold ({', '.join(allocation.conflicts)})"
+        allocation.reasons = {**dict.fromkeys(allocation.reserve, why), **allocation.reasons}
     elif explain:
         allocation.prices = prices(run, deadline, solver)
         allocation.more_budget = budget_gain(run, deadline, solver)
@@ -188,7 +195,7 @@ def execute(p: Portfolio, deadline: float, solver: SolverName | None = None) -> 
         if unmet:
             missing = [limit.name for limit in unmet]
             blockers = sorted({b for r, names in walk.blockers.items() for b in names})
-            return Run(p, "infeasible", None, 0.0, stats, walk.reasons, walk.notes, [*missing, *blockers])
+            return Run(p, "infeasible", None, float("inf"), stats, walk.reasons, walk.notes, [*missing, *blockers])
         return Run(p, "optimal", walk.amounts, 0.0, stats, walk.reasons, walk.notes)
     outcome = solve_optimal(p, deadline, solver=solver)
     stats = SolveStats(

@@ -176,3 +176,20 @@ def test_allocation_json_keeps_money_exact() -> None:
     assert data["grants"][0]["amount"] == "123456.00"
     assert data["total_awarded"] == "123456.00"
     assert Decimal(data["objective"]) == Decimal("1666656")
+
+
+@pytest.mark.parametrize("mode", ["rank", "optimal"])
+def test_an_infeasible_call_says_why_each_proposal_waits_and_claims_no_gap(mode: str) -> None:
+    niche = {"name": "niche minimum", "by": "topic", "key": "niche", "min_grants": 2}
+    ranking = ranking_of(ranked("N1", 12, 300 * K, topic="niche"), ranked("M1", 14, 300 * K, topic="main"))
+    allocation = allocate(funding_call(mode=mode, constraints=[niche]), ranking)
+    assert allocation.status == "infeasible" and allocation.gap is None
+    why = "nobody is funded: the call's limits cannot all hold (niche minimum grants)"
+    assert allocation.reasons == {"M1": why, "N1": why}
+
+
+def test_a_call_with_no_fundable_proposal_says_so() -> None:
+    below = ranked("LOW", 8, 100 * K).model_copy(update={"fundable": False, "reasons": ["below the threshold"]})
+    allocation = allocate(funding_call(), ranking_of(below))
+    assert allocation.grants == [] and allocation.status == "optimal"
+    assert allocation.notes == ["no proposal is fundable (1 ranked, none eligible and above every threshold)"]
