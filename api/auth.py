@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.db import limits
 from api.db.models import EvaluatorRow, TokenRow
 from api.db.session import Store
 from api.problems import Forbidden, NotFound, Unauthorized
@@ -115,6 +116,9 @@ def create_token(session: Session, role: Role, evaluator_id: str | None = None, 
     """A new token, returned once; the store keeps its hash and the audit log its creation."""
     if (role is Role.evaluator) != (evaluator_id is not None):
         raise GrantsError("an evaluator token needs --evaluator ID, and only an evaluator token takes one")
+    unkept = [*limits.too_long(label, "label", limits.TOKEN_LABEL_LENGTH), *limits.unstorable(label, "label")]
+    if unkept:
+        raise GrantsError(unkept)
     if evaluator_id is not None and session.get(EvaluatorRow, evaluator_id) is None:
         raise NotFound(f"evaluator {evaluator_id!r} is not registered; an agency registers it with POST /evaluators")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

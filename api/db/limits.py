@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from api.db.models import MONEY, CallRow, ProposalRow, Score
+from api.db.models import MONEY, CallRow, ProposalRow, Score, TokenRow
 from rules.errors import Problem
 from rules.model import Call
 from rules.money import CENT
@@ -35,6 +35,7 @@ def _length(column: Any) -> int:
 
 CALL_ID_LENGTH = _length(CallRow.__table__.c.id)
 CRITERION_LENGTH = _length(Score.__table__.c.criterion)
+TOKEN_LABEL_LENGTH = _length(TokenRow.__table__.c.label)
 PROPOSAL_ID_LENGTH = _length(ProposalRow.__table__.c.code)
 PROPOSAL_TEXT_LENGTH = {field: _length(ProposalRow.__table__.c[field]) for field in ("acronym", "topic")}
 

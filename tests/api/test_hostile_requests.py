@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from api.auth import Role, create_token
 from api.routers.common import MAX_BODY_BYTES
+from rules.errors import GrantsError
 from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml, proposals_json, sheet, three_proposals
 from tests.factories import partner, proposal
 
@@ -188,3 +190,8 @@ def test_yaml_aliases_that_expand_a_small_body_a_millionfold_are_refused(agency:
 def test_an_unknown_path_or_method_is_problem_json_with_the_status_as_title(agency: Actor) -> None:
     assert refused(agency.get("/nowhere"), 404)["title"] == "Not Found"
     assert refused(agency.request("PATCH", "/calls"), 405)["title"] == "Method Not Allowed"
+
+
+def test_a_token_label_longer_than_the_store_keeps_is_refused_by_name(world: World) -> None:
+    with world.store.session(write=True) as session, pytest.raises(GrantsError, match="label: 201 characters"):
+        create_token(session, Role.finance, label="x" * 201)
