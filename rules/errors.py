@@ -68,6 +68,12 @@ class AreaError(GrantsError):
     title = "Unknown area"
 
 
+class OutputError(GrantsError):
+    """A file or folder the user asked the engine to write cannot be written there."""
+
+    title = "Cannot write the output"
+
+
 class ScoreError(GrantsError):
     """A score that does not fit the call's criteria (scale, step, unknown criterion)."""
 

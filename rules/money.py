@@ -15,7 +15,8 @@ from pydantic import Field, PlainSerializer
 CENT = Decimal("0.01")
 
 
-def _as_string(value: Decimal) -> str:
+def exact_text(value: Decimal) -> str:
+    """An amount as written in JSON, CSV and spreadsheets: to the cent, never in exponent form."""
     return format(value.quantize(CENT), "f")
 
 
@@ -29,7 +30,7 @@ at its line instead of overflowing the allocation's arrays.
 """
 
 _DESCRIPTION = "an exact amount, at most two decimals"
-_AS_STRING = PlainSerializer(_as_string, return_type=str, when_used="json")
+_AS_STRING = PlainSerializer(exact_text, return_type=str, when_used="json")
 
 # The bounds, two-decimals and finiteness checks are pydantic-core's own (no Python call per
 # amount): loading 100,000 proposals validates over 600,000 amounts.

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import re
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
+from urllib.request import url2pathname
 
 import pytest
+from jinja2 import Environment
 from openpyxl import load_workbook
 
 from api.commands.reporting import decide
@@ -56,6 +60,7 @@ def test_csv_amounts_are_the_allocation_to_the_cent(report: Path, decision: Deci
     with (report.parent / "ranking.csv").open(encoding="utf-8") as handle:
         ranking = list(csv.DictReader(handle))
     assert [r["id"] for r in ranking] == [e.id for e in decision.ranking.entries]
+    assert all(re.fullmatch(r"\d+\.\d\d", r["requested_amount"]) for r in ranking)
 
 
 def test_xlsx_keeps_amounts_as_exact_text(report: Path, decision: Decision) -> None:
@@ -71,3 +76,38 @@ def test_demo_runs_the_whole_pipeline_and_says_where_the_report_is(
     assert result.code == 0, result.err
     assert "12 grants" in result.out and "index.html" in result.out
     assert (tmp_path / "demo" / "index.html").is_file()
+
+
+ODD_IDS = {"ESCP4X-021": "Bé/ß 日本", "ESCP4X-050": "ESCP 50", "ESCP4X-002": "100%: A?"}
+
+
+def test_every_link_of_the_index_opens_a_written_page_whatever_the_id(tmp_path: Path) -> None:
+    text = (CLUSTER / "proposals.yaml").read_text(encoding="utf-8")
+    for old, new in ODD_IDS.items():
+        text = text.replace(f"- id: {old}\n", f"- id: {new!r}\n")
+    proposals = tmp_path / "proposals.yaml"
+    proposals.write_text(text, encoding="utf-8")
+    index = write_report(decide(CLUSTER / "call.yaml", proposals), tmp_path / "report")
+    links = re.findall(r'href="(proposals/[^"]+)"', index.read_text(encoding="utf-8"))
+    assert len(links) == 60
+    assert all((index.parent / url2pathname(link)).is_file() for link in links), links
+    pages = {url2pathname(page.name).removesuffix(".html") for page in (index.parent / "proposals").iterdir()}
+    assert set(ODD_IDS.values()) <= pages
+
+
+def test_a_report_asked_into_a_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    inputs = (str(CLUSTER / name) for name in ("call.yaml", "proposals.yaml"))
+    result = grants(capsys, monkeypatch, "report", *inputs, "--out", str(taken))
+    assert result.code == 2
+    assert result.err.splitlines() == [f"error {taken}: is a file; the report needs a folder to write into"]
+
+
+def test_templates_are_compiled_once_not_once_per_proposal(decision: Decision, tmp_path: Path) -> None:
+    with mock.patch.object(Environment, "_parse", autospec=True, side_effect=Environment._parse) as parse:
+        write_report(decision, tmp_path)
+        write_report(decision, tmp_path)
+    assert parse.call_count <= 2
