@@ -50,7 +50,10 @@ def sme_class(partner: Partner) -> int:
 def explain_class(partner: Partner) -> str:
     """The figures behind a classification, for a failure reason."""
     if sme_class(partner) == UNKNOWN:
-        return "gives no headcount and no turnover or balance sheet"
+        no_money = partner.turnover is None and partner.balance_sheet is None
+        if partner.headcount is None:
+            return "gives no headcount and no turnover or balance sheet" if no_money else "gives no headcount"
+        return f"gives headcount {partner.headcount} but no turnover or balance sheet"
     return (
         f"has headcount {partner.headcount}, turnover {partner.turnover}, "
         f"balance sheet {partner.balance_sheet}: {NAMES[sme_class(partner)]}"

@@ -203,6 +203,18 @@ def test_declared_sme_without_figures_fails_and_says_so() -> None:
     assert "gives no headcount and no turnover or balance sheet" in why({"rule": "sme"}, undeclared_figures)
 
 
+@pytest.mark.parametrize(
+    ("figures", "missing"),
+    [
+        ({"headcount": 12}, "gives headcount 12 but no turnover or balance sheet"),
+        ({"turnover": 900_000}, "gives no headcount"),
+    ],
+)
+def test_an_sme_with_half_its_figures_is_told_which_half_is_missing(figures: dict[str, int], missing: str) -> None:
+    half = proposal(partners=[partner("Lead"), partner("Firm", "SI", type="sme", **figures)])
+    assert why({"rule": "sme"}, half).endswith(f"is not a micro/small/medium SME: {missing}")
+
+
 def test_sme_rule_for_the_lead_and_a_minimum_count() -> None:
     small_lead = proposal(
         partners=[partner("Lead", "AT", role="lead", headcount=12, turnover=3_000_000), partner("B", "SI")]
