@@ -118,7 +118,8 @@ def call_from_text(text: str, source: str = "<call>") -> Call:
     """Validate a call and resolve its areas; CallError lists every problem found."""
     data = parse_yaml(text, source, CallError)
     if not isinstance(data, dict):
-        raise CallError([Problem("a call file must be a YAML mapping", file=source, line=1)])
+        message = "the file is empty" if data is None else "a call file must be a YAML mapping"
+        raise CallError([Problem(message, file=source, line=1)])
     try:
         call = Call.model_validate(data)
     except ValidationError as exc:
@@ -162,7 +163,7 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
         data, prefix = data["proposals"], ("proposals",)
     if not isinstance(data, list):
         message = "a proposal file must be a list of proposals, or a mapping with a 'proposals' list"
-        raise ProposalError([Problem(message, file=source, line=1)])
+        raise ProposalError([Problem("the file is empty" if data is None else message, file=source, line=1)])
     try:
         with gc_paused():
             # A JSON list is validated from its text again: pydantic's own parser is faster than from objects.
@@ -196,9 +197,13 @@ def _parse_json(text: str, source: str) -> Any:
 
 
 def load_proposals(path: str | Path) -> list[Proposal]:
+    """A file's proposals; a file with none is a mistake (the wrong file, an export that failed), not a call."""
     path = Path(path)
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
-    return proposals_from_text(read_text(path, ProposalError), str(path), fmt)
+    proposals = proposals_from_text(read_text(path, ProposalError), str(path), fmt)
+    if not proposals:
+        raise ProposalError([Problem("the file holds no proposals", file=str(path), line=1)])
+    return proposals
 
 
 def locate_problems(problems: list[Problem], text: str) -> list[Problem]:

@@ -124,6 +124,17 @@ def test_a_file_that_is_not_a_list_of_proposals_says_so(text: str, fmt: str) -> 
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "message"), [("", "the file is empty"), ("proposals: []\n", "the file holds no proposals")]
+)
+def test_a_proposals_file_with_nothing_to_check_is_an_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "proposals.yaml"
+    path.write_text(text)
+    with pytest.raises(ProposalError) as failed:
+        load_proposals(path)
+    assert str(failed.value) == f"{path}:1: {message}"
+
+
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 def test_a_utf8_byte_order_mark_is_read_as_nothing(fmt: str) -> None:
     text = "\ufeff" + (GOOD if fmt == "yaml" else json_of(proposal("P1")))
@@ -174,6 +185,8 @@ def test_a_repeated_proposal_id_stops_check_at_both_places(
 def test_call_text_errors_name_the_source() -> None:
     with pytest.raises(Exception, match="a call file must be a YAML mapping"):
         call_from_text("- just\n- a list\n", "call.yaml")
+    with pytest.raises(Exception, match="call.yaml:1: the file is empty"):
+        call_from_text("# only a comment\n", "call.yaml")
 
 
 def test_proposal_model_is_what_the_factories_build() -> None:
