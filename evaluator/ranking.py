@@ -131,7 +131,7 @@ def rank(
 def _eligibility(report: EligibilityReport, proposals: Sequence[Proposal]) -> dict[str, ProposalEligibility]:
     results = report.by_id()
     missing = [
-        Problem(f"the eligibility report has no result for proposal {p.id}", f"[{i}].id")
+        Problem(f"the eligibility report has no result for proposal {p.id}", f"{i}.id")
         for i, p in enumerate(proposals)
         if p.id not in results
     ]

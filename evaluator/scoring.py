@@ -98,7 +98,7 @@ def validate_scores(call: Call, proposals: Sequence[Proposal]) -> None:
 
 
 def _proposal_problems(criteria: dict[str, Criterion], proposal: Proposal, index: int) -> Iterable[Problem]:
-    where = f"[{index}]"
+    where = str(index)
     seen: dict[str, int] = {}
     for j, evaluation in enumerate(proposal.evaluations):
         who = f"proposal {proposal.id}, evaluator {evaluation.evaluator}"

@@ -207,10 +207,18 @@ def load_proposals(path: str | Path) -> list[Proposal]:
 
 
 def locate_problems(problems: list[Problem], text: str) -> list[Problem]:
-    """Add line numbers to problems found after loading (e.g. unresolved regions)."""
+    """Add line numbers to problems found after loading (e.g. unresolved regions).
+
+    Their paths count from the list of proposals; under a ``proposals:`` key they get that
+    prefix, so they read like the loader's own (``proposals.0.partners.1.region``).
+    """
     lines = line_map(text)
     prefix: PathKey = ("proposals",) if ("proposals",) in lines else ()
-    return [Problem(p.message, p.path, p.file, locate(lines, (*prefix, *path_key(p.path)))) for p in problems]
+    located = []
+    for p in problems:
+        path = (*prefix, *path_key(p.path))
+        located.append(Problem(p.message, ".".join(map(str, path)), p.file, locate(lines, path)))
+    return located
 
 
 def json_schema(kind: str) -> dict[str, Any]:

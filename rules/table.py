@@ -88,16 +88,16 @@ def repeated_ids(proposals: list[Proposal], source: str = "") -> list[Problem]:
     places: dict[str, list[int]] = {}
     for i, proposal in enumerate(proposals):
         places.setdefault(proposal.id, []).append(i)
+    repeated = [(id, at) for id, at in places.items() if len(at) > 1]
     return [
-        Problem(
-            f"proposal id {id!r} is used {len(at)} times; also at {', '.join(f'[{j}]' for j in at if j != i)}",
-            f"[{i}].id",
-            source,
-        )
-        for id, at in places.items()
-        if len(at) > 1
+        Problem(f"proposal id {id!r} is used {len(at)} times (entries {_listed(at)})", f"{i}.id", source)
+        for id, at in repeated
         for i in at
     ]
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
 
 
 def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTable:
@@ -122,7 +122,7 @@ def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTa
                     locations.append(resolve_location(*key))
                 except RegionError as exc:
                     field_name = "region" if "region" in exc.problems[0].message else "country"
-                    problems.append(Problem(exc.problems[0].message, f"[{i}].partners.{k}.{field_name}", source))
+                    problems.append(Problem(exc.problems[0].message, f"{i}.partners.{k}.{field_name}", source))
                     locations.append(Location("ZZ"))
                 index = cache[key] = len(locations) - 1
             x_owner[j] = i

@@ -163,7 +163,7 @@ def test_unknown_region_in_a_proposal_file_stops_check_at_its_line(
     result = grants(capsys, monkeypatch, "check", "calls/see_2007_2013_call4/call.yaml", str(proposals))
     assert result.code == 2
     assert (
-        f"{proposals}:7: [0].partners.1.region: unknown region 'Lazzio' in Italy (IT); did you mean ITI4 Lazio"
+        f"{proposals}:7: proposals.0.partners.1.region: unknown region 'Lazzio' in Italy (IT); did you mean ITI4 Lazio"
         in result.err
     )
 
@@ -177,9 +177,32 @@ def test_a_repeated_proposal_id_stops_check_at_both_places(
     result = grants(capsys, monkeypatch, "check", "calls/cosme_cluster_2020/call.yaml", str(proposals))
     assert result.code == 2
     assert result.err.splitlines() == [
-        f"error {proposals}:2: [0].id: proposal id 'P1' is used 2 times; also at [1]",
-        f"error {proposals}:8: [1].id: proposal id 'P1' is used 2 times; also at [0]",
+        f"error {proposals}:2: proposals.0.id: proposal id 'P1' is used 2 times (entries 0 and 1)",
+        f"error {proposals}:8: proposals.1.id: proposal id 'P1' is used 2 times (entries 0 and 1)",
     ]
+
+
+def test_problems_found_after_loading_use_the_loader_s_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proposals = tmp_path / "proposals.yaml"
+    listed = GOOD.removeprefix("proposals:\n").replace("\n  ", "\n").removeprefix("  ")
+    proposals.write_text(listed.replace("400000", "400000.001").replace("region: Veneto", "region: Lazzio"))
+    loaded = grants(capsys, monkeypatch, "check", "calls/see_2007_2013_call4/call.yaml", str(proposals))
+    assert f"{proposals}:2: 0.requested_amount: Decimal input" in loaded.err
+    proposals.write_text(listed.replace("region: Veneto", "region: Lazzio"))
+    checked = grants(capsys, monkeypatch, "check", "calls/see_2007_2013_call4/call.yaml", str(proposals))
+    assert f"{proposals}:6: 0.partners.1.region: unknown region 'Lazzio'" in checked.err
+
+
+def test_an_unknown_region_in_a_json_file_is_located_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proposals = tmp_path / "proposals.json"
+    proposals.write_text(json_of(proposal("P1"), proposal("P2", [partner("Lead", "IT", "Lazzio", role="lead")])))
+    line = next(n for n, row in enumerate(proposals.read_text().splitlines(), start=1) if "Lazzio" in row)
+    result = grants(capsys, monkeypatch, "check", "calls/see_2007_2013_call4/call.yaml", str(proposals))
+    assert f"{proposals}:{line}: 1.partners.0.region: unknown region 'Lazzio'" in result.err
 
 
 def test_call_text_errors_name_the_source() -> None:

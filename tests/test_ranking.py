@@ -257,6 +257,6 @@ def test_grants_rank_points_at_the_bad_score_in_the_file(
     Path(proposals_path).write_text(text.replace("implementation: '4.5'", "implementation: '4.7'"), encoding="utf-8")
     assert grants(monkeypatch, "rank", call_path, proposals_path) == 2
     line = next(i for i, row in enumerate(text.splitlines(), start=1) if "implementation: '4.5'" in row)
-    assert f"{proposals_path}:{line}: [1].evaluations.1.scores.implementation: proposal P2, evaluator E2" in (
+    assert f"{proposals_path}:{line}: 1.evaluations.1.scores.implementation: proposal P2, evaluator E2" in (
         capsys.readouterr().err
     )

@@ -74,7 +74,7 @@ def test_an_evaluator_scoring_a_proposal_twice_is_refused() -> None:
 def test_errors_point_at_the_score_in_the_file() -> None:
     with pytest.raises(ScoreError) as caught:
         validate_scores(call(), [scored("P1", {"E1": "4 4 4"}), scored("P2", {"E1": "4 4 4", "E2": "4 4 9"})])
-    assert caught.value.problems[0].path == "[1].evaluations.1.scores.implementation"
+    assert caught.value.problems[0].path == "1.evaluations.1.scores.implementation"
 
 
 def test_not_applicable_is_left_out_not_counted_as_zero() -> None:

@@ -37,14 +37,12 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
 
 @contextmanager
 def located_in(proposals_path: Path) -> Iterator[None]:
-    """Re-raise proposal and score problems at their file and line in the proposals file."""
+    """Re-raise proposal and score problems at their file and line (JSON is YAML to the locator)."""
     try:
         yield
     except (ProposalError, ScoreError) as exc:
         problems = [dataclasses.replace(p, file=str(proposals_path)) for p in exc.problems]
-        if proposals_path.suffix.lower() in {".yaml", ".yml"}:
-            problems = locate_problems(problems, proposals_path.read_text(encoding="utf-8"))
-        raise type(exc)(problems) from None
+        raise type(exc)(locate_problems(problems, read_text(proposals_path, type(exc)))) from None
 
 
 def checked(call: Call, proposals: list[Proposal], proposals_path: Path) -> EligibilityReport:
