@@ -310,7 +310,7 @@ def binding(p: Portfolio, amounts: np.ndarray) -> list[str]:
     """Caps that leave an unfunded proposal no room, and minimums no funded proposal could be dropped from."""
     names = dict.fromkeys(_blocked(p, amounts).values())
     for limit in p.limits:
-        if limit.low is None:
+        if not limit.low:  # a minimum of zero holds whatever is funded
             continue
         funded = limit.members[amounts[limit.members] > 0]
         smallest = int(amounts[funded].min()) if limit.measure == "amount" and len(funded) else 1

@@ -193,3 +193,9 @@ def test_a_call_with_no_fundable_proposal_says_so() -> None:
     allocation = allocate(funding_call(), ranking_of(below))
     assert allocation.grants == [] and allocation.status == "optimal"
     assert allocation.notes == ["no proposal is fundable (1 ranked, none eligible and above every threshold)"]
+
+
+def test_a_minimum_of_zero_never_binds() -> None:
+    nothing = {"name": "energy minimum", "by": "topic", "key": "energy", "min_grants": 0}
+    ranking = ranking_of(ranked("A", 14, 500 * K), ranked("B", 13, 400 * K), ranked("C", 12, 300 * K))
+    assert allocate(funding_call(constraints=[nothing]), ranking).binding == ["budget"]
