@@ -7,6 +7,7 @@ proposal files costs nothing extra when they are right.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 from collections.abc import Iterator, Sequence
@@ -61,12 +62,20 @@ def validation_problems(exc: ValidationError, text: str, source: str, data: Any,
         if err["type"] == "extra_forbidden":
             hint = hints.get(tuple(err["loc"]))
             message = f"unknown field {err['loc'][-1]!r}" + (f"; did you mean {hint!r}?" if hint else "")
+        if err["type"] == "string_type" and isinstance(err["input"], (bool, int, float, dt.date)):
+            message = f"Input should be text, not {_read_as(err['input'])}: put it in quotes"
         if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
             path = (*path, "rule")
             kind = err["input"].get("rule") if isinstance(err["input"], dict) else None
             message = f"unknown rule kind {kind!r}" if kind else "missing 'rule:', the kind of rule"
         problems.append(Problem(message, ".".join(map(str, path)), source, locate(lines, path)))
     return problems
+
+
+def _read_as(value: bool | int | float | dt.date) -> str:
+    """What YAML made of an unquoted id or name (``001`` is the number 1, ``2021-03-04`` a date)."""
+    kind = "boolean" if isinstance(value, bool) else "date" if isinstance(value, dt.date) else "number"
+    return f"the {kind} {value}"
 
 
 def _yaml_path(loc: PathKey, data: Any) -> PathKey:

@@ -40,6 +40,15 @@ def test_misspelt_partner_field_is_reported_on_its_line() -> None:
     assert problems(text) == ["proposals.yaml:7: proposals.0.partners.1.regoin: unknown field 'regoin'"]
 
 
+@pytest.mark.parametrize(
+    ("written", "read"), [("001", "the number 1"), ("2021-03-04", "the date 2021-03-04"), ("true", "the boolean True")]
+)
+def test_an_id_yaml_reads_as_something_else_is_told_to_be_quoted(written: str, read: str) -> None:
+    assert problems(GOOD.replace("id: P1", f"id: {written}")) == [
+        f"proposals.yaml:2: proposals.0.id: Input should be text, not {read}: put it in quotes"
+    ]
+
+
 def test_a_proposal_needs_exactly_one_lead() -> None:
     text = GOOD.replace("role: lead", "role: partner")
     assert problems(text) == [
