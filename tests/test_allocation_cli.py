@@ -71,6 +71,10 @@ def test_allocate_prints_a_readable_table(files: tuple[Path, Path]) -> None:
         (["allocate", "--budget", "-5"], "--budget: a budget of -5: Input should be greater than 0"),
         (["allocate", "--budget", "1e30"], "--budget: a budget of 1e30: Input should be less than 1000000000000"),
         (["simulate", "--budgets", "5:1:x"], "--budgets: the number of steps must be a whole number"),
+        (
+            ["simulate", "--budgets", "1:5:-3"],
+            "--budgets: the number of steps must be a whole number of at least 1, got '-3'",
+        ),
         (["simulate", "--budgets", "5:1:3"], "the budget range goes down"),
         (["simulate", "--noise", "-1"], "--noise: the standard deviation must be zero or more"),
         (["simulate"], "choose one of"),

@@ -134,7 +134,7 @@ def parse_budgets(text: str) -> list[Decimal]:
         raise SimulationError(f"--budgets: expected FROM:TO:STEPS, got {text!r}")
     low, high = _amount(parts[0], "--budgets"), _amount(parts[1], "--budgets")
     if not parts[2].strip().isdigit():
-        raise SimulationError(f"--budgets: the number of steps must be a whole number, got {parts[2]!r}")
+        raise SimulationError(f"--budgets: the number of steps must be a whole number of at least 1, got {parts[2]!r}")
     return budget_range(low, high, int(parts[2]))
 
 
