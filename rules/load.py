@@ -46,15 +46,34 @@ def read_text(path: Path, error: type[GrantsError]) -> str:
 
 
 def _readable_path(loc: Sequence[str | int]) -> PathKey:
-    """Drop pydantic's union-branch tags (``partner_area``...) that are not YAML keys."""
-    return tuple(part for part in loc if not (isinstance(part, str) and part.startswith(("function-", "tagged-"))))
+    """Drop pydantic's union-branch tags (``function-after[...]``, ``literal[False]``...) that are not YAML keys."""
+    return tuple(part for part in loc if not (isinstance(part, str) and (part.startswith("tagged-") or "[" in part)))
+
+
+def _is_type_mismatch(err: Any) -> bool:
+    return str(err["type"]).endswith("_type") or err["type"] == "literal_error"
+
+
+def _relevant(errors: list[Any]) -> list[Any]:
+    """Drop a union branch's "should be False" where another branch took the input and found what is wrong.
+
+    A value given as a mapping for ``partial_funding: {range} | false`` fails the ``false``
+    branch too; only the mapping branch's complaint says anything.
+    """
+    telling = [_readable_path(e["loc"]) for e in errors if not _is_type_mismatch(e)]
+
+    def superseded(err: Any) -> bool:
+        here = _readable_path(err["loc"])
+        return _is_type_mismatch(err) and any(path[: len(here)] == here for path in telling)
+
+    return [e for e in errors if not superseded(e)]
 
 
 def validation_problems(exc: ValidationError, text: str, source: str, data: Any, prefix: PathKey = ()) -> list[Problem]:
     """Pydantic's errors as problems on the file's lines; ``prefix`` is where the validated data sits."""
     lines = line_map(text)
     problems = []
-    errors = exc.errors()
+    errors = _relevant(exc.errors())
     hints = _did_you_mean(errors)
     for err in errors:
         path = _yaml_path((*prefix, *_readable_path(err["loc"])), data)

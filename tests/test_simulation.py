@@ -174,3 +174,13 @@ def test_a_misspelt_scenario_field_is_an_error_not_the_call_s_budget(tmp_path: P
     with pytest.raises(SimulationError) as caught:
         load_scenarios(path)
     assert [str(p) for p in caught.value.problems] == [f"{path}:3: 1.budjet: unknown field 'budjet'"]
+
+
+def test_a_scenario_range_in_the_wrong_order_is_one_problem_not_one_per_union_branch(tmp_path: Path) -> None:
+    path = tmp_path / "scenarios.yaml"
+    path.write_text("- name: call\n- name: deeper cuts\n  partial_funding: {min_share: 0.9, max_share: 0.5}\n")
+    with pytest.raises(SimulationError) as caught:
+        load_scenarios(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:3: 1.partial_funding: min_share 0.9 is above max_share 0.5"
+    ]
