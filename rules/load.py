@@ -25,6 +25,8 @@ from rules.yamlio import PathKey, line_map, locate, parse_yaml, path_key
 
 M = TypeVar("M", bound=BaseModel)
 PROPOSALS = TypeAdapter(list[Proposal])
+SPREADSHEETS = frozenset({".csv", ".tsv", ".xlsx", ".xls", ".ods"})
+"""Read as YAML, a CSV export fails as 'malformed YAML' and a workbook as 'not UTF-8': say what to do instead."""
 
 
 def read_text(path: Path, error: type[GrantsError]) -> str:
@@ -227,6 +229,9 @@ def _parse_json(text: str, source: str) -> Any:
 def load_proposals(path: str | Path) -> list[Proposal]:
     """A file's proposals; a file with none is a mistake (the wrong file, an export that failed), not a call."""
     path = Path(path)
+    if path.suffix.lower() in SPREADSHEETS:
+        message = f"proposals are read from YAML or JSON, not {path.suffix}: export them as one of those"
+        raise ProposalError([Problem(message, file=str(path))])
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
     proposals = proposals_from_text(read_text(path, ProposalError), str(path), fmt)
     if not proposals:

@@ -158,6 +158,17 @@ def test_a_latin1_file_is_refused_at_the_line_of_its_first_accent(tmp_path: Path
     assert str(failed.value) == f"{path}:7: the file is not UTF-8 text (byte 0xe0); save it as UTF-8"
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_spreadsheet_is_told_to_be_exported_not_parsed_as_yaml(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"proposals{suffix}"
+    path.write_bytes(b"id,requested_amount\nP1,400000\n")
+    with pytest.raises(ProposalError) as failed:
+        load_proposals(path)
+    assert (
+        str(failed.value) == f"{path}: proposals are read from YAML or JSON, not {suffix}: export them as one of those"
+    )
+
+
 def test_a_folder_given_for_a_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ProposalError) as failed:
         load_proposals(tmp_path)
