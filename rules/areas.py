@@ -110,18 +110,45 @@ def builtin_specs() -> dict[str, AreaSpec]:
     return specs
 
 
+def _new_ids(extra: list[AreaSpec]) -> dict[str, int]:
+    """A call's own areas by id, with their place in the call; an id already taken is refused.
+
+    A call's ``eu27`` would silently replace the built-in one, and with it every built-in
+    area that includes it (``cosme_participants``...), for that call only.
+    """
+    builtin = builtin_specs()
+    index: dict[str, int] = {}
+    problems = []
+    for i, spec in enumerate(extra):
+        if spec.id in builtin:
+            message = (
+                f"area id {spec.id!r} is the built-in {builtin[spec.id].name}; give the call's own area another id"
+            )
+            problems.append(Problem(message, path=f"areas.{i}.id"))
+        elif spec.id in index:
+            problems.append(
+                Problem(f"area id {spec.id!r} is used twice (areas {index[spec.id]} and {i})", f"areas.{i}.id")
+            )
+        index.setdefault(spec.id, i)
+    if problems:
+        raise AreaError(problems)
+    return index
+
+
 def build_areas(extra: list[AreaSpec] | None = None) -> dict[str, Area]:
     """Resolve the built-in areas and a call's own ones, in dependency order."""
+    own = _new_ids(extra or [])
     specs = {**builtin_specs(), **{s.id: s for s in extra or []}}
-    extra_ids = {s.id for s in extra or []}
     built: dict[str, Area] = {}
     pending = dict(specs)
     while pending:
         ready = [s for s in pending.values() if all(i in built or i not in specs for i in s.include)]
         if not ready:
-            raise AreaError(f"areas include each other in a cycle: {', '.join(sorted(pending))}")
+            first = min((own[i] for i in pending if i in own), default=None)
+            path = "" if first is None else f"areas.{first}.include"
+            raise AreaError([Problem(f"areas include each other in a cycle: {', '.join(sorted(pending))}", path)])
         for spec in ready:
-            where = f"areas.{spec.id}" if spec.id in extra_ids else f"rules/areas/{spec.id}"
+            where = f"areas.{own[spec.id]}" if spec.id in own else f"rules/areas/{spec.id}"
             built[spec.id] = _resolve_spec(spec, built, where)
             del pending[spec.id]
     return built

@@ -159,7 +159,7 @@ def call_from_text(text: str, source: str = "<call>") -> Call:
         areas = call_areas(call.areas)
     except AreaError as exc:
         raise CallError(
-            [Problem(p.message, p.path, source, locate(lines, tuple(p.path.split(".")))) for p in exc.problems]
+            [Problem(p.message, p.path, source, locate(lines, path_key(p.path))) for p in exc.problems]
         ) from None
     unknown = [
         Problem(
