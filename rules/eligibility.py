@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -64,6 +64,18 @@ class RuleBase(BaseModel):
 
     id: str | None = Field(default=None, description="a name for this rule in reports")
     source: str | None = Field(default=None, description="the call text this rule comes from")
+
+    bounds_fields: ClassVar[tuple[str, str] | None] = None
+    """The rule's lower and upper bound, if it has both: a call whose range is upside down fails every proposal."""
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Self:
+        if self.bounds_fields is not None:
+            low_name, high_name = self.bounds_fields
+            low, high = getattr(self, low_name), getattr(self, high_name)
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{low_name} {low} is above {high_name} {high}: no proposal could pass")
+        return self
 
     @property
     def name(self) -> str:
@@ -168,6 +180,7 @@ class MinPartners(RuleBase):
     rule: Literal["min_partners"]
     count: int = Field(ge=1)
     max: int | None = Field(default=None, ge=1)
+    bounds_fields = ("count", "max")
 
     def evaluate(self, ctx: Context) -> np.ndarray:
         n = ctx.table.p_partners
@@ -340,6 +353,7 @@ class RequestedAmount(RuleBase):
     rule: Literal["requested_amount"]
     min: Money | None = None
     max: Money | None = None
+    bounds_fields = ("min", "max")
 
     def bounds(self, ctx: Context) -> tuple[Decimal | None, Decimal | None]:
         budget = ctx.call.budget
@@ -374,6 +388,7 @@ class Duration(RuleBase):
     rule: Literal["duration"]
     min_months: int | None = Field(default=None, ge=1)
     max_months: int | None = Field(default=None, ge=1)
+    bounds_fields = ("min_months", "max_months")
 
     def evaluate(self, ctx: Context) -> np.ndarray:
         months = ctx.table.p_duration

@@ -78,7 +78,7 @@ def validation_problems(exc: ValidationError, text: str, source: str, data: Any,
     errors = _relevant(exc.errors())
     hints = _did_you_mean(errors)
     for err in errors:
-        path = _yaml_path((*prefix, *_readable_path(err["loc"])), data)
+        path = _yaml_path((*prefix, *_readable_path(err["loc"])), data, missing=err["type"] == "missing")
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             hint = hints.get(tuple(err["loc"]))
@@ -99,8 +99,8 @@ def _read_as(value: bool | int | float | dt.date) -> str:
     return f"the {kind} {value}"
 
 
-def _yaml_path(loc: PathKey, data: Any) -> PathKey:
-    """The parts of a pydantic location that are keys in the data, plus a missing field's name.
+def _yaml_path(loc: PathKey, data: Any, missing: bool = False) -> PathKey:
+    """The parts of a pydantic location that are keys in the data, plus a ``missing`` field's name.
 
     Pydantic adds union tags and model names (``min_partners``, ``datetime``) that are not
     keys in the file; they are dropped so the path reads like the YAML.
@@ -113,7 +113,7 @@ def _yaml_path(loc: PathKey, data: Any) -> PathKey:
         if in_mapping or in_list:
             node = node[part]
             path.append(part)
-        elif isinstance(node, dict) and k == len(loc) - 1:
+        elif missing and isinstance(node, dict) and k == len(loc) - 1:
             path.append(part)
     return tuple(path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from rules import check
 from rules.proposal import Proposal
 from tests.factories import call, partner, proposal
+from tests.grants_cli import grants
 
 
 def reasons(rules: list[dict[str, Any]], *proposals: Proposal, **call_extra: Any) -> dict[str, list[str]]:
@@ -318,6 +320,29 @@ def test_at_least_two_partners_financed_by_interreg_europe() -> None:
     assert is_eligible(rule, proposal())
     norway_swiss = proposal(partners=[partner("A", "NO"), partner("B", "CH"), partner("C", "IT", "Veneto")])
     assert why(rule, norway_swiss) == "1 partners meet 'every partner in interreg_europe_financed', at least 2 required"
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"rule": "duration", "min_months": 30, "max_months": 20}, "min_months 30 is above max_months 20"),
+        ({"rule": "min_partners", "count": 5, "max": 3}, "count 5 is above max 3"),
+        ({"rule": "requested_amount", "min": 500_000, "max": 100_000}, "min 500000 is above max 100000"),
+    ],
+)
+def test_a_range_no_proposal_can_meet_is_refused_with_the_call(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=f"{message}: no proposal could pass"):
+        call([rule])
+
+
+def test_an_upside_down_range_is_reported_at_its_rule_not_at_a_pydantic_tag(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "call.yaml"
+    text = Path("tests/broken_calls/zero_partners.yaml").read_text(encoding="utf-8")
+    path.write_text(text.replace("count: 0", "count: 5, max: 3"), encoding="utf-8")
+    result = grants(capsys, monkeypatch, "validate", str(path))
+    assert f"{path}:9: eligibility.0: count 5 is above max 3: no proposal could pass" in result.err
 
 
 def test_at_least_counts_partners_so_a_share_makes_no_sense() -> None:
