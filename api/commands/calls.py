@@ -24,7 +24,7 @@ from rules.model import Call
 from rules.proposal import Proposal
 
 console = Console(highlight=False, soft_wrap=True)
-CallPath = Annotated[Path, typer.Argument(help="the call's YAML file, e.g. calls/cluster/call.yaml")]
+CallPath = Annotated[Path, typer.Argument(help="the call's YAML file, e.g. calls/cosme_cluster_2020/call.yaml")]
 ProposalsPath = Annotated[Path, typer.Argument(help="proposals as a YAML or JSON list")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
