@@ -72,7 +72,7 @@ def _given(session: Session, call_id: str) -> Iterator[tuple[str, bool, str, Dec
             .join(sheet, sheet.id == value.sheet_id)
             .join(ProposalRow, ProposalRow.id == sheet.proposal_id)
             .where(ProposalRow.call_id == call_id)
-        ).tuples()
+        )
 
 
 def _scores_off_the_call(session: Session, call: Call) -> list[str]:
