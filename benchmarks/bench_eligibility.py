@@ -123,6 +123,17 @@ def timed(run: Callable[[], T]) -> tuple[T, float]:
     return result, time.perf_counter() - start
 
 
+def timed_load(data: list[dict[str, Any]]) -> tuple[list[Proposal], float, float, float]:
+    """Proposals loaded from a JSON file of ``data``: (proposals, load seconds, bare json.loads seconds, MB)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "proposals.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        _, bare = timed(lambda: json.loads(text))
+        proposals, loading = timed(lambda: load_proposals(path))
+    return proposals, loading, bare, len(text.encode()) / 1e6
+
+
 def naive_check(proposals: list[Proposal]) -> list[bool]:
     """One proposal at a time, every partner's place resolved again: the yardstick."""
     call = load_call(SEE_CALL)
@@ -146,14 +157,7 @@ def naive_check(proposals: list[Proposal]) -> list[bool]:
 
 def main(n: int) -> None:
     call = load_call(SEE_CALL)
-    data = generated(n)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "proposals.json"
-        path.write_text(json.dumps(data), encoding="utf-8")
-        size_mb = path.stat().st_size / 1e6
-        text = path.read_text(encoding="utf-8")
-        _, bare = timed(lambda: json.loads(text))
-        proposals, loading = timed(lambda: load_proposals(path))
+    proposals, loading, bare, size_mb = timed_load(generated(n))
     print(f"{n:,} proposals, {sum(len(p.partners) for p in proposals):,} partners, JSON {size_mb:.1f} MB")
     print(
         f"(a) load + validate: {loading:.2f} s (target <= 5 s); bare json.loads {bare:.2f} s; "

@@ -8,19 +8,16 @@ the time a finance officer waits for ``grants allocate`` on it.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_eligibility import SEE_CALL, generated, timed
+from benchmarks.bench_eligibility import SEE_CALL, generated, timed, timed_load
 from evaluator.allocation import allocate
 from evaluator.ranking import rank
 from rules.check import check
-from rules.load import load_call, load_proposals
+from rules.load import load_call
 
 EVALUATORS = 300
 
@@ -44,13 +41,8 @@ def scored(n: int, seed: int = 11) -> list[dict[str, Any]]:
 
 def main(n: int) -> None:
     call = load_call(SEE_CALL)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "proposals.json"
-        path.write_text(json.dumps(scored(n)), encoding="utf-8")
-        text = path.read_text(encoding="utf-8")
-        _, bare = timed(lambda: json.loads(text))
-        proposals, loading = timed(lambda: load_proposals(path))
-    print(f"{n:,} proposals with 3 evaluators each, {len(text) / 1e6:.1f} MB of JSON")
+    proposals, loading, bare, size_mb = timed_load(scored(n))
+    print(f"{n:,} proposals with 3 evaluators each, {size_mb:.1f} MB of JSON")
     print(
         f"load + validate: {loading:.3f} s (target <= 0.5 s at 10,000); bare json.loads {bare:.3f} s; "
         f"ratio {loading / bare:.1f}x"

@@ -62,17 +62,16 @@ def test_an_upload_based_on_a_stale_version_is_refused(agency: Actor) -> None:
     assert (stale.status_code, stale.json()["current"]) == (412, 2)
 
 
+def whole_points_call() -> str:
+    """The same call scored in whole points: a half-point score given before is off its scale."""
+    criteria = [{"id": c, "name": c.title(), "step": 1} for c in ("excellence", "impact", "implementation")]
+    return call_yaml(criteria=criteria)
+
+
 def test_a_version_that_cannot_read_the_scores_given_is_refused(world: World, agency: Actor, open_call: str) -> None:
     assign(agency, "P1", "E1")
     world.evaluator("E1").put(f"/calls/{CALL_ID}/proposals/P1/scores", json=sheet(4.5, 4, 4))
-    whole_points = call_yaml(
-        criteria=[
-            {"id": "excellence", "name": "Excellence", "step": 1},
-            {"id": "impact", "name": "Impact", "step": 1},
-            {"id": "implementation", "name": "Implementation", "step": 1},
-        ]
-    )
-    response = agency.post("/calls", content=whole_points, headers=YAML)
+    response = agency.post("/calls", content=whole_points_call(), headers=YAML)
     assert response.status_code == 409
     assert "P1/E1: excellence score 4.50 is off the new scale" in response.json()["detail"]
     assert agency.get(f"/calls/{CALL_ID}").json()["version"] == 1
@@ -121,14 +120,7 @@ def test_a_version_adding_a_criterion_the_given_scores_lack_is_refused(
 
 def test_a_version_that_cannot_read_the_consensus_given_is_refused(agency: Actor, open_call: str) -> None:
     agency.put(f"/calls/{CALL_ID}/proposals/P2/consensus", json=sheet(4.5, 4, 4))
-    whole_points = call_yaml(
-        criteria=[
-            {"id": "excellence", "name": "Excellence", "step": 1},
-            {"id": "impact", "name": "Impact", "step": 1},
-            {"id": "implementation", "name": "Implementation", "step": 1},
-        ]
-    )
-    response = agency.post("/calls", content=whole_points, headers=YAML)
+    response = agency.post("/calls", content=whole_points_call(), headers=YAML)
     assert response.status_code == 409
     assert "P2/consensus: excellence score 4.50 is off the new scale" in response.json()["detail"]
 
