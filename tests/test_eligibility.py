@@ -212,7 +212,7 @@ def test_declared_sme_without_figures_fails_and_says_so() -> None:
         ({"turnover": 900_000}, "gives no headcount"),
     ],
 )
-def test_an_sme_with_half_its_figures_is_told_which_half_is_missing(figures: dict[str, int], missing: str) -> None:
+def test_an_sme_with_half_its_figures_is_told_which_half_is_missing(figures: dict[str, Any], missing: str) -> None:
     half = proposal(partners=[partner("Lead"), partner("Firm", "SI", type="sme", **figures)])
     assert why({"rule": "sme"}, half).endswith(f"is not a micro/small/medium SME: {missing}")
 
