@@ -38,6 +38,7 @@ from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 
 TOKEN_PREFIX = "grants_"
+DEFAULT_AGENCY = "main"  # the agency of a single-agency server, and of calls and tokens made before tenancy
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -114,7 +115,7 @@ class Principal:
     role: Role
     evaluator_id: str | None
     scope: Scope = Scope.all
-    agency_id: str = "main"
+    agency_id: str = DEFAULT_AGENCY
     call_id: str | None = None
 
     @property

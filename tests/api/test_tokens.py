@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from api import lockout
 from api.app import create_app
 from api.auth import Role
 from api.db.models import AuditEntry, TokenRow
 from api.db.session import Store
-from api.lockout import MAX_FAILURES
+from api.lockout import MAX_FAILURES, FailedLogins
 from tests.api.conftest import CALL_ID, Actor, World
 from tests.grants_cli import grants
 
@@ -111,3 +112,11 @@ def test_failed_authentications_are_limited_per_address_and_audited(world: World
     with world.store.session(write=False) as session:
         actions = list(session.execute(select(AuditEntry.action).where(AuditEntry.action.like("auth.%"))).scalars())
     assert actions == ["auth.fail"] * (MAX_FAILURES - 1) + ["auth.lockout"]
+
+
+def test_the_failure_count_forgets_addresses_whose_failures_left_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lockout, "MAX_ADDRESSES", 2)
+    logins = FailedLogins(window=0.0)
+    for n in range(50):
+        logins.fail(f"192.0.2.{n}")
+    assert len(logins._failures) <= 3
