@@ -359,7 +359,7 @@ def withdraw_assignment(
     call = queries.call_row(session, call_id, principal)
     require(call, Write.assignments, "assignments are withdrawn")
     proposal = queries.proposal_row(session, call_id, proposal_id, principal)
-    evaluator = queries.evaluator_row(session, evaluator_id)
+    evaluator = queries.evaluator_row(session, evaluator_id, principal.agency_id)
     row = session.execute(
         select(AssignmentRow).where(
             AssignmentRow.proposal_id == proposal.id, AssignmentRow.evaluator_id == evaluator.id

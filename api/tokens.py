@@ -116,7 +116,8 @@ def grant(
     problems = _problems(role, agency_id, evaluator_id, label)
     if problems:
         raise GrantsError(problems)
-    if evaluator_id is not None and session.get(EvaluatorRow, evaluator_id) is None:
+    evaluator = session.get(EvaluatorRow, evaluator_id) if evaluator_id is not None else None
+    if evaluator_id is not None and (evaluator is None or evaluator.agency_id != agency_id):
         raise NotFound(f"evaluator {evaluator_id!r} is not registered; an agency registers it with POST /evaluators")
     if call_id is not None:
         call = session.get(CallRow, call_id) if limits.findable(call_id) else None

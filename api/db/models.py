@@ -92,6 +92,7 @@ class EvaluatorRow(Base):
     organisation: Mapped[str] = mapped_column(Text)
     country: Mapped[str] = mapped_column(String(2))
     topics: Mapped[list[Any]] = mapped_column(default=list)
+    agency_id: Mapped[str] = mapped_column(String(100), index=True, comment="the agency that registered them")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

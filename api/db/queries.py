@@ -81,11 +81,16 @@ def proposal_model(row: ProposalRow) -> Proposal:
     return Proposal.model_validate(row.data)
 
 
-def evaluator_row(session: Session, evaluator_id: str) -> EvaluatorRow:
+def evaluator_row(session: Session, evaluator_id: str, agency_id: str) -> EvaluatorRow:
+    """An evaluator the agency registered; another agency's does not exist for it."""
     row = session.get(EvaluatorRow, evaluator_id) if findable(evaluator_id) else None
-    if row is None:
+    if row is None or row.agency_id != agency_id:
         raise NotFound(f"no evaluator {evaluator_id!r}; an agency registers evaluators with POST /evaluators")
     return row
+
+
+def agency_evaluators(agency_id: str) -> Select[EvaluatorRow]:
+    return select(EvaluatorRow).where(EvaluatorRow.agency_id == agency_id).order_by(EvaluatorRow.id)
 
 
 def profile(row: EvaluatorRow) -> EvaluatorProfile:

@@ -55,7 +55,7 @@ def assign_evaluator(call_id: str, pair: Pair, session: Db, principal: Caller, r
     """Assign one evaluator to one proposal; refused with the reason when they have a conflict."""
     phases.require(queries.call_row(session, call_id, principal), Write.assignments, "evaluators are assigned")
     proposal = queries.proposal_row(session, call_id, pair.proposal_id)
-    evaluator = queries.evaluator_row(session, pair.evaluator_id)
+    evaluator = queries.evaluator_row(session, pair.evaluator_id, principal.agency_id)
     conflicts = conflicts_of_pair(session, proposal, evaluator)
     if conflicts:
         raise _refusal(pair, conflicts)
@@ -106,7 +106,7 @@ def _overridden(policy: AssignmentPolicy, request: AutoAssign) -> AssignmentPoli
 def _problem(call_id: str, request: AutoAssign, session: Db) -> AssignmentProblem:
     policy = _overridden(queries.policy(session, call_id), request)
     proposals = list(session.execute(select(ProposalRow).where(ProposalRow.call_id == call_id)).scalars())
-    query = select(EvaluatorRow).order_by(EvaluatorRow.id)
+    query = queries.agency_evaluators(queries.call_row(session, call_id).agency_id)
     if request.evaluators is not None:
         query = query.where(EvaluatorRow.id.in_(request.evaluators))
     evaluators = list(session.execute(query).scalars())

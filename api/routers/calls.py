@@ -66,11 +66,12 @@ def _out(row: CallVersion, current: int) -> CallOut:
 
 
 def _given(session: Session, call_id: str) -> Iterator[tuple[str, bool, str, Decimal | None]]:
-    """Every score given in the call: whose sheet, whether an evaluator's, criterion and value."""
+    """Every score given in the call: whose sheet, whether it must be complete (a submitted one), criterion, value."""
     for sheet, value in ((ScoreSheet, Score), (ConsensusSheet, ConsensusScore)):
         owner = ScoreSheet.evaluator_id if sheet is ScoreSheet else literal("consensus")
+        complete = ScoreSheet.state == "submitted" if sheet is ScoreSheet else literal(False)
         yield from session.execute(
-            select(ProposalRow.code + "/" + owner, literal(sheet is ScoreSheet), value.criterion, value.value)
+            select(ProposalRow.code + "/" + owner, complete, value.criterion, value.value)
             .join(sheet, sheet.id == value.sheet_id)
             .join(ProposalRow, ProposalRow.id == sheet.proposal_id)
             .where(ProposalRow.call_id == call_id)
@@ -80,7 +81,7 @@ def _given(session: Session, call_id: str) -> Iterator[tuple[str, bool, str, Dec
 def _scores_off_the_call(session: Session, call: Call) -> list[str]:
     """Scores given that the new version could not read: unknown criterion, off the scale, or missing.
 
-    A consensus may cover only some criteria, so only an evaluator's sheet lacks a new criterion.
+    A consensus or a draft may cover only some criteria, so only a submitted sheet lacks a new criterion.
     """
     criteria = {c.id: c for c in call.criteria}
     problems = []

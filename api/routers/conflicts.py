@@ -108,7 +108,7 @@ def declare_conflict(
     if evaluator_id is None:
         raise GrantsError("name the evaluator_id the conflict is about")
     proposal = _declarable(session, call_id, declaration.proposal_id, principal)
-    evaluator = queries.evaluator_row(session, evaluator_id)
+    evaluator = queries.evaluator_row(session, evaluator_id, principal.agency_id)
     same = select(ConflictRow).where(
         ConflictRow.proposal_id == proposal.id,
         ConflictRow.evaluator_id == evaluator.id,
@@ -147,7 +147,12 @@ def list_conflicts(call_id: str, session: Db, principal: Caller, paging: Paging)
     """Declared conflicts, then the ones detected from profiles and consortia; an evaluator sees their own."""
     queries.call_row(session, call_id)
     own = principal.evaluator_id if principal.scope is Scope.own else None
-    evaluators = [queries.evaluator_row(session, own)] if own else list(session.execute(select(EvaluatorRow)).scalars())
+    agency_id = principal.agency_id
+    evaluators = (
+        [queries.evaluator_row(session, own, agency_id)]
+        if own
+        else list(session.execute(queries.agency_evaluators(agency_id)).scalars())
+    )
     records = declared(session, call_id, own) + detected(session, call_id, evaluators)
     items = records[paging.offset : paging.offset + paging.limit]
     return Page(items=items, total=len(records), limit=paging.limit, offset=paging.offset)

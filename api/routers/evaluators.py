@@ -1,10 +1,13 @@
-"""Evaluators: the experts an agency registers, with organisation, country and topics."""
+"""Evaluators: the experts an agency registers, with organisation, country and topics.
+
+Each agency has its own register: another agency's evaluators are not listed, not
+found, and cannot be assigned or given a token.
+"""
 
 from __future__ import annotations
 
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from api import audit
 from api.assignment import EvaluatorProfile
@@ -30,12 +33,14 @@ def register_evaluator(new: EvaluatorProfile, session: Db, principal: Caller, re
     """Register an evaluator, its country stored as an ISO code; the same profile again is a no-op (200)."""
     profile = new.model_copy(update={"country": resolve_country(new.country)})
     row = session.get(EvaluatorRow, profile.id)
+    if row is not None and row.agency_id != principal.agency_id:
+        raise Conflict(f"evaluator id {profile.id!r} is taken; register them under an id of your agency's own")
     if row is not None:
         if queries.profile(row) == profile:
             response.status_code = 200
             return profile
         raise Conflict(f"evaluator {profile.id!r} is already registered with another profile")
-    session.add(EvaluatorRow(**profile.model_dump()))
+    session.add(EvaluatorRow(**profile.model_dump(), agency_id=principal.agency_id))
     session.flush()
     audit.record(session, principal.name, "evaluator.register", f"evaluator/{profile.id}", None, profile)
     session.commit()
@@ -43,8 +48,9 @@ def register_evaluator(new: EvaluatorProfile, session: Db, principal: Caller, re
 
 
 @router.get("", response_model=Page[EvaluatorProfile])
-def list_evaluators(session: Db, paging: Paging) -> Page[EvaluatorProfile]:
-    rows, total = page_of(session, select(EvaluatorRow).order_by(EvaluatorRow.id), paging)
+def list_evaluators(session: Db, principal: Caller, paging: Paging) -> Page[EvaluatorProfile]:
+    """The evaluators the caller's agency registered."""
+    rows, total = page_of(session, queries.agency_evaluators(principal.agency_id), paging)
     return Page(items=[queries.profile(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset)
 
 
@@ -53,4 +59,4 @@ def get_evaluator(evaluator_id: str, session: Db, principal: Caller) -> Evaluato
     """An evaluator may read their own profile only."""
     if principal.scope is Scope.own and evaluator_id != principal.evaluator_id:
         raise NotFound(f"no evaluator {evaluator_id!r}")
-    return queries.profile(queries.evaluator_row(session, evaluator_id))
+    return queries.profile(queries.evaluator_row(session, evaluator_id, principal.agency_id))

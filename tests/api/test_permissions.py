@@ -14,7 +14,8 @@ from httpx import Response
 
 from api.auth import AGENCY_WIDE, PERMISSIONS, Role
 from api.lockout import FailedLogins
-from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml
+from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml, evaluator_profile, proposals_json
+from tests.factories import partner, proposal
 
 PATH_VALUES = {
     "call_id": CALL_ID,
@@ -97,7 +98,9 @@ def test_each_token_scope_reaches_its_agency_and_its_call_and_nothing_else(
 ) -> None:
     assert agency.post("/calls", content=call_yaml(id=OTHER_CALL), headers=YAML).status_code == 201
     assign(agency, "P1", "E1")
-    evaluator = {Role.evaluator: "E1"}
+    rival = world.actor(Role.agency, agency="elsewhere")
+    assert rival.post("/evaluators", json=evaluator_profile("R1")).status_code == 201
+    evaluators = {"main": "E1", "elsewhere": "R1"}
     scopes: dict[str, tuple[str, str | None]] = {
         "agency-wide": ("main", None),
         "this call": ("main", CALL_ID),
@@ -108,7 +111,8 @@ def test_each_token_scope_reaches_its_agency_and_its_call_and_nothing_else(
     for method, path in sorted(api_routes(world)):
         for role in PERMISSIONS[(method, path)]:
             for scope, (agency_id, call_id) in scopes.items():
-                actor = world.actor(role, evaluator.get(role), agency_id, call_id)
+                evaluator = evaluators[agency_id] if role is Role.evaluator else None
+                actor = world.actor(role, evaluator, agency_id, call_id)
                 response = actor.request(method, concrete(path), json={})
                 if "{call_id}" in path:
                     expected = scope in ("agency-wide", "this call")
@@ -147,3 +151,20 @@ def test_an_agency_reads_only_the_audit_entries_of_its_own_calls_and_tokens(
     ours = [e["target"] for e in agency.get("/audit", params={"limit": 500}).json()["items"]]
     assert theirs == ["token/2", "call/RIVAL_%/v1"]
     assert f"call/{CALL_ID}/v1" in ours and not any("RIVAL" in t for t in ours)
+
+
+def test_each_agency_has_its_own_register_of_evaluators(world: World, agency: Actor, open_call: str) -> None:
+    rival = world.actor(Role.agency, agency="elsewhere")
+    assert rival.get("/evaluators").json()["total"] == 0
+    assert rival.get("/evaluators/E1").status_code == 404
+    taken = rival.post("/evaluators", json=evaluator_profile("E1"))
+    assert taken.status_code == 409
+    assert rival.post("/tokens", json={"role": "evaluator", "evaluator_id": "E1"}).status_code == 404
+    assert rival.post("/calls", content=call_yaml(id=OTHER_CALL), headers=YAML).status_code == 201
+    e1s_university = [proposal("R-P1", [partner("University E1", "AT", role="lead"), partner("Linz Net", "AT")])]
+    assert rival.post(f"/calls/{OTHER_CALL}/proposals", json=proposals_json(*e1s_university)).status_code == 200
+    assert rival.get(f"/calls/{OTHER_CALL}/conflicts").json()["total"] == 0
+    assert agency.post("/calls", content=call_yaml(id="OURS"), headers=YAML).status_code == 201
+    assert agency.post("/calls/OURS/proposals", json=proposals_json(*e1s_university)).status_code == 200
+    assert [c["evaluator_id"] for c in agency.get("/calls/OURS/conflicts").json()["items"]] == ["E1"]
+    assert agency.get("/evaluators").json()["total"] == 4

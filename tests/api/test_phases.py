@@ -158,3 +158,11 @@ def test_an_unknown_transition_is_named_with_the_known_ones(agency: Actor, open_
     wrong = agency.post(f"/calls/{CALL_ID}/phase", json={"transition": "close"})
     assert (wrong.status_code, wrong.json()["errors"][0]["path"]) == (422, "transition")
     assert "close_evaluation" in wrong.json()["detail"]
+
+
+def test_a_partial_draft_does_not_block_a_version_adding_a_criterion(agency: Actor, e1: Actor) -> None:
+    assert e1.put(SCORES, json={"scores": {"excellence": 4}, "state": "draft"}).status_code == 201
+    criteria = call_yaml().split("criteria:\n", 1)[1].split("overall_threshold")[0]
+    added = call_yaml().replace(criteria, criteria + "- {id: dissemination, name: Dissemination}\n")
+    response = agency.post("/calls", content=added, headers=YAML)
+    assert response.status_code == 201, response.json()

@@ -1,7 +1,7 @@
 """Tenancy, phases, sheet states and the token life cycle.
 
-Calls and tokens gain the agency they belong to (existing ones: the agency
-``main``), calls a phase (existing ones: open for evaluation, so their evaluators
+Calls, evaluators and tokens gain the agency they belong to (existing ones: the
+agency ``main``), calls a phase (existing ones: open for evaluation, so their evaluators
 keep writing), score sheets a state (existing ones: submitted, so they keep
 counting) and the reason they were reopened, tokens an optional call, an expiry,
 a revocation and a last-used time; withdrawals of assignments that had a sheet
@@ -44,6 +44,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("calls") as batch_op:
         batch_op.create_index(batch_op.f("ix_calls_agency_id"), ["agency_id"], unique=False)
+    _add_with_backfill(
+        "evaluators", sa.Column("agency_id", sa.String(100), comment="the agency that registered them"), MAIN
+    )
+    with op.batch_alter_table("evaluators") as batch_op:
+        batch_op.create_index(batch_op.f("ix_evaluators_agency_id"), ["agency_id"], unique=False)
     _add_with_backfill(
         "score_sheets",
         sa.Column("state", sa.String(20), comment="draft or submitted; only submitted sheets count"),
@@ -96,6 +101,9 @@ def downgrade() -> None:
     with op.batch_alter_table("score_sheets") as batch_op:
         batch_op.drop_column("reopened_reason")
         batch_op.drop_column("state")
+    with op.batch_alter_table("evaluators") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evaluators_agency_id"))
+        batch_op.drop_column("agency_id")
     with op.batch_alter_table("calls") as batch_op:
         batch_op.drop_index(batch_op.f("ix_calls_agency_id"))
         batch_op.drop_column("phase")
