@@ -31,6 +31,7 @@ UNFILLED_COST = 1000.0
 MISMATCH_COST = 1.0
 HEAVIEST_LOAD_COST = 0.1
 SOLVER_SECONDS = 60.0
+MAX_LOAD = 100_000  # proposals per evaluator: beyond any call, and within what the solver's floats hold exactly
 
 
 class ConflictKind(StrEnum):
@@ -47,8 +48,8 @@ class AssignmentPolicy(Storable):
         default=False, description="an evaluator from the country of any partner has a conflict"
     )
     evaluators_per_proposal: int = Field(default=3, ge=1, le=50)
-    min_load: int = Field(default=0, ge=0, description="proposals each evaluator should get at least")
-    max_load: int | None = Field(default=None, ge=1, description="proposals an evaluator may get at most")
+    min_load: int = Field(default=0, ge=0, le=MAX_LOAD, description="proposals each evaluator should get at least")
+    max_load: int | None = Field(default=None, ge=1, le=MAX_LOAD, description="proposals an evaluator may get at most")
     expertise: Literal["required", "preferred", "ignored"] = Field(
         default="preferred",
         description="required: a proposal with a topic only goes to evaluators listing it (when they list topics)",

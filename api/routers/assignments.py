@@ -10,7 +10,15 @@ from pydantic import Field, ValidationError
 from sqlalchemy import select
 
 from api import audit
-from api.assignment import AssignmentPlan, AssignmentPolicy, AssignmentProblem, ConflictRecord, Consortia, assign
+from api.assignment import (
+    MAX_LOAD,
+    AssignmentPlan,
+    AssignmentPolicy,
+    AssignmentProblem,
+    ConflictRecord,
+    Consortia,
+    assign,
+)
 from api.auth import Caller, Db, Scope
 from api.db import queries
 from api.db.limits import Storable
@@ -39,8 +47,8 @@ class AutoAssign(Storable):
 
     evaluators: list[str] | None = Field(default=None, description="who may be assigned; omitted: every evaluator")
     evaluators_per_proposal: int | None = Field(default=None, ge=1, le=50)
-    min_load: int | None = Field(default=None, ge=0)
-    max_load: int | None = Field(default=None, ge=1)
+    min_load: int | None = Field(default=None, ge=0, le=MAX_LOAD)
+    max_load: int | None = Field(default=None, ge=1, le=MAX_LOAD)
     expertise: Literal["required", "preferred", "ignored"] | None = None
 
 
