@@ -88,6 +88,7 @@ class EvaluatorRow(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     organisation: Mapped[str] = mapped_column(Text)
+    organisation_id: Mapped[str | None] = mapped_column(String(100), comment="PIC, VAT number or similar")
     country: Mapped[str] = mapped_column(String(2))
     topics: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -100,6 +101,7 @@ class AssignmentRow(Base):
     proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
     evaluator_id: Mapped[str] = mapped_column(ForeignKey("evaluators.id"), index=True)
     method: Mapped[str] = mapped_column(String(20), comment="manual or automatic")
+    suspended: Mapped[str | None] = mapped_column(Text, comment="why a conflict found later suspends it; NULL: active")
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -203,6 +205,7 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    rows: Mapped[list[Any] | None] = mapped_column(JSON, comment="the governed rows the write left, by table and key")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 

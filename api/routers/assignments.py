@@ -38,6 +38,7 @@ class Pair(Storable):
 
 class AssignmentOut(Pair):
     method: str
+    suspended: str | None = Field(default=None, description="the conflict found since that suspends it")
     created_by: str
     created_at: dt.datetime
 
@@ -182,6 +183,7 @@ def list_assignments(call_id: str, session: Db, principal: Caller, paging: Pagin
             proposal_id=code,
             evaluator_id=row.evaluator_id,
             method=row.method,
+            suspended=row.suspended,
             created_by=row.created_by,
             created_at=row.created_at,
         )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api import audit
 from api.auth import Caller, Db
+from api.conflict_recheck import Suspension, recheck
 from api.db import limits, queries
 from api.db.models import ProposalRow, ScoreSheet
 from api.problems import Conflict
@@ -45,6 +46,9 @@ class UploadResult(BaseModel):
     updated: list[str]
     unchanged: list[str]
     not_imported: list[str] = Field(description="evaluations or consensus in the file, which only scores carry")
+    suspended: list[Suspension] = Field(
+        default_factory=list, description="assignments the changed proposals now conflict with (or no longer do)"
+    )
 
 
 def _out(row: ProposalRow) -> ProposalOut:
@@ -111,6 +115,8 @@ def upload_proposals(call_id: str, body: RawBody, session: Db, principal: Caller
         audit.record(session, principal.name, "proposal.upload", f"call/{call_id}/proposal/{proposal.id}", before, data)
         if note := _not_imported(proposal):
             result.not_imported.append(note)
+    if result.updated:
+        result.suspended = recheck(session, call_id, principal.name)
     session.commit()
     return result
 
