@@ -85,7 +85,7 @@ def test_a_proposal_reuploaded_with_the_evaluators_organisation_suspends_the_ass
     changed.partners.append(partner("Universıty E1", "FR"))  # E1's organisation, with a dotless ı
     result = agency.post(f"/calls/{CALL_ID}/proposals", json=proposals_json(changed)).json()
     assert [(s["proposal_id"], s["evaluator_id"]) for s in result["suspended"]] == [("P2", "E1")]
-    assert "same_organisation" in assignments(agency)[("P2", "E1")]
+    assert "same_organisation" in (assignments(agency)[("P2", "E1")] or "")
     e1 = world.evaluator("E1")
     assert e1.put(f"/calls/{CALL_ID}/proposals/P2/scores", json=sheet()).status_code == 404
     assert [c["proposal_id"] for c in e1.get(CONFLICTS).json()["items"]] == ["P2"]

@@ -31,7 +31,8 @@ def test_a_lone_surrogate_in_a_score_comment_is_a_422_not_a_500(agency: Actor, e
 @pytest.mark.parametrize("tag", ['"²"', '"' + "9" * 5000 + '"', '"1", "' + "9" * 19 + '"'])
 def test_an_if_match_that_is_no_version_is_a_412(e1: Actor, tag: str) -> None:
     assert e1.put(SCORES, json=sheet(3)).status_code == 201
-    assert refused(e1.put(SCORES, json=sheet(4), headers={"If-Match": tag.encode("latin-1")}), 412)["current"]["version"] == 1
+    response = e1.put(SCORES, json=sheet(4), headers={"If-Match": tag.encode("latin-1")})
+    assert refused(response, 412)["current"]["version"] == 1
 
 
 def test_a_min_load_past_any_call_is_refused_on_auto_assignment_and_policy(agency: Actor, open_call: str) -> None:
