@@ -1,10 +1,10 @@
 """What ranking, allocation and simulation read: the call and its scored proposals, at one instant.
 
-A score counts while its evaluator is assigned to the proposal, the assignment is not
-suspended by a conflict found since, and no conflict is declared; withdrawn,
-suspended or conflicted evaluators' sheets stay on record but are not read.
-Everything is read in one transaction (repeatable read on PostgreSQL), so a run never
-mixes scores from before and after a concurrent write.
+A score counts when its sheet is submitted and its evaluator is assigned to the
+proposal, the assignment is not suspended by a conflict found since, and no conflict
+is declared; drafts, and withdrawn, suspended or conflicted evaluators' sheets, stay
+on record but are not read. Everything is read in one transaction (repeatable read on
+PostgreSQL), so a run never mixes scores from before and after a concurrent write.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _evaluations(session: Session, call_id: str) -> dict[int, list[Evaluation]]:
         select(ScoreSheet.proposal_id, ScoreSheet.evaluator_id, Score.criterion, Score.value, Score.comment)
         .join(Score, Score.sheet_id == ScoreSheet.id)
         .join(ProposalRow, ProposalRow.id == ScoreSheet.proposal_id)
-        .where(ProposalRow.call_id == call_id, counted)
+        .where(ProposalRow.call_id == call_id, ScoreSheet.state == "submitted", counted)
         .order_by(ScoreSheet.proposal_id, ScoreSheet.evaluator_id)
     )
     sheets: dict[tuple[int, str], Evaluation] = {}

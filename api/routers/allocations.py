@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Body, Request
 from pydantic import Field
 
+from api import decisions
 from api.auth import Caller, Db
 from api.db.limits import Storable
 from api.db.models import RunRow
@@ -36,10 +37,16 @@ class AllocationRequest(Storable):
     )
     calibrate: bool | None = Field(default=None, description="rank on calibrated scores; omitted: as the call says")
     explain: bool = Field(default=True, description="also price each constraint and what more budget would buy")
+    decision: bool = Field(
+        default=False,
+        description="the agency's deciding run, on the ranking frozen at the rank transition (the call must be "
+        "ranked; it moves to allocated); false: a what-if on the live scores, at any phase",
+    )
 
 
 class AllocationRun(RunMeta):
     request: AllocationRequest
+    decision: bool = Field(description="the run that decides the call's allocation")
     ranking: Ranking
     allocation: Allocation
 
@@ -49,6 +56,7 @@ def _out(row: RunRow) -> AllocationRun:
     return AllocationRun(
         **meta(row).model_dump(),
         request=AllocationRequest.model_validate(inputs["request"]),
+        decision=bool(inputs.get("decision", False)),
         ranking=Ranking.model_validate(inputs["ranking"]),
         allocation=Allocation.model_validate(row.result),
     )
@@ -58,9 +66,14 @@ def _out(row: RunRow) -> AllocationRun:
 def run_allocation(
     call_id: str, request: Request, principal: Caller, body: Annotated[AllocationRequest | None, Body()] = None
 ) -> AllocationRun:
-    """Rank and allocate on one snapshot of the scores; the run is stored and audited. No body: the call as is."""
+    """Rank and allocate on one snapshot of the scores (decision: on the frozen ranking); stored and audited."""
     body = body or AllocationRequest()
     store = request.app.state.store
+    if body.decision:
+        decisions.no_calibration_override(body.calibrate)
+        given = {"request": body.model_dump(mode="json"), "scenario": body.scenario.name}
+        run, _ = decisions.decide_allocation(store, principal, call_id, body.scenario, given, body.explain)
+        return _out(run)
     snap = ranked_snapshot(store, call_id, body.calibrate)
     allocation = allocate(snap.call, snap.ranking, body.scenario, explain=body.explain)
     inputs = {

@@ -1,4 +1,4 @@
-"""The ranking of a call, computed from the scores that count at one instant."""
+"""The ranking of a call, computed from the scores that count at one instant, or frozen at the rank transition."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import Query, Request
 
+from api import decisions
+from api.auth import Db
 from api.db.session import Store
 from api.db.snapshot import scored_proposals
 from api.routers.common import guarded_router
@@ -38,6 +40,14 @@ def ranked_snapshot(store: Store, call_id: str, calibrate: bool | None = None) -
 
 
 @router.get("/ranking", response_model=Ranking)
-def get_ranking(call_id: str, request: Request, calibrate: Calibrate = None) -> Ranking:
-    """Thresholds, weighted totals, ranked lists and the ex aequo decisions, with reasons."""
-    return ranked_snapshot(request.app.state.store, call_id, calibrate).ranking
+def get_ranking(call_id: str, request: Request, session: Db, calibrate: Calibrate = None) -> Ranking:
+    """Thresholds, weighted totals, ranked lists and the ex aequo decisions, with reasons.
+
+    Until the call is ranked this is the live ranking of the submitted sheets; from
+    the rank transition on, the ranking frozen then.
+    """
+    frozen = decisions.frozen_ranking(session, call_id)
+    if frozen is None:
+        return ranked_snapshot(request.app.state.store, call_id, calibrate).ranking
+    decisions.no_calibration_override(calibrate)
+    return frozen.ranking

@@ -30,6 +30,7 @@ from tests.api.conftest import (
     assign,
     call_yaml,
     evaluator_profile,
+    move,
     proposals_json,
     sheet,
     three_proposals,
@@ -50,6 +51,7 @@ def scored(world: World) -> Actor:
     assert agency.post("/calls", content=call_yaml(), headers=YAML).status_code == 201
     assert agency.post(f"/calls/{CALL_ID}/proposals", json=proposals_json(*three_proposals())).status_code == 200
     assert agency.post("/evaluators", json=evaluator_profile("E1")).status_code == 201
+    move(agency, "open_evaluation")
     assign(agency, "P1", "E1")
     assert world.evaluator("E1").put(SCORES, json=sheet(2)).status_code == 201
     return agency
