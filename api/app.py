@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api import problems
 from api.db.session import Store
 from api.lockout import FailedLogins
+from api.request_bounds import body_limit
 from api.routers import (
     allocations,
     assignments,
@@ -50,7 +51,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     )
     app.state.store = store or Store.open()
     app.state.failed_logins = FailedLogins()
-    problems.install(app, MAX_BODY_BYTES)
+    problems.install(app, MAX_BODY_BYTES, body_limit)
     for module in ROUTERS:
         app.include_router(module.router)
     return app

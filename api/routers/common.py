@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from api import request_bounds
 from api.auth import authorize
 from api.db.limits import MAX_OFFSET
 from api.problems import PreconditionFailed, UnsupportedMediaType
@@ -19,7 +20,7 @@ from rules.errors import GrantsError
 from rules.yamlio import Loader
 
 T = TypeVar("T")
-MAX_BODY_BYTES = 20 * 1024 * 1024
+MAX_BODY_BYTES = request_bounds.MAX_BODY_BYTES
 ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\[\]{}]")
 ALIAS_EXPANSION = 10
 MAX_EXPANDED_NODES = 100_000

@@ -10,8 +10,9 @@ uploaded file are reported as not imported rather than silently dropped.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from api.db import limits, queries
 from api.db.models import ProposalRow, ScoreSheet
 from api.phases import Write
 from api.problems import Conflict
+from api.request_bounds import refuse_oversized_upload
 from api.routers.common import Page, Paging, RawBody, guarded_router, page_of, text_body
 from rules.check import EligibilityReport, check
 from rules.errors import Problem, ProposalError
@@ -84,11 +86,19 @@ def _located_check(body_text: str, fmt: str, proposals: list[Proposal], call_id:
         raise ProposalError(locate_problems(exc.problems, body_text) if fmt == "yaml" else exc.problems) from None
 
 
+def uploaded(body: RawBody) -> list[Proposal]:
+    """The upload's proposals, counted then parsed before the request takes its turn as a writer."""
+    refuse_oversized_upload(body.text)
+    return proposals_from_text(body.text, SOURCE, body.fmt)
+
+
+Uploaded = Annotated[list[Proposal], Depends(uploaded)]
+
+
 @router.post("/proposals", response_model=UploadResult, openapi_extra=text_body("application/json", "application/yaml"))
-def upload_proposals(call_id: str, body: RawBody, session: Db, principal: Caller) -> UploadResult:
+def upload_proposals(call_id: str, body: RawBody, proposals: Uploaded, session: Db, principal: Caller) -> UploadResult:
     """Add or correct proposals; refused whole if one changes a proposal that has scores."""
     phases.require(queries.call_row(session, call_id, principal), Write.proposals, "proposals are uploaded")
-    proposals = proposals_from_text(body.text, SOURCE, body.fmt)
     unstorable = limits.proposal_problems(proposals, body.text)
     if unstorable:
         raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], body.text))
