@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import openapi_errors, problems
 from api.db.session import Store
 from api.lockout import FailedLogins
 from api.request_bounds import body_limit
@@ -54,6 +54,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     problems.install(app, MAX_BODY_BYTES, body_limit)
     for module in ROUTERS:
         app.include_router(module.router)
+    openapi_errors.install(app)
     return app
 
 

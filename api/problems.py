@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules.errors import GrantsError, Problem
@@ -131,7 +132,19 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     title = BodyTooLarge.title if exc.status_code == 413 else HTTPStatus(exc.status_code).phrase
     response = problem(exc.status_code, title, str(exc.detail), request)
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed(request))
     return response
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette's own 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _integrity(request: Request, exc: Exception) -> JSONResponse:

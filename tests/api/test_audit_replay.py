@@ -160,10 +160,9 @@ def test_a_log_cut_back_below_an_exported_head_is_found(keyed: World, tmp_path: 
     head = json.loads(exported.stdout)
     (tmp_path / "head.json").write_text(exported.stdout)
     # The last write, its rows and its entry go, and the head table is moved back: the chain alone cannot tell.
-    last = keyed.store.engine.connect().execute(
-        text("SELECT prev_hash FROM audit_log WHERE seq = :s"), {"s": head["seq"]}
-    )
-    previous = last.scalar_one()
+    with keyed.store.engine.connect() as conn:
+        query = text("SELECT prev_hash FROM audit_log WHERE seq = :s")
+        previous = conn.execute(query, {"s": head["seq"]}).scalar_one()
     tamper(keyed, "DELETE FROM scores")
     tamper(keyed, "DELETE FROM score_sheets")
     tamper(keyed, "DELETE FROM audit_log WHERE seq = :s", s=head["seq"])
