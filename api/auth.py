@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api import audit
+from api.db import limits
 from api.db.models import CallRow, TokenRow, utcnow
 from api.db.session import Store
 from api.lockout import client_address
@@ -200,7 +201,7 @@ def _reachable_call(request: Request, principal: Principal) -> None:
     call_id = request.path_params.get("call_id")
     if call_id is None:
         return
-    if principal.call_id not in (None, call_id):
+    if principal.call_id not in (None, call_id) or not limits.findable(call_id):
         raise NotFound(f"no call {call_id!r}")
     store: Store = request.app.state.store
     with store.session(write=False) as session:
