@@ -31,13 +31,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.db import limits
+from api.db.limits import findable
 from api.db.models import CallRow, TokenRow, utcnow
 from api.db.session import Store
 from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 
 TOKEN_PREFIX = "grants_"
+DEFAULT_AGENCY = "main"  # the agency of a single-agency server, and of calls and tokens made before tenancy
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -115,7 +116,7 @@ class Principal:
     role: Role
     evaluator_id: str | None
     scope: Scope = Scope.all
-    agency_id: str = "main"
+    agency_id: str = DEFAULT_AGENCY
     call_id: str | None = None
 
     @property
@@ -170,18 +171,22 @@ def _refused(request: Request, message: str) -> Unauthorized:
     return Unauthorized(message)
 
 
-def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenRow:
-    """The caller's token if it is known, unrevoked and unexpired; else 401 (429 after too many failures)."""
+def authenticate(request: Request, token_text: str | None) -> TokenRow:
+    """The caller's token if it is known, unrevoked and unexpired; else 401 (429 after too many failures).
+
+    :func:`authorize` passes the bearer token; a page that carries the token another
+    way (a cookie) passes it here too, so failures are counted and audited alike.
+    """
     retry_after = request.app.state.failed_logins.retry_after(client_address(request))
     if retry_after:
         raise TooManyRequests(
             f"too many failed authentications from this address; retry in {retry_after} s", retry_after
         )
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if token_text is None:
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
     store: Store = request.app.state.store
     with store.session(write=False) as session:
-        query = select(TokenRow).where(TokenRow.token_hash == token_hash(credentials.credentials))
+        query = select(TokenRow).where(TokenRow.token_hash == token_hash(token_text))
         token = session.execute(query).scalar_one_or_none()
     now = utcnow()
     if token is None:
@@ -199,9 +204,9 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
 def _reachable_call(request: Request, principal: Principal) -> None:
     """A call outside the caller's agency, or outside their token's one call, does not exist for them."""
     call_id = request.path_params.get("call_id")
-    if call_id is None:
+    if call_id is None or not findable(call_id):
         return
-    if principal.call_id not in (None, call_id) or not limits.findable(call_id):
+    if principal.call_id not in (None, call_id):
         raise NotFound(f"no call {call_id!r}")
     store: Store = request.app.state.store
     with store.session(write=False) as session:
@@ -218,7 +223,8 @@ def authorize(
     The token is looked up in a read transaction of its own, so a long request (an
     allocation run) holds no write transaction while it computes.
     """
-    token = _token(request, credentials)
+    bearer_token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else None
+    token = authenticate(request, bearer_token)
     path = getattr(request.scope.get("route"), "path", "")
     allowed = PERMISSIONS.get((request.method, path), {})
     role = Role(token.role)

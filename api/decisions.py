@@ -19,7 +19,7 @@ from api.db import queries
 from api.db.models import RunRow
 from api.db.runs import add_run, latest_run
 from api.db.session import Store
-from api.db.snapshot import scored_proposals
+from api.db.snapshot import consensus_text, scored_proposals
 from api.phases import BY_NAME, Phase, PhaseOut, TransitionRequest, Write, phase_out, require, transition
 from api.problems import Conflict, Forbidden
 from evaluator.allocation import Allocation, Scenario, allocate
@@ -41,7 +41,11 @@ def advance(session: Session, principal: Principal, call_id: str, request: Trans
     if step.target is Phase.ranked:
         call, version, proposals = scored_proposals(session, call_id)
         ranking = rank(call, proposals)
-        inputs = {"proposals": [p.model_dump(mode="json") for p in proposals], "scenario": None}
+        inputs = {
+            "proposals": [p.model_dump(mode="json") for p in proposals],
+            "consensus_text": consensus_text(session, call_id),
+            "scenario": None,
+        }
         add_run(session, principal, call_id, RANKING, version, inputs, ranking.model_dump(mode="json"))
     session.commit()
     return phase_out(row)
@@ -55,6 +59,7 @@ class FrozenRanking:
         self.call_version = run.call_version
         self.call = Call.model_validate(queries.call_version(session, run.call_id, run.call_version).parsed)
         self.proposals = [Proposal.model_validate(p) for p in run.inputs["proposals"]]
+        self.consensus_text: dict[str, dict[str, str]] = run.inputs.get("consensus_text", {})
         self.ranking = Ranking.model_validate(run.result)
 
 
@@ -88,6 +93,7 @@ def decide_allocation(
         "ranking_run": frozen.run_id,
         "ranking": frozen.ranking.model_dump(mode="json"),
         "proposals": [p.model_dump(mode="json") for p in frozen.proposals],
+        "consensus_text": frozen.consensus_text,
     }
     with store.session(write=True) as session:
         row = queries.call_row(session, call_id, principal)

@@ -72,6 +72,21 @@ def _consensus(session: Session, call_id: str) -> dict[int, dict[str, Decimal]]:
     return found
 
 
+def consensus_text(session: Session, call_id: str) -> dict[str, dict[str, str]]:
+    """The consensus comments per proposal id and criterion: what the panel wrote beside its scores."""
+    rows = session.execute(
+        select(ProposalRow.code, ConsensusScore.criterion, ConsensusScore.comment)
+        .join(ConsensusSheet, ConsensusSheet.proposal_id == ProposalRow.id)
+        .join(ConsensusScore, ConsensusScore.sheet_id == ConsensusSheet.id)
+        .where(ProposalRow.call_id == call_id, ConsensusScore.comment != "")
+        .order_by(ProposalRow.code, ConsensusScore.criterion)
+    )
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for code, criterion, comment in rows:
+        found[code][criterion] = comment
+    return dict(found)
+
+
 def scored_proposals(session: Session, call_id: str) -> tuple[Call, int, list[Proposal]]:
     """The current call, its version, and its proposals with the scores that count."""
     call, version = queries.current_call(session, call_id)
