@@ -65,7 +65,7 @@ def test_an_upload_of_more_partners_than_allowed_is_refused_before_it_is_parsed(
     partners = "".join(f"  - {{name: Org {k}, country: AT}}\n" for k in range(MAX_PARTNERS_PER_UPLOAD + 1))
     text = f"- id: BIG\n  requested_amount: 1000\n  partners:\n{partners}"
     response = agency.post(f"/calls/{CALL_ID}/proposals", content=text, headers=YAML)
-    assert "at most 20,000 are accepted in one upload" in refused(response, 422)["detail"]
+    assert "about 20,001 partners (at most 20,000)" in refused(response, 422)["detail"]
     assert audit_entries(agency) == before
 
 
