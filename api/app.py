@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import openapi_errors, problems
 from api.db.session import Store
 from api.lockout import FailedLogins
+from api.request_bounds import body_limit
 from api.routers import (
     allocations,
     assignments,
@@ -50,9 +51,10 @@ def create_app(store: Store | None = None) -> FastAPI:
     )
     app.state.store = store or Store.open()
     app.state.failed_logins = FailedLogins()
-    problems.install(app, MAX_BODY_BYTES)
+    problems.install(app, MAX_BODY_BYTES, body_limit)
     for module in ROUTERS:
         app.include_router(module.router)
+    openapi_errors.install(app)
     return app
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
+from api.conflict_matching import identifier_key, organisation_keys
 from api.db.limits import Storable
 from rules.errors import GrantsError
 from rules.proposal import Proposal
@@ -31,6 +32,7 @@ UNFILLED_COST = 1000.0
 MISMATCH_COST = 1.0
 HEAVIEST_LOAD_COST = 0.1
 SOLVER_SECONDS = 60.0
+MAX_LOAD = 100_000  # proposals per evaluator: beyond any call, and within what the solver's floats hold exactly
 
 
 class ConflictKind(StrEnum):
@@ -47,8 +49,8 @@ class AssignmentPolicy(Storable):
         default=False, description="an evaluator from the country of any partner has a conflict"
     )
     evaluators_per_proposal: int = Field(default=3, ge=1, le=50)
-    min_load: int = Field(default=0, ge=0, description="proposals each evaluator should get at least")
-    max_load: int | None = Field(default=None, ge=1, description="proposals an evaluator may get at most")
+    min_load: int = Field(default=0, ge=0, le=MAX_LOAD, description="proposals each evaluator should get at least")
+    max_load: int | None = Field(default=None, ge=1, le=MAX_LOAD, description="proposals an evaluator may get at most")
     expertise: Literal["required", "preferred", "ignored"] = Field(
         default="preferred",
         description="required: a proposal with a topic only goes to evaluators listing it (when they list topics)",
@@ -65,6 +67,9 @@ class EvaluatorProfile(Storable):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
     name: str = Field(min_length=1)
     organisation: str = Field(min_length=1)
+    organisation_id: str | None = Field(
+        default=None, max_length=100, description="PIC, VAT number or similar, matched against partners' own"
+    )
     country: str = Field(min_length=2, description="ISO 3166-1 code or country name")
     topics: list[str] = Field(default_factory=list, description="expertise, matched against proposal topics")
 
@@ -93,21 +98,39 @@ def _detected(profile: EvaluatorProfile, kind: ConflictKind, proposal_id: str, p
 
 
 class Consortia:
-    """Who is in which proposal, indexed by organisation and country, to find conflicts in one pass."""
+    """Who is in which proposal, indexed by organisation and country, to find conflicts in one pass.
+
+    Organisations are indexed under every key :mod:`api.conflict_matching` gives them
+    (folded name, acronym) and under their identifier when a partner gives one.
+    """
 
     def __init__(self, proposals: Iterable[Proposal]):
         self.by_organisation: dict[str, dict[str, str]] = defaultdict(dict)
         self.by_country: dict[str, dict[str, str]] = defaultdict(dict)
         for proposal in proposals:
             for partner in proposal.partners:
-                self.by_organisation[normalise(partner.name)].setdefault(proposal.id, partner.name)
+                keys = set(organisation_keys(partner.name))
+                if identifier := identifier_key(partner.organisation_id):
+                    keys.add(f"id:{identifier}")
+                for key in keys:
+                    self.by_organisation[key].setdefault(proposal.id, partner.name)
                 self.by_country[resolve_country(partner.country)].setdefault(proposal.id, partner.name)
+
+    def _same_organisation(self, profile: EvaluatorProfile) -> dict[str, str]:
+        keys = set(organisation_keys(profile.organisation))
+        if identifier := identifier_key(profile.organisation_id):
+            keys.add(f"id:{identifier}")
+        found: dict[str, str] = {}
+        for key in sorted(keys):
+            for proposal_id, partner in self.by_organisation.get(key, {}).items():
+                found.setdefault(proposal_id, partner)
+        return found
 
     def conflicts_of(self, profile: EvaluatorProfile, policy: AssignmentPolicy) -> list[ConflictRecord]:
         """Every conflict that follows from who the evaluator is and who is in each consortium."""
         found = [
             _detected(profile, ConflictKind.same_organisation, proposal_id, f"{partner} of {proposal_id}")
-            for proposal_id, partner in self.by_organisation.get(normalise(profile.organisation), {}).items()
+            for proposal_id, partner in sorted(self._same_organisation(profile).items())
         ]
         if policy.same_country_conflict:
             country = resolve_country(profile.country)

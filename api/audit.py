@@ -1,19 +1,29 @@
-"""The append-only audit log, each entry chained to the previous one by a hash.
+"""The append-only audit log, each entry chained to the previous one by a keyed hash.
 
-An entry's hash is sha256 over the canonical JSON of the entry (sequence number,
-time, actor, action, target, before, after) and the previous entry's hash. Writers
-lock the one-row head (last sequence and hash) before appending, so the chain is
-linear even with concurrent writers, and the head lets :func:`verify` notice a
-deleted tail as well as an edited or deleted row in the middle. Entries are written
-in the same transaction as the change they describe: no change without its entry.
+An entry's hash is HMAC-SHA256, under the server's audit key, over the canonical
+JSON of the entry (sequence number, time, actor, action, target, before, after, the
+rows it wrote) and the previous entry's hash. The key lives in the server's
+configuration (``GRANTS_AUDIT_KEY`` or the file ``GRANTS_AUDIT_KEY_FILE`` names),
+never in the database, so whoever can write the database but not read the
+configuration cannot forge an entry or recompute the chain after editing one.
+Without a key the hash is plain sha256 and :func:`verify` says the chain is unkeyed.
+
+Writers lock the one-row head (last sequence and hash) before appending, so the
+chain is linear even with concurrent writers, and the head lets :func:`verify`
+notice a deleted tail as well as an edited or deleted row in the middle; a head
+exported earlier (``grants audit head``) catches a tail deleted together with the
+head moved back. Entries are written in the same transaction as the change they
+describe, and :mod:`api.audit_replay` checks that the tables hold what they say.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,10 +31,24 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api import audit_replay
 from api.db.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+KEY = "audit_key"
+KEY_VARIABLE = "GRANTS_AUDIT_KEY"
+KEY_FILE_VARIABLE = "GRANTS_AUDIT_KEY_FILE"
+
+
+def key_from_environment() -> bytes | None:
+    """The audit key the server's configuration gives: ``GRANTS_AUDIT_KEY``, else the file ``GRANTS_AUDIT_KEY_FILE``."""
+    if value := os.environ.get(KEY_VARIABLE):
+        return value.encode("utf-8")
+    if path := os.environ.get(KEY_FILE_VARIABLE):
+        with open(path, "rb") as file:
+            return file.read().strip()
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -40,13 +64,17 @@ def canonical(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_plain, sort_keys=True))
 
 
-def entry_hash(entry: dict[str, Any], prev_hash: str) -> str:
+def entry_hash(entry: dict[str, Any], prev_hash: str, key: bytes | None = None) -> str:
     document = json.dumps({**entry, "prev_hash": prev_hash}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+    if key is None:
+        return hashlib.sha256(document.encode("utf-8")).hexdigest()
+    return hmac.new(key, document.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _content(row: AuditEntry) -> dict[str, Any]:
+    rows = {} if row.rows is None else {"rows": row.rows}  # entries written before 0003 hash as they did
     return {
+        **rows,
         "seq": row.seq,
         "at": row.at,
         "actor": row.actor,
@@ -68,9 +96,10 @@ def record(session: Session, actor: str, action: str, target: str, before: Any =
         target=target,
         before=canonical(before),
         after=canonical(after),
+        rows=audit_replay.written_rows(session),
         prev_hash=head.hash,
     )
-    row.hash = entry_hash(_content(row), head.hash)
+    row.hash = entry_hash(_content(row), head.hash, session.info.get(KEY))
     session.add(row)
     head.seq, head.hash = row.seq, row.hash
     return row
@@ -79,17 +108,26 @@ def record(session: Session, actor: str, action: str, target: str, before: Any =
 class AuditReport(BaseModel):
     ok: bool
     entries: int
+    keyed: bool
     problems: list[str]
+    warnings: list[str] = []
 
 
-def _chain_problems(rows: Iterator[AuditEntry], head: AuditHead) -> Iterator[str]:
+class ExportedHead(BaseModel):
+    """The head as ``grants audit head`` exports it, to be kept outside the database."""
+
+    seq: int
+    hash: str
+
+
+def _chain_problems(rows: Iterable[AuditEntry], head: AuditHead, key: bytes | None) -> Iterator[str]:
     expected_seq, prev_hash = 1, GENESIS
     for row in rows:
         if row.seq != expected_seq:
             yield f"entries {expected_seq} to {row.seq - 1} are missing (deleted)"
         elif row.prev_hash != prev_hash:
             yield f"entry {row.seq} does not chain to entry {row.seq - 1} (prev_hash differs)"
-        if entry_hash(_content(row), row.prev_hash) != row.hash:
+        if not hmac.compare_digest(entry_hash(_content(row), row.prev_hash, key), row.hash):
             yield f"entry {row.seq} was edited: its content does not match its hash"
         expected_seq, prev_hash = row.seq + 1, row.hash
     last = expected_seq - 1
@@ -99,9 +137,33 @@ def _chain_problems(rows: Iterator[AuditEntry], head: AuditHead) -> Iterator[str
         yield f"entry {last} is not the entry the log head recorded (it was replaced)"
 
 
-def verify(session: Session) -> AuditReport:
-    """Walk the whole chain; name every entry that was edited, deleted or replaced."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one()
-    rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)).scalars()
-    problems = list(_chain_problems(iter(rows), head))
-    return AuditReport(ok=not problems, entries=head.seq, problems=problems)
+def _exported_head_problems(rows: dict[int, AuditEntry], exported: ExportedHead) -> Iterator[str]:
+    row = rows.get(exported.seq)
+    if row is None:
+        yield f"the exported head is entry {exported.seq}, which the log no longer holds (truncated below it)"
+    elif not hmac.compare_digest(row.hash, exported.hash):
+        yield f"entry {exported.seq} is not the entry the exported head names (the log was rewritten up to it)"
+
+
+def head(session: Session) -> ExportedHead:
+    row = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one()
+    return ExportedHead(seq=row.seq, hash=row.hash)
+
+
+def verify(session: Session, exported: ExportedHead | None = None) -> AuditReport:
+    """Walk the whole chain, then replay it against the tables; name every entry or row that differs.
+
+    With an ``exported`` head (kept outside the database), a log cut back below it is found too.
+    """
+    key = session.info.get(KEY)
+    last = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one()
+    rows = list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
+    problems = list(_chain_problems(rows, last, key))
+    if exported is not None:
+        problems += _exported_head_problems({r.seq: r for r in rows}, exported)
+    replayed = list(audit_replay.replay_problems(session, rows))
+    problems += replayed[: audit_replay.SHOWN_PROBLEMS]
+    if len(replayed) > audit_replay.SHOWN_PROBLEMS:
+        problems.append(f"and {len(replayed) - audit_replay.SHOWN_PROBLEMS} more rows differ from the log")
+    warnings = [] if key else [f"the chain is not keyed ({KEY_VARIABLE} unset): a rewrite with fresh hashes would pass"]
+    return AuditReport(ok=not problems, entries=last.seq, keyed=key is not None, problems=problems, warnings=warnings)

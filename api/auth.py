@@ -74,6 +74,7 @@ PERMISSIONS: dict[tuple[str, str], dict[Role, Scope]] = {
     ("POST", "/evaluators"): {A: Scope.all},
     ("GET", "/evaluators"): {A: Scope.all},
     ("GET", "/evaluators/{evaluator_id}"): {A: Scope.all, E: Scope.own},
+    ("PUT", "/evaluators/{evaluator_id}"): {A: Scope.all},
     ("POST", "/calls/{call_id}/conflicts"): {A: Scope.all, E: Scope.own},
     ("GET", "/calls/{call_id}/conflicts"): {A: Scope.all, E: Scope.own},
     ("POST", "/calls/{call_id}/assignments"): {A: Scope.all},

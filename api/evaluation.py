@@ -46,6 +46,7 @@ from api.db.models import (
 )
 from api.phases import Phase, Write, phase_of, require
 from api.problems import Conflict, NotFound, PreconditionFailed, PreconditionRequired
+from api.request_bounds import MAX_CRITERIA_PER_SHEET
 from api.routers.common import if_match_version
 from evaluator.scoring import validate_scores
 from rules.errors import GrantsError, Problem, ScoreError
@@ -59,8 +60,12 @@ class SheetState(StrEnum):
 
 
 class SheetIn(Storable):
-    scores: dict[str, Decimal | None] = Field(description="score per criterion; null: not applicable")
-    comments: dict[str, str] = Field(default_factory=dict, description="comment per criterion")
+    scores: dict[str, Decimal | None] = Field(
+        max_length=MAX_CRITERIA_PER_SHEET, description="score per criterion; null: not applicable"
+    )
+    comments: dict[str, str] = Field(
+        default_factory=dict, max_length=MAX_CRITERIA_PER_SHEET, description="comment per criterion"
+    )
     state: SheetState = Field(
         default=SheetState.submitted,
         description="draft: kept, may leave criteria out, not counted; submitted: complete and counted",

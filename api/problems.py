@@ -10,6 +10,7 @@ their own handlers, and a last-resort handler still answers in problem+json.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rules.errors import GrantsError, Problem
@@ -130,7 +132,19 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     title = BodyTooLarge.title if exc.status_code == 413 else HTTPStatus(exc.status_code).phrase
     response = problem(exc.status_code, title, str(exc.detail), request)
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed(request))
     return response
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette's own 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _integrity(request: Request, exc: Exception) -> JSONResponse:
@@ -166,16 +180,18 @@ class BodyLimit:
     handler then answers 413), so no endpoint ever holds more than the limit in memory.
     """
 
-    def __init__(self, app: ASGIApp, max_body_size: int):
+    def __init__(self, app: ASGIApp, max_body_size: int, limit_for: Callable[[str, str], int] | None = None):
         self.app, self.max_body_size = app, max_body_size
+        self.limit_for = limit_for or (lambda _method, _path: max_body_size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = min(self.max_body_size, self.limit_for(scope["method"], scope["path"]))
         length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if length.isdigit() and int(length) > self.max_body_size:
-            detail = self._detail(f"{int(length)} bytes")
+        if length.isdigit() and len(length) < 19 and int(length) > limit:
+            detail = self._detail(f"{int(length)} bytes", limit)
             body = {"type": "about:blank", "title": BodyTooLarge.title, "status": 413, "detail": detail}
             response = JSONResponse(body, status_code=413, media_type=MEDIA_TYPE, headers={"Connection": "close"})
             await response(scope, receive, send)
@@ -186,18 +202,18 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_body_size:
-                raise StarletteHTTPException(413, self._detail(f"over {self.max_body_size} bytes"))
+            if received > limit:
+                raise StarletteHTTPException(413, self._detail(f"over {limit} bytes", limit))
             return message
 
         await self.app(scope, counted, send)
 
-    def _detail(self, size: str) -> str:
-        return f"the body is {size}; at most {self.max_body_size} are accepted"
+    def _detail(self, size: str, limit: int) -> str:
+        return f"the body is {size}; at most {limit} are accepted here"
 
 
-def install(app: FastAPI, max_body_size: int) -> None:
-    app.add_middleware(BodyLimit, max_body_size=max_body_size)
+def install(app: FastAPI, max_body_size: int, limit_for: Callable[[str, str], int] | None = None) -> None:
+    app.add_middleware(BodyLimit, max_body_size=max_body_size, limit_for=limit_for)
     app.add_exception_handler(GrantsError, _grants_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)

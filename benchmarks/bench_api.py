@@ -1,7 +1,8 @@
 """Score submissions per second against ``grants serve``, next to a bare FastAPI endpoint.
 
 Run by hand: ``python benchmarks/bench_api.py [--clients 50] [--requests 40] [--workers 1]``.
-It starts ``grants serve`` on a fresh SQLite file and, when PostgreSQL answers at
+It starts ``grants serve`` on a fresh SQLite file (with ``synchronous`` at NORMAL, then at
+FULL, the store's setting, to show what syncing every commit costs) and, when PostgreSQL answers at
 ``DATABASE_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), on
 a fresh schema there (dropped afterwards); then a bare FastAPI endpoint that parses
 the same body, served by the same uvicorn, as the yardstick. Each of the clients is
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.auth import Role  # noqa: E402
-from api.db.session import Store  # noqa: E402
+from api.db.session import SYNCHRONOUS_VARIABLE, Store  # noqa: E402
 from api.tokens import grant  # noqa: E402
 from tests.factories import call, partner, proposal  # noqa: E402
 
@@ -67,8 +68,8 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(command: list[str], port: int) -> Iterator[str]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+def serving(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, process)
@@ -207,10 +208,12 @@ def drop_schema(schema: str) -> None:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def bench_grants(label: str, url: str, args: argparse.Namespace) -> tuple[str, float, float, float, int]:
+def bench_grants(
+    label: str, url: str, args: argparse.Namespace, env: dict[str, str] | None = None
+) -> tuple[str, float, float, float, int]:
     port = free_port()
     command = [str(GRANTS), "serve", "--port", str(port), "--workers", str(args.workers), "--database", url]
-    with serving(command, port) as base:
+    with serving(command, port, env) as base:
         _BASES[url] = base
         plan = seed(url, args.clients)
         return measure(label, base, plan, args.requests)
@@ -227,8 +230,10 @@ def main() -> None:
         uvicorn.run(bare_app, host="127.0.0.1", port=args.bare_server, log_level="warning")
         return
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        rows.append(bench_grants("grants serve, SQLite", f"sqlite:///{folder}/bench.db", args))
+    for level in ("NORMAL", "FULL"):  # FULL is what the store runs with; NORMAL shows what it costs
+        with tempfile.TemporaryDirectory() as folder:
+            env = {SYNCHRONOUS_VARIABLE: level}
+            rows.append(bench_grants(f"grants serve, SQLite {level}", f"sqlite:///{folder}/bench.db", args, env))
     pg = postgres_schema_url()
     if pg is not None:
         try:

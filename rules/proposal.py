@@ -40,6 +40,9 @@ class Partner(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
+    organisation_id: str | None = Field(
+        default=None, max_length=100, description="PIC, VAT number or similar: matched for conflicts of interest"
+    )
     country: str = Field(min_length=2, description="ISO 3166-1 code or country name (EL and UK accepted)")
     region: str | None = Field(default=None, description="NUTS code of any version, ISO 3166-2 code, or region name")
     city: str | None = None

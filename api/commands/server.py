@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,8 +11,9 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from api.audit import verify
+from api.audit import ExportedHead, verify
 from api.db.session import Store, database_url
+from rules.errors import GrantsError
 
 console = Console(highlight=False, soft_wrap=True)
 Database = Annotated[
@@ -42,17 +44,32 @@ def _shown(url: str) -> str:
 
 
 @audit_app.command("verify")
-def audit_verify(database: Database = None) -> None:
-    """Recompute the audit chain; name every edited or deleted entry (exit 1 if any)."""
+def audit_verify(
+    database: Database = None,
+    head: Annotated[
+        Path | None, typer.Option("--head", help="a head `grants audit head` exported: the log must still hold it")
+    ] = None,
+) -> None:
+    """Recompute the audit chain and replay it against the tables; name every entry or row that differs (exit 1)."""
+    exported = None if head is None else _exported(head)
     store = Store.open(database)
     with store.session(write=False) as session:
-        report = verify(session)
+        report = verify(session, exported)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}")
     if report.ok:
-        console.print(f"audit log intact: {report.entries} entries, every hash chains")
+        console.print(f"audit log intact: {report.entries} entries, every hash chains, every governed row as logged")
         return
     for problem in report.problems:
         console.print(f"[red]tampered[/red] {problem}")
     raise typer.Exit(TAMPERED)
+
+
+def _exported(path: Path) -> ExportedHead:
+    try:
+        return ExportedHead.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GrantsError(f"{path}: not a head `grants audit head` wrote ({str(exc).splitlines()[0]})") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns
 MAX_OFFSET = 2**63 - 1  # OFFSET is a 64-bit integer on both databases
 NUL = "\x00"
 NUL_ESCAPES = ("\\0", "\\x00", "\\u0000", "\\U00000000")
+SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 BIG_NUMBER = re.compile(r"\d{13}|\d[eE]\+?\d")
 
 
@@ -50,6 +51,8 @@ def unstorable(value: Any, path: str = "") -> Iterator[Problem]:
         value = dict(value)
     if isinstance(value, str) and NUL in value:
         yield Problem("text cannot contain the NUL character (\\u0000)", path)
+    elif isinstance(value, str) and not _encodable(value):
+        yield Problem("text holds a lone surrogate (\\ud800-\\udfff), which is no character: send UTF-8 text", path)
     elif isinstance(value, Decimal) and value.is_finite() and abs(value) > MAX_AMOUNT:
         yield Problem(f"{value} is beyond the largest number the store holds, {MAX_AMOUNT:,}", path)
     elif isinstance(value, dict):
@@ -59,6 +62,15 @@ def unstorable(value: Any, path: str = "") -> Iterator[Problem]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from unstorable(item, _joined(path, index))
+
+
+def _encodable(text: str) -> bool:
+    """Whether the text is characters at all: JSON's ``"\\udfff"`` decodes to half a pair, which no database stores."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def too_long(value: str | None, path: str, length: int) -> Iterator[Problem]:
@@ -84,10 +96,14 @@ def call_problems(call: Call) -> list[Problem]:
 def may_hold_unstorable_values(text: str) -> bool:
     """Whether a YAML or JSON text could hold a NUL or a number past :data:`MAX_AMOUNT` at all.
 
-    Neither format lets a raw NUL through, so one needs an escape; a number that large
-    needs thirteen digits or an exponent. Most uploads have neither, and skip the walk.
+    Neither format lets a raw NUL or a lone surrogate through, so one needs an escape;
+    a number that large needs thirteen digits or an exponent. Most uploads have neither, and skip the walk.
     """
-    return any(escape in text for escape in NUL_ESCAPES) or BIG_NUMBER.search(text) is not None
+    return (
+        any(escape in text for escape in NUL_ESCAPES)
+        or BIG_NUMBER.search(text) is not None
+        or SURROGATE_ESCAPE.search(text) is not None
+    )
 
 
 def proposal_problems(proposals: list[Proposal], text: str) -> list[Problem]:

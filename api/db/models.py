@@ -90,6 +90,7 @@ class EvaluatorRow(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     organisation: Mapped[str] = mapped_column(Text)
+    organisation_id: Mapped[str | None] = mapped_column(String(100), comment="PIC, VAT number or similar")
     country: Mapped[str] = mapped_column(String(2))
     topics: Mapped[list[Any]] = mapped_column(default=list)
     agency_id: Mapped[str] = mapped_column(String(100), index=True, comment="the agency that registered them")
@@ -103,6 +104,7 @@ class AssignmentRow(Base):
     proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
     evaluator_id: Mapped[str] = mapped_column(ForeignKey("evaluators.id"), index=True)
     method: Mapped[str] = mapped_column(String(20), comment="manual or automatic")
+    suspended: Mapped[str | None] = mapped_column(Text, comment="why a conflict found later suspends it; NULL: active")
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -211,7 +213,9 @@ class TokenRow(Base):
     call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"), comment="the one call it reaches; NULL: all")
     expires_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
-    last_used_at: Mapped[dt.datetime | None] = mapped_column(comment="updated at most once a minute")
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(
+        comment="updated at most once a minute", info={"audited": False}
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -226,6 +230,7 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    rows: Mapped[list[Any] | None] = mapped_column(JSON, comment="the governed rows the write left, by table and key")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 

@@ -49,13 +49,17 @@ def policy(session: Session, call_id: str) -> AssignmentPolicy:
 
 
 def assigned(evaluator_id: str) -> Select[int]:
-    """Ids of the proposals assigned to an evaluator and not under a declared conflict."""
+    """Ids of the proposals assigned to an evaluator, not suspended and not under a declared conflict."""
     conflicted = (
         exists()
         .where(ConflictRow.proposal_id == AssignmentRow.proposal_id)
         .where(ConflictRow.evaluator_id == evaluator_id)
     )
-    return select(AssignmentRow.proposal_id).where(AssignmentRow.evaluator_id == evaluator_id).where(~conflicted)
+    return (
+        select(AssignmentRow.proposal_id)
+        .where(AssignmentRow.evaluator_id == evaluator_id, AssignmentRow.suspended.is_(None))
+        .where(~conflicted)
+    )
 
 
 def visible_proposals(principal: Principal, call_id: str) -> Select[ProposalRow]:
@@ -95,5 +99,10 @@ def agency_evaluators(agency_id: str) -> Select[EvaluatorRow]:
 
 def profile(row: EvaluatorRow) -> EvaluatorProfile:
     return EvaluatorProfile(
-        id=row.id, name=row.name, organisation=row.organisation, country=row.country, topics=list(row.topics)
+        id=row.id,
+        name=row.name,
+        organisation=row.organisation,
+        organisation_id=row.organisation_id,
+        country=row.country,
+        topics=list(row.topics),
     )

@@ -26,9 +26,12 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import audit, audit_replay
+
 DEFAULT_URL = "sqlite:///grants.db"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+SYNCHRONOUS_VARIABLE = "GRANTS_SQLITE_SYNCHRONOUS"  # FULL unless set; NORMAL only to measure what FULL costs
 
 
 def database_url(url: str | None = None) -> str:
@@ -42,8 +45,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={_synchronous()}")
     cursor.close()
+
+
+def _synchronous() -> str:
+    """FULL: a commit is on disk before it is acknowledged, so an acknowledged score survives a power cut.
+
+    With WAL, NORMAL syncs only at checkpoints and can lose the last commits on power loss
+    (not on a crash of the process).
+    """
+    level = os.environ.get(SYNCHRONOUS_VARIABLE, "FULL").upper()
+    return level if level in {"FULL", "NORMAL", "EXTRA"} else "FULL"
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -81,13 +94,16 @@ def migrate(engine: Engine) -> None:
 class Store:
     """The database behind one app: sessions for reading, writing and consistent snapshots."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, audit_key: bytes | None = None):
+        """``audit_key`` keys the audit chain's hashes; by default the server's configuration gives it."""
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         writer = engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else engine
         snapshot = engine if self.sqlite else engine.execution_options(isolation_level="REPEATABLE READ")
-        self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(writer, expire_on_commit=False)
+        key = audit_key if audit_key is not None else audit.key_from_environment()
+        self._read = sessionmaker(engine, expire_on_commit=False, info={audit.KEY: key})
+        self._write = sessionmaker(writer, expire_on_commit=False, info={audit.KEY: key})
+        audit_replay.track(self._write)
         if not self.sqlite:
             event.listen(self._write, "after_begin", _lock_audit_head)
         self._snapshot = sessionmaker(snapshot, expire_on_commit=False)

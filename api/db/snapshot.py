@@ -1,9 +1,10 @@
 """What ranking, allocation and simulation read: the call and its scored proposals, at one instant.
 
 A score counts when its sheet is submitted and its evaluator is assigned to the
-proposal with no declared conflict with it; drafts, and withdrawn or conflicted
-evaluators' sheets, stay on record but are not read. Everything is read in one
-transaction (repeatable read on PostgreSQL), so a run never mixes scores from before and after a concurrent write.
+proposal, the assignment is not suspended by a conflict found since, and no conflict
+is declared; drafts, and withdrawn, suspended or conflicted evaluators' sheets, stay
+on record but are not read. Everything is read in one transaction (repeatable read on
+PostgreSQL), so a run never mixes scores from before and after a concurrent write.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from rules.proposal import Evaluation, Proposal
 def _evaluations(session: Session, call_id: str) -> dict[int, list[Evaluation]]:
     counted = and_(
         exists().where(
-            AssignmentRow.proposal_id == ScoreSheet.proposal_id, AssignmentRow.evaluator_id == ScoreSheet.evaluator_id
+            AssignmentRow.proposal_id == ScoreSheet.proposal_id,
+            AssignmentRow.evaluator_id == ScoreSheet.evaluator_id,
+            AssignmentRow.suspended.is_(None),
         ),
         ~exists().where(
             ConflictRow.proposal_id == ScoreSheet.proposal_id, ConflictRow.evaluator_id == ScoreSheet.evaluator_id

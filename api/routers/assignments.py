@@ -10,7 +10,15 @@ from pydantic import Field, ValidationError
 from sqlalchemy import select
 
 from api import audit, evaluation, phases
-from api.assignment import AssignmentPlan, AssignmentPolicy, AssignmentProblem, ConflictRecord, Consortia, assign
+from api.assignment import (
+    MAX_LOAD,
+    AssignmentPlan,
+    AssignmentPolicy,
+    AssignmentProblem,
+    ConflictRecord,
+    Consortia,
+    assign,
+)
 from api.auth import Caller, Db, Scope
 from api.db import queries
 from api.db.limits import Storable
@@ -31,6 +39,7 @@ class Pair(Storable):
 
 class AssignmentOut(Pair):
     method: str
+    suspended: str | None = Field(default=None, description="the conflict found since that suspends it")
     created_by: str
     created_at: dt.datetime
 
@@ -40,8 +49,8 @@ class AutoAssign(Storable):
 
     evaluators: list[str] | None = Field(default=None, description="who may be assigned; omitted: every evaluator")
     evaluators_per_proposal: int | None = Field(default=None, ge=1, le=50)
-    min_load: int | None = Field(default=None, ge=0)
-    max_load: int | None = Field(default=None, ge=1)
+    min_load: int | None = Field(default=None, ge=0, le=MAX_LOAD)
+    max_load: int | None = Field(default=None, ge=1, le=MAX_LOAD)
     expertise: Literal["required", "preferred", "ignored"] | None = None
 
 
@@ -173,6 +182,7 @@ def list_assignments(call_id: str, session: Db, principal: Caller, paging: Pagin
             proposal_id=code,
             evaluator_id=row.evaluator_id,
             method=row.method,
+            suspended=row.suspended,
             created_by=row.created_by,
             created_at=row.created_at,
         )

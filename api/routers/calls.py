@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api import audit, phases
 from api.assignment import AssignmentPolicy
 from api.auth import Caller, Db
+from api.conflict_recheck import recheck
 from api.db import limits, queries
 from api.db.models import CallRow, CallVersion, ConsensusScore, ConsensusSheet, ProposalRow, Score, ScoreSheet
 from api.phases import Phase, Write
@@ -193,11 +194,15 @@ def get_policy(call_id: str, session: Db) -> AssignmentPolicy:
 
 @router.put("/{call_id}/policy", response_model=AssignmentPolicy)
 def set_policy(call_id: str, new: AssignmentPolicy, session: Db, principal: Caller) -> AssignmentPolicy:
-    """Set how evaluators are assigned: per-proposal count, load bounds, expertise, same-country conflicts."""
+    """Set how evaluators are assigned: per-proposal count, load bounds, expertise, same-country conflicts.
+
+    Assignments the new policy puts in conflict are suspended (``GET .../assignments`` says why).
+    """
     row = queries.call_row(session, call_id, principal)
     phases.require(row, Write.assignments, "the assignment policy is set")
     before = dict(row.policy)
     row.policy = new.model_dump(mode="json")
     audit.record(session, principal.name, "call.policy", f"call/{call_id}/policy", before, row.policy)
+    recheck(session, call_id, principal.name)
     session.commit()
     return new

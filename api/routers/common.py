@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from api import request_bounds
 from api.auth import authorize
 from api.db.limits import MAX_OFFSET
 from api.problems import PreconditionFailed, UnsupportedMediaType
@@ -19,10 +20,11 @@ from rules.errors import GrantsError
 from rules.yamlio import Loader
 
 T = TypeVar("T")
-MAX_BODY_BYTES = 20 * 1024 * 1024
+MAX_BODY_BYTES = request_bounds.MAX_BODY_BYTES
 ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\[\]{}]")
 ALIAS_EXPANSION = 10
 MAX_EXPANDED_NODES = 100_000
+VERSION_TAG = re.compile(r"[0-9]{1,18}")  # ASCII digits only ('²' is a digit to str.isdigit), and within 64 bits
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
 
@@ -169,7 +171,7 @@ def if_match_version(if_match: str | None, version: int | None, current: object)
             raise PreconditionFailed("If-Match: * needs a current version, and there is none yet", current)
         return version
     tags = [tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")]
-    if not all(tag.isdigit() for tag in tags):
+    if not all(VERSION_TAG.fullmatch(tag) for tag in tags):
         raise PreconditionFailed(f"If-Match {if_match!r} is not a version this API gave out", current)
     named = [int(tag) for tag in tags]
     return version if version in named else named[0]

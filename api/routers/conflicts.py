@@ -97,6 +97,19 @@ def _declarable(session: Session, call_id: str, code: str, principal: Principal)
     return row
 
 
+def _reachable(session: Session, call_id: str, evaluator_id: str) -> set[str]:
+    """The proposals an evaluator may hear of conflicts on: assigned to them (suspended too) or declared by them.
+
+    Any other proposal does not exist for them, so neither does a conflict on it.
+    """
+    assigned = select(AssignmentRow.proposal_id).where(AssignmentRow.evaluator_id == evaluator_id)
+    declared_on = select(ConflictRow.proposal_id).where(ConflictRow.evaluator_id == evaluator_id)
+    query = select(ProposalRow.code).where(
+        ProposalRow.call_id == call_id, ProposalRow.id.in_(assigned) | ProposalRow.id.in_(declared_on)
+    )
+    return set(session.execute(query).scalars())
+
+
 @router.post("", status_code=201, response_model=ConflictRecord, responses={200: {"description": "already declared"}})
 def declare_conflict(
     call_id: str, declaration: Declaration, session: Db, principal: Caller, response: Response
@@ -154,5 +167,7 @@ def list_conflicts(call_id: str, session: Db, principal: Caller, paging: Paging)
         else list(session.execute(queries.agency_evaluators(agency_id)).scalars())
     )
     records = declared(session, call_id, own) + detected(session, call_id, evaluators)
+    if own is not None:
+        records = [r for r in records if r.proposal_id in _reachable(session, call_id, own)]
     items = records[paging.offset : paging.offset + paging.limit]
     return Page(items=items, total=len(records), limit=paging.limit, offset=paging.offset)

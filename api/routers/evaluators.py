@@ -7,15 +7,17 @@ found, and cannot be assigned or given a token.
 from __future__ import annotations
 
 from fastapi import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api import audit
 from api.assignment import EvaluatorProfile
 from api.auth import Caller, Db, Scope
+from api.conflict_recheck import Suspension, recheck_evaluator
 from api.db import queries
 from api.db.models import EvaluatorRow
 from api.problems import Conflict, NotFound
 from api.routers.common import Page, Paging, guarded_router, page_of
+from rules.errors import GrantsError
 from rules.regions import resolve_country
 
 router = guarded_router(prefix="/evaluators", tags=["evaluators"])
@@ -45,6 +47,29 @@ def register_evaluator(new: EvaluatorProfile, session: Db, principal: Caller, re
     audit.record(session, principal.name, "evaluator.register", f"evaluator/{profile.id}", None, profile)
     session.commit()
     return profile
+
+
+class Updated(BaseModel):
+    evaluator: EvaluatorProfile
+    suspended: list[Suspension] = Field(description="assignments the new profile puts in conflict (or frees)")
+
+
+@router.put("/{evaluator_id}", response_model=Updated)
+def update_evaluator(evaluator_id: str, new: EvaluatorProfile, session: Db, principal: Caller) -> Updated:
+    """Correct an evaluator's profile; their assignments are checked for conflicts again at once."""
+    if new.id != evaluator_id:
+        raise GrantsError(f"the body is evaluator {new.id!r}, the URL {evaluator_id!r}: an id cannot change")
+    row = queries.evaluator_row(session, evaluator_id, principal.agency_id)
+    before = queries.profile(row)
+    profile = new.model_copy(update={"country": resolve_country(new.country)})
+    if profile == before:
+        return Updated(evaluator=profile, suspended=[])
+    for field, value in profile.model_dump(exclude={"id"}).items():
+        setattr(row, field, value)
+    audit.record(session, principal.name, "evaluator.update", f"evaluator/{evaluator_id}", before, profile)
+    suspended = recheck_evaluator(session, evaluator_id, principal.name)
+    session.commit()
+    return Updated(evaluator=profile, suspended=suspended)
 
 
 @router.get("", response_model=Page[EvaluatorProfile])

@@ -10,18 +10,21 @@ uploaded file are reported as not imported rather than silently dropped.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from api import audit, phases
 from api.auth import Caller, Db
+from api.conflict_recheck import Suspension, recheck
 from api.db import limits, queries
 from api.db.models import ProposalRow, ScoreSheet
 from api.phases import Write
 from api.problems import Conflict
+from api.request_bounds import refuse_oversized_upload
 from api.routers.common import Page, Paging, RawBody, guarded_router, page_of, text_body
 from rules.check import EligibilityReport, check
 from rules.errors import Problem, ProposalError
@@ -46,6 +49,9 @@ class UploadResult(BaseModel):
     updated: list[str]
     unchanged: list[str]
     not_imported: list[str] = Field(description="evaluations or consensus in the file, which only scores carry")
+    suspended: list[Suspension] = Field(
+        default_factory=list, description="assignments the changed proposals now conflict with (or no longer do)"
+    )
 
 
 def _out(row: ProposalRow) -> ProposalOut:
@@ -80,11 +86,19 @@ def _located_check(body_text: str, fmt: str, proposals: list[Proposal], call_id:
         raise ProposalError(locate_problems(exc.problems, body_text) if fmt == "yaml" else exc.problems) from None
 
 
+def uploaded(body: RawBody) -> list[Proposal]:
+    """The upload's proposals, counted then parsed before the request takes its turn as a writer."""
+    refuse_oversized_upload(body.text)
+    return proposals_from_text(body.text, SOURCE, body.fmt)
+
+
+Uploaded = Annotated[list[Proposal], Depends(uploaded)]
+
+
 @router.post("/proposals", response_model=UploadResult, openapi_extra=text_body("application/json", "application/yaml"))
-def upload_proposals(call_id: str, body: RawBody, session: Db, principal: Caller) -> UploadResult:
+def upload_proposals(call_id: str, body: RawBody, proposals: Uploaded, session: Db, principal: Caller) -> UploadResult:
     """Add or correct proposals; refused whole if one changes a proposal that has scores."""
     phases.require(queries.call_row(session, call_id, principal), Write.proposals, "proposals are uploaded")
-    proposals = proposals_from_text(body.text, SOURCE, body.fmt)
     unstorable = limits.proposal_problems(proposals, body.text)
     if unstorable:
         raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], body.text))
@@ -112,6 +126,8 @@ def upload_proposals(call_id: str, body: RawBody, session: Db, principal: Caller
         audit.record(session, principal.name, "proposal.upload", f"call/{call_id}/proposal/{proposal.id}", before, data)
         if note := _not_imported(proposal):
             result.not_imported.append(note)
+    if result.updated:
+        result.suspended = recheck(session, call_id, principal.name)
     session.commit()
     return result
 

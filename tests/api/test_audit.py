@@ -54,16 +54,18 @@ def test_an_edited_entry_is_named(world: World, agency: Actor, open_call: str) -
 
 def test_an_entry_deleted_from_the_middle_is_named(world: World, agency: Actor, open_call: str) -> None:
     tamper(world.store, "DELETE FROM audit_log WHERE seq = 4")
-    assert agency.get("/audit/verify").json()["problems"] == ["entries 4 to 4 are missing (deleted)"]
+    problems = agency.get("/audit/verify").json()["problems"]
+    assert problems[0] == "entries 4 to 4 are missing (deleted)"
+    assert "proposals row [2] is in the table but no audit entry wrote it" in problems
 
 
 def test_entries_deleted_from_the_end_are_noticed(world: World, agency: Actor, open_call: str) -> None:
     last = agency.get("/audit").json()["total"]
     tamper(world.store, f"DELETE FROM audit_log WHERE seq >= {last - 1}")
     problems = agency.get("/audit/verify").json()["problems"]
-    assert problems == [
+    assert problems[0] == (
         f"the log ends at entry {last - 2} but {last} were written: entries after {last - 2} were deleted"
-    ]
+    )
 
 
 def test_an_entry_rewritten_with_a_fresh_hash_breaks_the_next_link(world: World, agency: Actor, open_call: str) -> None:

@@ -31,6 +31,13 @@ def test_the_sqlite_store_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> 
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
+def test_an_acknowledged_sqlite_commit_is_synced_to_disk(tmp_path: Path) -> None:
+    """synchronous=FULL (2): in WAL mode NORMAL may lose the last commits on power loss."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'grants.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+
+
 def test_the_migrated_store_matches_the_models_on_each_database(store: Store) -> None:
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
