@@ -102,6 +102,8 @@ CONSENSUS = "consensus"
 SHEETS = ("proposals", "partners", "evaluations")
 
 Located = dict[PathKey, Cell]
+UNREAD = object()
+"""A cell whose value could not be read: its problem is reported once, not again as a missing field."""
 
 
 @dataclass
@@ -183,14 +185,18 @@ def _values(
             values[name] = (fields[name](raw), cell)
         except BadValue as exc:
             problems.append(dataclasses.replace(cell.problem(str(exc)), path=name))
+            values[name] = (UNREAD, cell)
     return values
 
 
 def _proposal_fields(values: dict[str, tuple[Any, Cell]], located: Located, problems: list[Problem]) -> dict[str, Any]:
-    data = {name: value for name, (value, _) in values.items() if name in PROPOSAL_FIELDS}
+    data = {name: value for name, (value, _) in values.items() if name in PROPOSAL_FIELDS and value is not UNREAD}
     for name, (_, cell) in values.items():
         located[(name,)] = cell
     start, end = data.pop("start_date", None), data.pop("end_date", None)
+    for date in ("start_date", "end_date"):
+        if date in values and values[date][0] is UNREAD:
+            located.setdefault(("duration_months",), values[date][1])
     if start is not None and end is not None and "duration_months" not in data:
         if end < start:
             problems.append(values["end_date"][1].problem(f"end date {end} is before the start date {start}"))
@@ -201,7 +207,7 @@ def _proposal_fields(values: dict[str, tuple[Any, Cell]], located: Located, prob
 
 
 def _partner(values: dict[str, tuple[Any, Cell]], where: PathKey, located: Located) -> dict[str, Any] | None:
-    picked = {name: value for name, (value, _) in values.items() if name in PARTNER_FIELDS}
+    picked = {name: value for name, (value, _) in values.items() if name in PARTNER_FIELDS and value is not UNREAD}
     if not picked:
         return None
     for name, (_, cell) in values.items():
@@ -221,7 +227,7 @@ def _differs(
 ) -> None:
     """On a proposal's later rows, its own columns are empty or repeat the first row's."""
     for name, (value, cell) in values.items():
-        if name in PROPOSAL_FIELDS and name != "id" and name in data and data[name] != value:
+        if name in PROPOSAL_FIELDS and name != "id" and name in data and value is not UNREAD and data[name] != value:
             first = located[(name,)].address
             problems.append(
                 cell.problem(f"{name} {value!r} differs from {data[name]!r} in {first} for the same proposal")
@@ -491,12 +497,15 @@ def _readable(loc: Sequence[str | int]) -> PathKey:
     return tuple(part for part in loc if not (isinstance(part, str) and "[" in part))
 
 
-def locate_at(cells: Located, path: PathKey, problem: Problem, fallback: str) -> Problem:
-    """The problem at the cell of ``path``, or of the nearest enclosing part that has one."""
+def locate_at(cells: Located, path: PathKey, problem: Problem, fallback: str, named: bool = False) -> Problem:
+    """The problem at the cell of ``path``, or of the nearest enclosing part that has one.
+
+    ``named`` adds the field's name, for messages (pydantic's) that do not say which field they are about.
+    """
     for end in range(len(path), -1, -1):
         cell = cells.get(path[:end])
         if cell is not None:
-            field_name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+            field_name = next((str(p) for p in reversed(path) if isinstance(p, str)), "") if named else ""
             return Problem(problem.message, field_name, cell.file, None, cell.address)
     return dataclasses.replace(problem, file=problem.file or fallback)
 
@@ -510,11 +519,14 @@ def _validated(reading: Reading, fallback: str) -> tuple[list[Proposal], list[in
             where.append(k)
         except ValidationError as exc:
             for err in exc.errors():
+                path = _readable(err["loc"])
+                if err["type"] == "missing" and path in reading.cells[k]:
+                    continue  # the cell that should have given it is already reported
                 message = err["msg"].removeprefix("Value error, ")
-                if err["type"] == "too_short" and err["loc"] == ("partners",):
+                if err["type"] == "too_short" and path == ("partners",):
                     message = "the proposal has no partner rows"
-                problem = Problem(message)
-                reading.problems.append(locate_at(reading.cells[k], _readable(err["loc"]), problem, fallback))
+                problem = locate_at(reading.cells[k], path, Problem(message), fallback, named=True)
+                reading.problems.append(problem)
     return valid, where
 
 

@@ -81,9 +81,7 @@ def test_the_xlsx_granted_column_sums_to_the_total_awarded_to_the_cent(report: P
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == sheet.dimensions
 
 
-def test_the_xlsx_has_flags_as_booleans_and_every_failed_rule_with_its_reason(
-    report: Path, decision: Decision
-) -> None:
+def test_the_xlsx_has_flags_as_booleans_and_every_failed_rule_with_its_reason(report: Path, decision: Decision) -> None:
     book = load_workbook(report.parent / "report.xlsx")
     assert book.sheetnames == ["summary", "eligibility", "ranking", "allocation", "reserve"]
     rows = list(book["eligibility"].iter_rows(min_row=2, values_only=True))

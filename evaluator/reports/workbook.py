@@ -19,6 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from rules.money import exact_text
+
 Kind = Literal["text", "money", "score", "share", "flag", "count", "date"]
 BOM = "\ufeff"
 MAX_WIDTH = 60
@@ -100,7 +102,13 @@ def csv_text(rows: Sequence[Sequence[Any]]) -> str:
 
 
 def sheet_rows(sheet: Sheet) -> list[list[Any]]:
-    return [[c.header for c in sheet.columns], *sheet.rows]
+    """The sheet as plain rows under its header, amounts to the cent (``500000.00``) as in JSON."""
+    money = [c.kind == "money" for c in sheet.columns]
+    rows = [
+        [exact_text(v) if m and isinstance(v, Decimal) else v for v, m in zip(r, money, strict=True)]
+        for r in sheet.rows
+    ]
+    return [[c.header for c in sheet.columns], *rows]
 
 
 def write_csv(path: Path, rows: Sequence[Sequence[Any]]) -> None:
