@@ -73,7 +73,7 @@ def write_proposals(proposals: list[Proposal], path: Path, call: Call | None = N
         return [path]
     if suffix == ".csv":
         written = [path]
-        write_csv(path, sheet_rows(one_row_per_partner(proposals)))
+        write_csv(path, sheet_rows(one_row_per_partner(proposals), cents=False))
         criteria = criteria_of(proposals, call)
         if criteria:
             write_csv(evaluations_path(path), sheet_rows(evaluations_sheet(proposals, criteria)))

@@ -101,9 +101,12 @@ def csv_text(rows: Sequence[Sequence[Any]]) -> str:
     return out.getvalue()
 
 
-def sheet_rows(sheet: Sheet) -> list[list[Any]]:
-    """The sheet as plain rows under its header, amounts to the cent (``500000.00``) as in JSON."""
-    money = [c.kind == "money" for c in sheet.columns]
+def sheet_rows(sheet: Sheet, cents: bool = True) -> list[list[Any]]:
+    """The sheet as plain rows under its header; with ``cents``, amounts to the cent (``500000.00``) as in JSON.
+
+    Without, amounts are written as they were given, so proposals read back digit for digit.
+    """
+    money = [cents and c.kind == "money" for c in sheet.columns]
     rows = [
         [exact_text(v) if m and isinstance(v, Decimal) else v for v, m in zip(r, money, strict=True)]
         for r in sheet.rows
