@@ -53,6 +53,9 @@ class SheetOut(SheetIn):
     version: int
     updated_by: str
     updated_at: dt.datetime
+    imported_by: str | None = Field(
+        default=None, description="the agency that imported these scores from a proposals file; null: submitted here"
+    )
 
 
 class Kind:
@@ -104,6 +107,7 @@ def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list
         comments={v.criterion: v.comment for v in values if v.comment},
         updated_by=sheet.updated_by,
         updated_at=sheet.updated_at,
+        imported_by=sheet.imported_by,
     )
 
 
@@ -185,7 +189,7 @@ def put_sheet(
         raise PreconditionRequired(f"the sheet is at version {current.version}; send If-Match to replace it", current)
     if current is not None and expected != current.version:
         raise PreconditionFailed(f"the sheet is at version {current.version}, not {expected}", current)
-    stamp = {"updated_by": principal.name, "updated_at": utcnow(), "call_version": call_version}
+    stamp = {"updated_by": principal.name, "updated_at": utcnow(), "call_version": call_version, "imported_by": None}
     if current is None:
         owner = {"evaluator_id": evaluator_id} if kind.sheet is ScoreSheet else {}
         row = kind.sheet(proposal_id=proposal.id, version=1, **owner, **stamp)
