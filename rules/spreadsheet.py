@@ -252,6 +252,10 @@ def _start(reading: Reading, pid: str, row: Row, cell: Cell) -> bool:
 def _one_sheet(table: Table, mapping: Mapping[str, str], reading: Reading) -> None:
     """One row per partner; a proposal's own columns are repeated on each row or filled in on its first."""
     fields = PROPOSAL_FIELDS | PARTNER_FIELDS
+    if not table.header:
+        where = f"{table.sheet}!A1" if table.sheet else ""
+        reading.problems.append(Problem("the file holds no proposals", file=table.file, cell=where))
+        return
     columns = _columns(table, fields, mapping, reading.problems)
     if "id" not in columns:
         reading.problems.append(table.cell(table.header_row, 0).problem("no proposal id column ('id')"))

@@ -105,6 +105,9 @@ def test_imported_scores_are_shown_as_imported_and_audited_for_the_agency(agency
     imports = [e for e in entries if e["action"] == "scores.import"]
     assert len(imports) == sum(len(p.evaluations) for p in proposals)
     assert all(e["actor"] == e["after"]["imported_by"] and e["actor"].startswith("agency") for e in imports)
+    run = agency.post("/calls/COS-CLUSTER-2020-3-03/allocations").json()["id"]
+    page = agency.get(f"/calls/COS-CLUSTER-2020-3-03/reports/allocations/{run}/proposals/{proposals[0].id}.html")
+    assert page.status_code == 200 and f"{proposals[0].evaluations[0].evaluator} (imported)" in page.text
     again = agency.post(
         "/calls/COS-CLUSTER-2020-3-03/proposals?import_evaluations=true",
         content=(folder / "proposals.yaml").read_bytes(),
