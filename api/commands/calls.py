@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from evaluator.inputs import places_and_scores
 from evaluator.ranking import Ranking, rank
-from evaluator.scoring import validate_scores
 from rules.check import EligibilityReport, check
 from rules.errors import CallError, GrantsError, ProposalError, ScoreError
 from rules.lint import lint_text
@@ -39,18 +40,7 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
     come at once, each at its cell.
     """
     call = call_from_text(read_text(call_path, CallError), str(call_path))
-    return call, load_proposals(proposals_path, call, also=lambda proposals: _places_and_scores(call, proposals))
-
-
-def _places_and_scores(call: Call, proposals: list[Proposal]) -> None:
-    problems = []
-    for run in (check, validate_scores):
-        try:
-            run(call, proposals)
-        except GrantsError as exc:
-            problems += exc.problems
-    if problems:
-        raise ProposalError(problems)
+    return call, load_proposals(proposals_path, call, also=functools.partial(places_and_scores, call))
 
 
 @contextmanager

@@ -11,6 +11,7 @@ A CSV or XLSX body is read by ``rules.spreadsheet``, its problems named by cell.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from api.db.models import ProposalRow, ScoreSheet
 from api.evaluation_import import import_evaluations as import_evaluations_of
 from api.problems import Conflict
 from api.routers.common import Body, Page, Paging, guarded_router, page_of, raw_body, text_body
+from evaluator.inputs import places_and_scores
 from rules.check import EligibilityReport, check
 from rules.errors import Problem, ProposalError
 from rules.load import locate_problems, proposals_from_text
@@ -116,15 +118,6 @@ def _scored(session: Session, row: ProposalRow) -> bool:
     return bool(session.execute(select(exists().where(ScoreSheet.proposal_id == row.id))).scalar())
 
 
-def _located_check(body_text: str, fmt: str, proposals: list[Proposal], call_id: str, session: Session) -> None:
-    """Resolve every partner's place now, so eligibility can always run later."""
-    call, _ = queries.current_call(session, call_id)
-    try:
-        check(call, proposals, SOURCE)
-    except ProposalError as exc:
-        raise ProposalError(locate_problems(exc.problems, body_text) if fmt == "yaml" else exc.problems) from None
-
-
 @router.post(
     "/proposals",
     response_model=UploadResult,
@@ -140,7 +133,7 @@ def upload_proposals(
     """
     queries.call_row(session, call_id)
     call, call_version = queries.current_call(session, call_id)
-    proposals = _read(body, call, session, call_id)
+    proposals = _read(body, call, import_evaluations)
     existing = {r.code: r for r in session.execute(select(ProposalRow).where(ProposalRow.call_id == call_id)).scalars()}
     result = UploadResult(created=[], updated=[], unchanged=[], not_imported=[])
     for proposal in proposals:
@@ -171,26 +164,27 @@ def upload_proposals(
     return result
 
 
-def _resolve_places(call: Call, proposals: list[Proposal]) -> None:
-    check(call, proposals)
-
-
-def _read(body: Upload, call: Call, session: Session, call_id: str) -> list[Proposal]:
-    """The upload's proposals, every problem located (line or cell), places resolved and values storable."""
+def _read(body: Upload, call: Call, scores: bool) -> list[Proposal]:
+    """The upload's proposals, every problem located (line or cell): places resolved, values storable
+    and, when they are to be imported, scores on the call's scale."""
     if body.sheet is not None:
         sheet = body.sheet
-        proposals = read_proposals(sheet, call=call, also=functools.partial(_resolve_places, call))
+        proposals = read_proposals(sheet, call=call, also=functools.partial(places_and_scores, call, scores=scores))
         unstorable = limits.proposal_problems(proposals, None)
         if unstorable:
             raise ProposalError(locate_later(unstorable, sheet, call=call))
         return proposals
     assert body.text is not None
-    text = body.text
-    proposals = proposals_from_text(text.text, SOURCE, text.fmt)
-    unstorable = limits.proposal_problems(proposals, text.text)
+    text, fmt = body.text.text, body.text.fmt
+    proposals = proposals_from_text(text, SOURCE, fmt)
+    unstorable = limits.proposal_problems(proposals, text)
     if unstorable:
-        raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], text.text))
-    _located_check(text.text, text.fmt, proposals, call_id, session)
+        raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], text))
+    try:
+        places_and_scores(call, proposals, scores)
+    except ProposalError as exc:
+        problems = [dataclasses.replace(p, file=SOURCE) for p in exc.problems]
+        raise ProposalError(locate_problems(problems, text) if fmt == "yaml" else problems) from None
     return proposals
 
 

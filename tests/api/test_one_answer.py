@@ -126,3 +126,23 @@ def test_a_spreadsheet_upload_names_the_cell_of_each_problem(agency: Actor) -> N
     (error,) = response.json()["errors"]
     assert (error["file"], error["cell"]) == ("export.csv", "E2")
     assert error["message"].startswith("unknown country 'Germny'")
+
+
+def test_scores_to_import_from_a_workbook_are_checked_at_their_cells(agency: Actor, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    folder = next(c for c in CALLS if c.name == "cosme_cluster_2020")
+    agency.post("/calls", content=(folder / "call.yaml").read_bytes(), headers=YAML)
+    write_proposals(load_proposals(folder / "proposals.yaml"), tmp_path / "p.xlsx", load_call(folder / "call.yaml"))
+    book = load_workbook(tmp_path / "p.xlsx")
+    book["evaluations"]["D2"] = 7
+    book.save(tmp_path / "p.xlsx")
+    headers = {"content-type": XLSX, "content-disposition": 'attachment; filename="panel.xlsx"'}
+    url = "/calls/COS-CLUSTER-2020-3-03/proposals?import_evaluations=true"
+    response = agency.post(url, content=(tmp_path / "p.xlsx").read_bytes(), headers=headers)
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert (error["file"], error["cell"]) == ("panel.xlsx", "evaluations!D2")
+    assert error["message"].endswith("criterion quality: 7 is not on the 0–5 scale in steps of 0.5")
+    without = agency.post(url.split("?")[0], content=(tmp_path / "p.xlsx").read_bytes(), headers=headers)
+    assert without.status_code == 200 and len(without.json()["not_imported"]) == 60
