@@ -29,7 +29,6 @@ PROPOSALS = TypeAdapter(list[Proposal])
 SHEET_SUFFIXES = frozenset({".csv", ".xlsx"})
 SPREADSHEETS = frozenset({".tsv", ".xls", ".ods"})
 """Read as YAML, these fail as 'malformed YAML' or 'not UTF-8': say what to do instead (.csv and .xlsx are read)."""
-Check = Callable[[list[Proposal]], None]
 
 
 def read_bytes(path: Path, error: type[GrantsError]) -> bytes:
@@ -234,7 +233,9 @@ def _parse_json(text: str, source: str) -> Any:
         raise ProposalError([Problem("a key is written twice in one object", file=source)]) from None
 
 
-def load_proposals(path: str | Path, call: Call | None = None, also: Check | None = None) -> list[Proposal]:
+def load_proposals(
+    path: str | Path, call: Call | None = None, also: Callable[[list[Proposal]], None] | None = None
+) -> list[Proposal]:
     """A file's proposals; a file with none is a mistake (the wrong file, an export that failed), not a call.
 
     CSV and XLSX files, and import files naming them (``rules.import_file``), are read by

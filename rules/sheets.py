@@ -14,7 +14,6 @@ import functools
 import io
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -296,7 +295,3 @@ def months_between(start: dt.date, end: dt.date) -> int:
     after = end + dt.timedelta(days=1)
     months = (after.year - start.year) * 12 + after.month - start.month
     return months + (1 if after.day > start.day else 0)
-
-
-def filled(values: Iterator[Any]) -> bool:
-    return any(v not in (None, "") for v in values)

@@ -592,10 +592,3 @@ def locate_later(
     reading = _reading(proposals, call, columns, evaluations)
     fallback = proposals.name if isinstance(proposals, Source) else ""
     return relocated(problems, reading, range(len(reading.data)), fallback)
-
-
-def read_evaluations(
-    proposals: Sequence[Proposal], evaluations: Sequence[Source], call: Call | None = None
-) -> list[Proposal]:
-    """The proposals with the evaluations (and consensus) of score spreadsheets added."""
-    return read_proposals(proposals, call=call, evaluations=evaluations)
