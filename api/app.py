@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.db.session import Store
+from api.lockout import FailedLogins
 from api.routers import (
     allocations,
     assignments,
@@ -13,11 +14,13 @@ from api.routers import (
     calls,
     conflicts,
     evaluators,
+    phases,
     proposals,
     rankings,
     reports,
     scores,
     simulations,
+    tokens,
 )
 from api.routers.common import MAX_BODY_BYTES
 
@@ -33,6 +36,8 @@ ROUTERS = (
     simulations,
     reports,
     audit,
+    phases,
+    tokens,
 )
 
 
@@ -44,6 +49,7 @@ def create_app(store: Store | None = None) -> FastAPI:
         description="Run public funding calls: calls, proposals, evaluators, scores, rankings, allocations.",
     )
     app.state.store = store or Store.open()
+    app.state.failed_logins = FailedLogins()
     problems.install(app, MAX_BODY_BYTES)
     for module in ROUTERS:
         app.include_router(module.router)

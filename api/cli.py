@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.commands import allocation, calls, ranking, reporting, server, spreadsheets
+from api.commands import allocation, calls, ranking, reporting, server, spreadsheets, tokens
 from rules.errors import GrantsError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ server.register(app)
 reporting.register(app)
 allocation.register(app)
 spreadsheets.register(app)
+tokens.register(app)
 
 USER_ERROR = 2
 

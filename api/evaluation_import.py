@@ -35,6 +35,7 @@ from api.db.models import (
     ScoreSheet,
     utcnow,
 )
+from api.evaluation import SheetState
 from api.problems import Conflict
 from evaluator.scoring import validate_scores
 from rules.errors import Problem, ScoreError
@@ -111,7 +112,7 @@ def _import_sheet(
         raise Conflict(
             f"proposal {proposal.code!r} already has a {name} sheet with other scores; imports never replace"
         )
-    owner = {"evaluator_id": evaluation.evaluator} if evaluation else {}
+    owner = {"evaluator_id": evaluation.evaluator, "state": SheetState.submitted.value} if evaluation else {}
     stamp = {"updated_by": principal.name, "updated_at": utcnow(), "call_version": call_version}
     row = sheet_type(proposal_id=proposal.id, version=1, imported_by=principal.name, **owner, **stamp)
     session.add(row)
@@ -120,7 +121,7 @@ def _import_sheet(
     session.add_all(
         value_type(sheet_id=row.id, criterion=c, value=v, comment=comments.get(c, "")) for c, v in wanted.items()
     )
-    after = {"scores": wanted, "comments": comments, "imported_by": principal.name, **owner}
+    after = {"scores": wanted, "comments": comments, "imported_by": principal.name, **owner}  # a submitted sheet
     target = f"call/{proposal.call_id}/proposal/{proposal.code}/{name}"
     audit.record(session, principal.name, "scores.import" if evaluation else "consensus.import", target, None, after)
     return True

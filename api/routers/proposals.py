@@ -24,11 +24,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, phases
 from api.auth import Caller, Db
 from api.db import limits, queries
 from api.db.models import ProposalRow, ScoreSheet
 from api.evaluation_import import import_evaluations as import_evaluations_of
+from api.phases import Write
 from api.problems import Conflict
 from api.routers.common import Body, Page, Paging, guarded_router, page_of, raw_body, text_body
 from evaluator.inputs import places_and_scores
@@ -131,7 +132,7 @@ def upload_proposals(
     With ``import_evaluations=true`` the file's evaluations and consensus are stored too, as
     sheets imported by the caller and attributed to the evaluators they name.
     """
-    queries.call_row(session, call_id)
+    phases.require(queries.call_row(session, call_id, principal), Write.proposals, "proposals are uploaded")
     call, call_version = queries.current_call(session, call_id)
     proposals = _read(body, call, import_evaluations)
     existing = {r.code: r for r in session.execute(select(ProposalRow).where(ProposalRow.call_id == call_id)).scalars()}

@@ -1,7 +1,7 @@
 """Score and consensus sheets say which agency imported them from a file (NULL: submitted through the API).
 
-Revision ID: 0002_imported_sheets
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 23:35:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_imported_sheets"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 TABLES = ("score_sheets", "consensus_sheets")
