@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.commands import allocation, audit_log, calls, ranking, reporting, server, tokens
+from api.commands import allocation, audit_log, calls, ranking, reporting, server, spreadsheets, tokens
 from rules.errors import GrantsError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ ranking.register(app)
 server.register(app)
 reporting.register(app)
 allocation.register(app)
+spreadsheets.register(app)
 tokens.register(app)
 server.audit_app.command("head")(audit_log.audit_head)
 

@@ -80,6 +80,9 @@ class SheetOut(SheetIn):
     updated_by: str
     updated_at: dt.datetime
     reopened_reason: str | None = Field(default=None, description="why the agency reopened it after the close")
+    imported_by: str | None = Field(
+        default=None, description="the agency that imported these scores from a proposals file; null: submitted here"
+    )
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list
         reopened_reason=getattr(sheet, "reopened_reason", None),
         updated_by=sheet.updated_by,
         updated_at=sheet.updated_at,
+        imported_by=sheet.imported_by,
     )
 
 
@@ -229,7 +233,12 @@ def _put(
         raise PreconditionRequired(f"the sheet is at version {current.version}; send If-Match to replace it", current)
     if current is not None and expected != current.version:
         raise PreconditionFailed(f"the sheet is at version {current.version}, not {expected}", current)
-    stamp: dict[str, Any] = {"updated_by": principal.name, "updated_at": utcnow(), "call_version": call_version}
+    stamp: dict[str, Any] = {
+        "updated_by": principal.name,
+        "updated_at": utcnow(),
+        "call_version": call_version,
+        "imported_by": None,  # a sheet written here is its writer's, even over an imported one
+    }
     state = {"state": sheet.state.value} if kind.scored else {}
     if current is None:
         owner = {"evaluator_id": evaluator_id} if kind.scored else {}

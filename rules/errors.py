@@ -19,17 +19,22 @@ class Problem:
     path: str = ""
     file: str = ""
     line: int | None = None
+    cell: str = ""
+    """A spreadsheet cell (``partners!C17``, or ``C17`` in a CSV), where a line number means nothing."""
 
     def __str__(self) -> str:
         parts = [self.file] if self.file else []
         if self.line is not None:
             parts = [f"{self.file or '<input>'}:{self.line}"]
+        if self.cell:
+            parts = [f"{self.file or '<input>'}:{self.cell}"]
         if self.path:
             parts.append(self.path)
         return ": ".join([*parts, self.message])
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "path": self.path, "message": self.message}
+        located = {"cell": self.cell} if self.cell else {}
+        return {"file": self.file, "line": self.line, **located, "path": self.path, "message": self.message}
 
 
 class GrantsError(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,26 +19,33 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from rules.areas import call_areas
 from rules.bulk import gc_paused
 from rules.errors import AreaError, CallError, GrantsError, Problem, ProposalError
+from rules.import_file import is_import_file
 from rules.model import Call
 from rules.proposal import Proposal
 from rules.yamlio import PathKey, line_map, locate, parse_yaml, path_key
 
 M = TypeVar("M", bound=BaseModel)
 PROPOSALS = TypeAdapter(list[Proposal])
-SPREADSHEETS = frozenset({".csv", ".tsv", ".xlsx", ".xls", ".ods"})
-"""Read as YAML, a CSV export fails as 'malformed YAML' and a workbook as 'not UTF-8': say what to do instead."""
+SHEET_SUFFIXES = frozenset({".csv", ".xlsx"})
+SPREADSHEETS = frozenset({".tsv", ".xls", ".ods"})
+"""Read as YAML, these fail as 'malformed YAML' or 'not UTF-8': say what to do instead (.csv and .xlsx are read)."""
 
 
-def read_text(path: Path, error: type[GrantsError]) -> str:
-    """The file as text; a missing file, a folder or another encoding than UTF-8 is a located error."""
+def read_bytes(path: Path, error: type[GrantsError]) -> bytes:
+    """The file's bytes; a missing file or a folder is a located error."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise error([Problem("file not found", file=str(path))]) from None
     except IsADirectoryError:
         raise error([Problem("is a folder, not a file", file=str(path))]) from None
     except OSError as exc:
         raise error([Problem(f"cannot read the file: {exc.strerror or exc}", file=str(path))]) from None
+
+
+def read_text(path: Path, error: type[GrantsError]) -> str:
+    """The file as text; a missing file, a folder or another encoding than UTF-8 is a located error."""
+    data = read_bytes(path, error)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -226,17 +233,49 @@ def _parse_json(text: str, source: str) -> Any:
         raise ProposalError([Problem("a key is written twice in one object", file=source)]) from None
 
 
-def load_proposals(path: str | Path) -> list[Proposal]:
-    """A file's proposals; a file with none is a mistake (the wrong file, an export that failed), not a call."""
+def load_proposals(
+    path: str | Path, call: Call | None = None, also: Callable[[list[Proposal]], None] | None = None
+) -> list[Proposal]:
+    """A file's proposals; a file with none is a mistake (the wrong file, an export that failed), not a call.
+
+    CSV and XLSX files, and import files naming them (``rules.import_file``), are read by
+    ``rules.spreadsheet``; for those ``call`` names the criteria of score columns and ``also``
+    adds further checks whose problems are reported with the file's own, at their cells.
+    """
     path = Path(path)
-    if path.suffix.lower() in SPREADSHEETS:
-        message = f"proposals are read from YAML or JSON, not {path.suffix}: export them as one of those"
+    suffix = path.suffix.lower()
+    if suffix in SHEET_SUFFIXES:
+        from rules.spreadsheet import Source, read_proposals
+
+        return read_proposals(Source(read_bytes(path, ProposalError), str(path)), call=call, also=also)
+    if suffix in SPREADSHEETS:
+        message = f"proposals are read from XLSX, CSV, YAML or JSON, not {path.suffix}: save the file as .xlsx or .csv"
         raise ProposalError([Problem(message, file=str(path))])
-    fmt = "json" if path.suffix.lower() == ".json" else "yaml"
-    proposals = proposals_from_text(read_text(path, ProposalError), str(path), fmt)
+    text = read_text(path, ProposalError)
+    if is_import_file(text):
+        from rules.import_file import load_import
+
+        return load_import(path, text, call, also)
+    fmt = "json" if suffix == ".json" else "yaml"
+    proposals = proposals_from_text(text, str(path), fmt)
     if not proposals:
         raise ProposalError([Problem("the file holds no proposals", file=str(path), line=1)])
     return proposals
+
+
+def locate_in_file(problems: list[Problem], path: Path, call: Call | None = None) -> list[Problem]:
+    """Problems found after loading, at their line in a YAML or JSON file or at their cell in a spreadsheet."""
+    suffix = path.suffix.lower()
+    if suffix in SHEET_SUFFIXES:
+        from rules.spreadsheet import Source, locate_later
+
+        return locate_later(problems, Source(read_bytes(path, ProposalError), str(path)), call=call)
+    text = read_text(path, ProposalError)
+    if is_import_file(text):
+        from rules.import_file import locate_import
+
+        return locate_import(problems, path, text, call)
+    return locate_problems(problems, text)
 
 
 def locate_problems(problems: list[Problem], text: str) -> list[Problem]:

@@ -62,6 +62,9 @@ class Evaluation(BaseModel):
     evaluator: str = Field(min_length=1)
     scores: dict[str, Decimal | None]
     comments: dict[str, str] = Field(default_factory=dict)
+    imported_by: str | None = Field(
+        default=None, description="set by the API: the agency that imported the sheet from a file for the evaluator"
+    )
 
 
 class Proposal(BaseModel):

@@ -158,15 +158,14 @@ def test_a_latin1_file_is_refused_at_the_line_of_its_first_accent(tmp_path: Path
     assert str(failed.value) == f"{path}:7: the file is not UTF-8 text (byte 0xe0); save it as UTF-8"
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
-def test_a_spreadsheet_is_told_to_be_exported_not_parsed_as_yaml(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize("suffix", [".xls", ".ods", ".tsv"])
+def test_a_spreadsheet_we_do_not_read_is_told_to_be_saved_as_xlsx_or_csv(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"proposals{suffix}"
     path.write_bytes(b"id,requested_amount\nP1,400000\n")
     with pytest.raises(ProposalError) as failed:
         load_proposals(path)
-    assert (
-        str(failed.value) == f"{path}: proposals are read from YAML or JSON, not {suffix}: export them as one of those"
-    )
+    message = f"proposals are read from XLSX, CSV, YAML or JSON, not {suffix}: save the file as .xlsx or .csv"
+    assert str(failed.value) == f"{path}: {message}"
 
 
 def test_a_folder_given_for_a_file_says_so(tmp_path: Path) -> None:

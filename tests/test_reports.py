@@ -54,19 +54,42 @@ def test_each_proposal_page_names_its_failed_rules_or_its_scores(report: Path, d
 
 
 def test_csv_amounts_are_the_allocation_to_the_cent(report: Path, decision: Decision) -> None:
-    with (report.parent / "allocation.csv").open(encoding="utf-8") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["outcome"] == "funded"]
-    assert {r["id"]: Decimal(r["amount"]) for r in rows} == {g.id: g.amount for g in decision.allocation.grants}
-    with (report.parent / "ranking.csv").open(encoding="utf-8") as handle:
+    with (report.parent / "allocation.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["id"]: Decimal(r["granted"]) for r in rows} == {g.id: g.amount for g in decision.allocation.grants}
+    with (report.parent / "ranking.csv").open(encoding="utf-8-sig") as handle:
         ranking = list(csv.DictReader(handle))
     assert [r["id"] for r in ranking] == [e.id for e in decision.ranking.entries]
     assert all(re.fullmatch(r"\d+\.\d\d", r["requested_amount"]) for r in ranking)
 
 
-def test_xlsx_keeps_amounts_as_exact_text(report: Path, decision: Decision) -> None:
+def test_every_csv_starts_with_a_byte_order_mark_so_excel_reads_utf8(report: Path) -> None:
+    for name in ("eligibility", "ranking", "allocation", "reserve"):
+        assert (report.parent / f"{name}.csv").read_bytes().startswith(b"\xef\xbb\xbf"), name
+
+
+def test_the_xlsx_granted_column_sums_to_the_total_awarded_to_the_cent(report: Path, decision: Decision) -> None:
     book = load_workbook(report.parent / "report.xlsx")
-    amounts = [row[2] for row in book["allocation"].iter_rows(min_row=2, values_only=True) if row[1] == "funded"]
-    assert amounts == [str(g.amount) for g in decision.allocation.grants]
+    sheet = book["allocation"]
+    header = [c.value for c in sheet[1]]
+    assert header == ["id", "acronym", "lead", "lead_country", "score", "requested", "granted", "share"]
+    granted = [row[header.index("granted")] for row in sheet.iter_rows(min_row=2)]
+    assert all(isinstance(c.value, (int, float)) and "EUR" in c.number_format for c in granted)
+    total = sum(Decimal(repr(c.value)) for c in granted)
+    assert total == decision.allocation.total_awarded
+    assert Decimal(repr(book["summary"]["D2"].value)) == total
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == sheet.dimensions
+
+
+def test_the_xlsx_has_flags_as_booleans_and_every_failed_rule_with_its_reason(report: Path, decision: Decision) -> None:
+    book = load_workbook(report.parent / "report.xlsx")
+    assert book.sheetnames == ["summary", "eligibility", "ranking", "allocation", "reserve"]
+    rows = list(book["eligibility"].iter_rows(min_row=2, values_only=True))
+    failures = [(r[0], r[5], r[6]) for r in rows if r[4] is False]
+    expected = [(e.id, f.rule, f.reason) for e in decision.eligibility.results for f in e.failures]
+    assert failures == expected and all(isinstance(r[4], bool) for r in rows)
+    reserve = [r[1] for r in book["reserve"].iter_rows(min_row=2, values_only=True)]
+    assert reserve == list(decision.allocation.reserve)
 
 
 def test_demo_runs_the_whole_pipeline_and_says_where_the_report_is(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,39 +16,46 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from evaluator.inputs import places_and_scores
 from evaluator.ranking import Ranking, rank
 from rules.check import EligibilityReport, check
 from rules.errors import CallError, GrantsError, ProposalError, ScoreError
 from rules.lint import lint_text
-from rules.load import call_from_text, json_schema, load_proposals, locate_problems, read_text
+from rules.load import call_from_text, json_schema, load_proposals, locate_in_file, read_text
 from rules.model import Call
 from rules.proposal import Proposal
 
 console = Console(highlight=False, soft_wrap=True)
 CallPath = Annotated[Path, typer.Argument(help="the call's YAML file, e.g. calls/cosme_cluster_2020/call.yaml")]
-ProposalsPath = Annotated[Path, typer.Argument(help="proposals as a YAML or JSON list")]
+ProposalsPath = Annotated[
+    Path, typer.Argument(help="proposals: YAML, JSON, XLSX or CSV, or an import file naming spreadsheets")
+]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
 def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Proposal]]:
-    """The call and the proposals, with any load error located in its file."""
+    """The call and the proposals, with any load error located in its file.
+
+    A spreadsheet's places and scores are checked as it is read, so that all its problems
+    come at once, each at its cell.
+    """
     call = call_from_text(read_text(call_path, CallError), str(call_path))
-    return call, load_proposals(proposals_path)
+    return call, load_proposals(proposals_path, call, also=functools.partial(places_and_scores, call))
 
 
 @contextmanager
-def located_in(proposals_path: Path) -> Iterator[None]:
-    """Re-raise proposal and score problems at their file and line (JSON is YAML to the locator)."""
+def located_in(proposals_path: Path, call: Call | None = None) -> Iterator[None]:
+    """Re-raise proposal and score problems at their file and line, or cell (JSON is YAML to the locator)."""
     try:
         yield
     except (ProposalError, ScoreError) as exc:
         problems = [dataclasses.replace(p, file=str(proposals_path)) for p in exc.problems]
-        raise type(exc)(locate_problems(problems, read_text(proposals_path, type(exc)))) from None
+        raise type(exc)(locate_in_file(problems, proposals_path, call)) from None
 
 
 def checked(call: Call, proposals: list[Proposal], proposals_path: Path) -> EligibilityReport:
     """The eligibility report; unknown places are reported at their line in the file."""
-    with located_in(proposals_path):
+    with located_in(proposals_path, call):
         return check(call, proposals, str(proposals_path))
 
 
@@ -65,7 +73,7 @@ def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None)
     """Load, check and rank; every problem is reported at its line in its file."""
     call, proposals = load_inputs(call_path, proposals_path)
     report = checked(call, proposals, proposals_path)
-    with located_in(proposals_path):
+    with located_in(proposals_path, call):
         return Ranked(call, proposals, report, rank(call, proposals, report, calibrate=calibrate))
 
 

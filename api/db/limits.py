@@ -106,11 +106,14 @@ def may_hold_unstorable_values(text: str) -> bool:
     )
 
 
-def proposal_problems(proposals: list[Proposal], text: str) -> list[Problem]:
-    """What in an upload the store could not keep, including a second proposal with an id already used."""
+def proposal_problems(proposals: list[Proposal], text: str | None) -> list[Problem]:
+    """What in an upload the store could not keep, including a second proposal with an id already used.
+
+    ``text`` is the upload as YAML or JSON; None (a spreadsheet) walks every value.
+    """
     found: list[Problem] = []
     first: dict[str, int] = {}
-    walk = may_hold_unstorable_values(text)
+    walk = text is None or may_hold_unstorable_values(text)
     for index, proposal in enumerate(proposals):
         if walk:
             found += unstorable(proposal.model_dump(exclude={"evaluations", "consensus"}), str(index))

@@ -124,13 +124,19 @@ class ConflictRow(Base):
 
 
 class VersionedSheet:
-    """Columns every sheet has: its version (the ETag) and the call version it was checked against."""
+    """Columns every sheet has: its version (the ETag), the call version it was checked against, and
+    who imported it when it came in a file rather than from its evaluator."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_version: Mapped[int] = mapped_column(Integer, comment="the call version the scores were checked against")
     version: Mapped[int] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str | None] = mapped_column(
+        String(200),
+        default=None,
+        comment="the agency that imported the sheet from a proposals file; NULL: submitted through the API",
+    )
 
 
 class CriterionValue:

@@ -41,15 +41,24 @@ def _evaluations(session: Session, call_id: str) -> dict[int, list[Evaluation]]:
         ),
     )
     rows = session.execute(
-        select(ScoreSheet.proposal_id, ScoreSheet.evaluator_id, Score.criterion, Score.value, Score.comment)
+        select(
+            ScoreSheet.proposal_id,
+            ScoreSheet.evaluator_id,
+            ScoreSheet.imported_by,
+            Score.criterion,
+            Score.value,
+            Score.comment,
+        )
         .join(Score, Score.sheet_id == ScoreSheet.id)
         .join(ProposalRow, ProposalRow.id == ScoreSheet.proposal_id)
         .where(ProposalRow.call_id == call_id, ScoreSheet.state == "submitted", counted)
         .order_by(ScoreSheet.proposal_id, ScoreSheet.evaluator_id)
     )
     sheets: dict[tuple[int, str], Evaluation] = {}
-    for proposal_id, evaluator_id, criterion, value, comment in rows:
-        sheet = sheets.setdefault((proposal_id, evaluator_id), Evaluation(evaluator=evaluator_id, scores={}))
+    for proposal_id, evaluator_id, imported_by, criterion, value, comment in rows:
+        sheet = sheets.setdefault(
+            (proposal_id, evaluator_id), Evaluation(evaluator=evaluator_id, scores={}, imported_by=imported_by)
+        )
         sheet.scores[criterion] = value
         if comment:
             sheet.comments[criterion] = comment

@@ -2,38 +2,56 @@
 
 An upload is one transaction: it is accepted whole or refused whole. A proposal that
 already has scores cannot be changed by a later upload (its evaluators scored what
-they read); one without scores can be corrected. Scores never arrive with proposals:
-evaluators submit them (``PUT .../scores``), so evaluations and consensus in an
-uploaded file are reported as not imported rather than silently dropped.
+they read); one without scores can be corrected. Scores arrive with proposals only
+when the agency asks (``?import_evaluations=true``, see ``api.evaluation_import``);
+otherwise evaluators submit them (``PUT .../scores``), and evaluations and consensus
+in an uploaded file are reported as not imported rather than silently dropped.
+A CSV or XLSX body is read by ``rules.spreadsheet``, its problems named by cell.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import re
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api import audit, phases
 from api.auth import Caller, Db
 from api.conflict_recheck import Suspension, recheck
 from api.db import limits, queries
 from api.db.models import ProposalRow, ScoreSheet
+from api.evaluation_import import import_evaluations as import_evaluations_of
 from api.phases import Write
 from api.problems import Conflict
 from api.request_bounds import refuse_oversized_upload
-from api.routers.common import Page, Paging, RawBody, guarded_router, page_of, text_body
+from api.routers.common import Body, Page, Paging, guarded_router, page_of, raw_body, text_body
+from evaluator.inputs import places_and_scores
 from rules.check import EligibilityReport, check
 from rules.errors import Problem, ProposalError
 from rules.load import locate_problems, proposals_from_text
+from rules.model import Call
 from rules.money import Money
 from rules.proposal import Proposal
+from rules.spreadsheet import Source, locate_later, read_proposals
 
 router = guarded_router(prefix="/calls/{call_id}", tags=["proposals"])
 SOURCE = "<request body>"
+SPREADSHEET_MEDIA = {
+    "text/csv": ".csv",
+    "application/csv": ".csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+}
+FILENAME = re.compile(r'filename="?([^";]+)"?')
 
 
 class ProposalOut(BaseModel):
@@ -48,10 +66,41 @@ class UploadResult(BaseModel):
     created: list[str]
     updated: list[str]
     unchanged: list[str]
-    not_imported: list[str] = Field(description="evaluations or consensus in the file, which only scores carry")
+    not_imported: list[str] = Field(description="evaluations or consensus in the file, left out: not asked to import")
+    imported: list[str] = Field(default_factory=list, description="evaluations and consensus imported from the file")
     suspended: list[Suspension] = Field(
         default_factory=list, description="assignments the changed proposals now conflict with (or no longer do)"
     )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A request body: YAML or JSON text, or a spreadsheet's bytes with its file name."""
+
+    text: Body | None = None
+    sheet: Source | None = None
+    parsed: list[Proposal] | None = None
+
+
+async def upload_body(request: Request) -> Upload:
+    """A spreadsheet by its Content-Type (file name from Content-Disposition), else YAML or JSON text."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    suffix = SPREADSHEET_MEDIA.get(media)
+    if suffix is None:
+        text = await raw_body(request)
+        # Counted and parsed before the request takes its turn as a writer, so no write waits behind it.
+        refuse_oversized_upload(text.text)
+        return Upload(text=text, parsed=await run_in_threadpool(proposals_from_text, text.text, SOURCE, text.fmt))
+    named = FILENAME.search(request.headers.get("content-disposition", ""))
+    name = Path(named.group(1)).name if named else ""
+    return Upload(sheet=Source(await request.body(), name if name.lower().endswith(suffix) else f"upload{suffix}"))
+
+
+UploadBody = Annotated[Upload, Depends(upload_body)]
+ImportEvaluations = Annotated[
+    bool,
+    Query(description="also store the file's evaluations and consensus, as sheets imported by you for the evaluators"),
+]
 
 
 def _out(row: ProposalRow) -> ProposalOut:
@@ -70,39 +119,32 @@ def _not_imported(proposal: Proposal) -> str | None:
         parts.append("a consensus")
     if not parts:
         return None
-    return f"{proposal.id}: {' and '.join(parts)} not imported; scores are submitted with PUT .../scores"
+    return (
+        f"{proposal.id}: {' and '.join(parts)} not imported; upload with ?import_evaluations=true "
+        "to import them, or evaluators submit with PUT .../scores"
+    )
 
 
 def _scored(session: Session, row: ProposalRow) -> bool:
     return bool(session.execute(select(exists().where(ScoreSheet.proposal_id == row.id))).scalar())
 
 
-def _located_check(body_text: str, fmt: str, proposals: list[Proposal], call_id: str, session: Session) -> None:
-    """Resolve every partner's place now, so eligibility can always run later."""
-    call, _ = queries.current_call(session, call_id)
-    try:
-        check(call, proposals, SOURCE)
-    except ProposalError as exc:
-        raise ProposalError(locate_problems(exc.problems, body_text) if fmt == "yaml" else exc.problems) from None
+@router.post(
+    "/proposals",
+    response_model=UploadResult,
+    openapi_extra=text_body("application/json", "application/yaml", *SPREADSHEET_MEDIA),
+)
+def upload_proposals(
+    call_id: str, body: UploadBody, session: Db, principal: Caller, import_evaluations: ImportEvaluations = False
+) -> UploadResult:
+    """Add or correct proposals (JSON, YAML, CSV or XLSX); refused whole if one changes a proposal that has scores.
 
-
-def uploaded(body: RawBody) -> list[Proposal]:
-    """The upload's proposals, counted then parsed before the request takes its turn as a writer."""
-    refuse_oversized_upload(body.text)
-    return proposals_from_text(body.text, SOURCE, body.fmt)
-
-
-Uploaded = Annotated[list[Proposal], Depends(uploaded)]
-
-
-@router.post("/proposals", response_model=UploadResult, openapi_extra=text_body("application/json", "application/yaml"))
-def upload_proposals(call_id: str, body: RawBody, proposals: Uploaded, session: Db, principal: Caller) -> UploadResult:
-    """Add or correct proposals; refused whole if one changes a proposal that has scores."""
+    With ``import_evaluations=true`` the file's evaluations and consensus are stored too, as
+    sheets imported by the caller and attributed to the evaluators they name.
+    """
     phases.require(queries.call_row(session, call_id, principal), Write.proposals, "proposals are uploaded")
-    unstorable = limits.proposal_problems(proposals, body.text)
-    if unstorable:
-        raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], body.text))
-    _located_check(body.text, body.fmt, proposals, call_id, session)
+    call, call_version = queries.current_call(session, call_id)
+    proposals = _read(body, call, import_evaluations)
     existing = {r.code: r for r in session.execute(select(ProposalRow).where(ProposalRow.call_id == call_id)).scalars()}
     result = UploadResult(created=[], updated=[], unchanged=[], not_imported=[])
     for proposal in proposals:
@@ -124,12 +166,39 @@ def upload_proposals(call_id: str, body: RawBody, proposals: Uploaded, session: 
         row.data, row.acronym, row.topic = data, proposal.acronym, proposal.topic
         row.requested_amount = Decimal(proposal.requested_amount)
         audit.record(session, principal.name, "proposal.upload", f"call/{call_id}/proposal/{proposal.id}", before, data)
-        if note := _not_imported(proposal):
-            result.not_imported.append(note)
+    if import_evaluations:
+        session.flush()
+        result.imported = import_evaluations_of(session, principal, call, call_version, existing, proposals)
+    else:
+        result.not_imported = [note for p in proposals if (note := _not_imported(p))]
     if result.updated:
         result.suspended = recheck(session, call_id, principal.name)
     session.commit()
     return result
+
+
+def _read(body: Upload, call: Call, scores: bool) -> list[Proposal]:
+    """The upload's proposals, every problem located (line or cell): places resolved, values storable
+    and, when they are to be imported, scores on the call's scale."""
+    if body.sheet is not None:
+        sheet = body.sheet
+        proposals = read_proposals(sheet, call=call, also=functools.partial(places_and_scores, call, scores=scores))
+        unstorable = limits.proposal_problems(proposals, None)
+        if unstorable:
+            raise ProposalError(locate_later(unstorable, sheet, call=call))
+        return proposals
+    assert body.text is not None
+    text, fmt = body.text.text, body.text.fmt
+    proposals = body.parsed if body.parsed is not None else proposals_from_text(text, SOURCE, fmt)
+    unstorable = limits.proposal_problems(proposals, text)
+    if unstorable:
+        raise ProposalError(locate_problems([Problem(p.message, p.path, SOURCE) for p in unstorable], text))
+    try:
+        places_and_scores(call, proposals, scores)
+    except ProposalError as exc:
+        problems = [dataclasses.replace(p, file=SOURCE) for p in exc.problems]
+        raise ProposalError(locate_problems(problems, text) if fmt == "yaml" else problems) from None
+    return proposals
 
 
 @router.get("/proposals", response_model=Page[ProposalOut])

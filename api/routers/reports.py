@@ -9,11 +9,7 @@ without the individual evaluators' ids, scores and comments (:mod:`api.disclosur
 
 from __future__ import annotations
 
-import csv
-import io
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Literal
 
 from fastapi import Response
@@ -29,7 +25,9 @@ from api.problems import NotFound
 from api.routers.common import guarded_router
 from evaluator.allocation import Allocation
 from evaluator.ranking import Ranking
-from evaluator.reports import Decision, allocation_rows, ranking_rows, render_index, render_proposal, write_report
+from evaluator.reports import Decision, allocation_rows, ranking_rows, render_index, render_proposal
+from evaluator.reports.decision_sheets import decision_sheets
+from evaluator.reports.workbook import csv_text, workbook_bytes
 from rules.check import check
 from rules.model import Call
 from rules.proposal import Proposal
@@ -55,17 +53,9 @@ def decision(session: Session, principal: Principal, call_id: str, run_id: int) 
     )
 
 
-def _csv(rows: list[list[str]]) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    return out.getvalue()
-
-
 def _xlsx(report: Decision) -> bytes:
-    """The workbook as ``grants report`` writes it (amounts as text, to the cent)."""
-    with tempfile.TemporaryDirectory() as folder:
-        write_report(report, Path(folder))
-        return (Path(folder) / "report.xlsx").read_bytes()
+    """The workbook as ``grants report`` writes it (amounts as number cells, to the cent)."""
+    return workbook_bytes(decision_sheets(report), report.call.currency)
 
 
 @router.get("/{document}", response_class=HTMLResponse)
@@ -75,8 +65,8 @@ def report_document(call_id: str, run_id: int, document: Document, session: Db, 
     suffix = document.rsplit(".", 1)[1]
     render: dict[str, Callable[[], str | bytes]] = {
         "index.html": lambda: render_index(report),
-        "ranking.csv": lambda: _csv(ranking_rows(report)),
-        "allocation.csv": lambda: _csv(allocation_rows(report)),
+        "ranking.csv": lambda: csv_text(ranking_rows(report)),
+        "allocation.csv": lambda: csv_text(allocation_rows(report)),
         "ranking.json": lambda: report.ranking.model_dump_json(indent=2),
         "allocation.json": lambda: report.allocation.model_dump_json(indent=2),
         "eligibility.json": lambda: report.eligibility.model_dump_json(indent=2),

@@ -1,33 +1,33 @@
 """Reports: the ranking and allocation as HTML with charts, CSV, XLSX and JSON.
 
 A report is the document an agency files with its funding decision, so it is
-self-contained (inline CSS and SVG), exact (amounts to the cent, as strings in
-CSV and JSON), and explains itself: each proposal's page shows the scores per
+self-contained (inline CSS and SVG), exact (amounts to the cent: strings in CSV
+and JSON, number cells in XLSX), and explains itself: each proposal's page shows the scores per
 evaluator, the thresholds met, the eligibility verdicts and the tie-break step.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from openpyxl import Workbook
 
 from evaluator.ranking import RankedProposal, Ranking
 from evaluator.reports.charts import Bar, funding_line, sweep
+from evaluator.reports.decision_sheets import allocation_sheet, decision_sheets, ranking_sheet
+from evaluator.reports.workbook import sheet_rows, workbook_bytes, write_csv
 from evaluator.simulation import SweepPoint
 from rules.check import EligibilityReport, ProposalEligibility
 from rules.errors import OutputError, Problem
 from rules.model import Call
-from rules.money import exact_text, format_money
+from rules.money import format_money
 from rules.proposal import Proposal
 
 
@@ -185,73 +185,14 @@ def render_proposal(decision: Decision, proposal: Proposal) -> str:
     )
 
 
-def ranking_rows(decision: Decision) -> list[list[str]]:
-    """The ranking as a table: one row per proposal, exact amounts as strings."""
-    criteria = [c.id for c in decision.call.criteria]
-    header = [
-        "position",
-        "list",
-        "id",
-        "acronym",
-        "lead_country",
-        *criteria,
-        "total",
-        "weighted_total",
-        "requested_amount",
-        "eligible",
-        "fundable",
-        "outcome",
-        "granted",
-        "reasons",
-        "ex_aequo",
-    ]
-    rows = [header]
-    for e in decision.ranking.entries:
-        granted = decision.granted.get(e.id)
-        tie = f"{e.ex_aequo.key} vs {e.ex_aequo.other}: {e.ex_aequo.detail}" if e.ex_aequo else ""
-        rows.append(
-            [
-                str(e.position or ""),
-                e.list_name,
-                e.id,
-                e.acronym,
-                e.lead_country,
-                *(str(e.scores.get(c, "")) for c in criteria),
-                str(e.total),
-                str(e.weighted_total),
-                exact_text(e.requested_amount),
-                str(e.eligible).lower(),
-                str(e.fundable).lower(),
-                decision.outcome(e.id),
-                "" if granted is None else exact_text(granted),
-                "; ".join(e.reasons),
-                tie,
-            ]
-        )
-    return rows
+def ranking_rows(decision: Decision) -> list[list[Any]]:
+    """The ranking as a table: one row per proposal, with a header."""
+    return sheet_rows(ranking_sheet(decision))
 
 
-def allocation_rows(decision: Decision) -> list[list[str]]:
-    rows = [["id", "outcome", "amount", "reserve_position"]]
-    rows += [[g.id, "funded", exact_text(g.amount), ""] for g in decision.allocation.grants]
-    rows += [[pid, "reserve", "", str(n)] for pid, n in decision.reserve_positions.items()]
-    return rows
-
-
-def _write_csv(path: Path, rows: list[list[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-
-
-def _write_xlsx(path: Path, sheets: dict[str, list[list[str]]]) -> None:
-    """Amounts stay text in the workbook: a spreadsheet's floats would round the cents."""
-    book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
-    for title, rows in sheets.items():
-        sheet = book.create_sheet(title)
-        for row in rows:
-            sheet.append(row)
-    book.save(path)
+def allocation_rows(decision: Decision) -> list[list[Any]]:
+    """The grants: acronym, lead, score, requested, granted and the share of the request granted."""
+    return sheet_rows(allocation_sheet(decision))
 
 
 def write_report(decision: Decision, out_dir: Path) -> Path:
@@ -272,10 +213,10 @@ def _write_files(decision: Decision, out_dir: Path) -> Path:
     index.write_text(render_index(decision, written_page), encoding="utf-8")
     for proposal in decision.proposals:
         (pages / page_file(proposal.id)).write_text(render_proposal(decision, proposal), encoding="utf-8")
-    ranking, allocation = ranking_rows(decision), allocation_rows(decision)
-    _write_csv(out_dir / "ranking.csv", ranking)
-    _write_csv(out_dir / "allocation.csv", allocation)
-    _write_xlsx(out_dir / "report.xlsx", {"ranking": ranking, "allocation": allocation})
+    sheets = decision_sheets(decision)
+    for name in ("eligibility", "ranking", "allocation", "reserve"):
+        write_csv(out_dir / f"{name}.csv", sheet_rows(sheets[name]))
+    (out_dir / "report.xlsx").write_bytes(workbook_bytes(sheets, decision.call.currency))
     (out_dir / "ranking.json").write_text(decision.ranking.model_dump_json(indent=2), encoding="utf-8")
     (out_dir / "allocation.json").write_text(decision.allocation.model_dump_json(indent=2), encoding="utf-8")
     (out_dir / "eligibility.json").write_text(

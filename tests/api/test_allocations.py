@@ -49,7 +49,7 @@ def test_the_report_of_a_run_is_served_as_linked_pages(finance: Actor, scored: N
     assert 'href="proposals/P2.html"' in index.text
     page = finance.get(f"{base}/proposals/P2.html")
     assert page.status_code == 200 and "P2" in page.text
-    assert finance.get(f"{base}/ranking.csv").text.splitlines()[0].startswith("position,list,id")
+    assert finance.get(f"{base}/ranking.csv").text.splitlines()[0].startswith("\ufeffposition,list,id")
     assert finance.get(f"{base}/report.xlsx").content[:2] == b"PK"
     assert finance.get(f"{base}/proposals/P404.html").status_code == 404
     assert finance.get(f"{base}/secrets.txt").status_code == 422

@@ -48,7 +48,8 @@ def test_scores_in_an_uploaded_file_are_reported_as_not_imported(agency: Actor) 
     scored = proposal("P1", evaluations=[{"evaluator": "X", "scores": {"impact": 4}}])
     response = agency.post(f"/calls/{CALL_ID}/proposals", json=proposals_json(scored))
     assert response.json()["not_imported"] == [
-        "P1: 1 evaluations not imported; scores are submitted with PUT .../scores"
+        "P1: 1 evaluations not imported; upload with ?import_evaluations=true to import them, "
+        "or evaluators submit with PUT .../scores"
     ]
 
 
