@@ -127,11 +127,7 @@ def bayesian_ranking(
     distribution is wanted (the grey zone's first when none is named).
     """
     settings = settings or settings_for(call)
-    fit = _fit(call, proposals, settings)
-    result = _place(call, ranking, fit, funded, settings)
-    chosen = list(rankograms) or result.zone("grey")[:1]
-    result.rankograms = {pid: _rankogram(fit, ranking, pid) for pid in chosen if pid in fit.index}
-    return result
+    return _place(call, ranking, _fit(call, proposals, settings), funded, settings, rankograms)
 
 
 def with_funding_lines(
@@ -222,8 +218,8 @@ def _fit(call: Call, proposals: Sequence[Proposal], settings: Settings) -> _Fit:
             notes.append(f"{skipped} score sheets {what} are left out of the model")
         posterior = sample(obs, settings.chains, settings.draws, settings.warmup, settings.seed + n)
         weight = 1.0 if part is None else float(call.criterion(part).weight)
-        merit = posterior.merit * weight + (0 if merit is None else merit)
-        offset = posterior.offset * weight + (0 if offset is None else offset)
+        merit = _weighted_sum(merit, posterior.merit, weight)
+        offset = _weighted_sum(offset, posterior.offset, weight)
         hyper.update({f"{name}{'' if part is None else ':' + part}": v for name, v in posterior.hyper.items()})
         counts = np.bincount(obs.evaluator, minlength=obs.evaluators)
         topics = _topics(proposals, posterior, topics, weight)
@@ -231,6 +227,12 @@ def _fit(call: Call, proposals: Sequence[Proposal], settings: Settings) -> _Fit:
     fit = _Fit(Posterior(merit, offset, hyper), [p.id for p in proposals], evaluators, counts)
     fit.diagnostics, fit.notes, fit.topics = _diagnose(fit.posterior, settings), notes, topics
     return fit
+
+
+def _weighted_sum(so_far: np.ndarray | None, draws: np.ndarray, weight: float) -> np.ndarray:
+    if weight != 1:
+        draws = draws * np.float32(weight)
+    return draws if so_far is None else so_far + draws
 
 
 def _topics(
@@ -284,7 +286,7 @@ def _diagnose(posterior: Posterior, settings: Settings) -> Diagnostics:
 
 def ranks_of(merit: np.ndarray) -> np.ndarray:
     """Rank of each proposal in each draw (1 is the highest merit); merit is (draws, proposals)."""
-    order = np.argsort(-merit, axis=1, kind="stable")
+    order = np.argsort(-merit, axis=1)
     dtype = np.int16 if merit.shape[1] < np.iinfo(np.int16).max else np.int32
     ranks = np.empty(merit.shape, dtype=dtype)
     np.put_along_axis(ranks, order, np.arange(1, merit.shape[1] + 1, dtype=dtype)[None, :], axis=1)
@@ -298,51 +300,57 @@ def _lists(ranking: Ranking) -> dict[str, list[str]]:
     return lists
 
 
-def _interval(sorted_ranks: np.ndarray, level: Decimal) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-tailed interval of each column of already sorted ranks, as ranks that occurred."""
-    n = sorted_ranks.shape[0]
-    tail = (1 - float(level)) / 2
-    low = sorted_ranks[min(int(np.floor(tail * n)), n - 1)]
-    high = sorted_ranks[max(int(np.ceil((1 - tail) * n)) - 1, 0)]
-    return low, high
+def _order_statistics(rows: np.ndarray, levels: Sequence[Decimal]) -> dict[Decimal, tuple[np.ndarray, np.ndarray]]:
+    """Equal-tailed intervals of each row (values that occurred), by partitioning rather than sorting."""
+    n = rows.shape[1]
+    bounds = {}
+    for level in levels:
+        tail = (1 - float(level)) / 2
+        bounds[level] = (min(int(np.floor(tail * n)), n - 1), max(int(np.ceil((1 - tail) * n)) - 1, 0))
+    kth = sorted({k for pair in bounds.values() for k in pair})
+    parted = np.partition(rows, kth, axis=1)
+    return {level: (parted[:, low], parted[:, high]) for level, (low, high) in bounds.items()}
 
 
-def _place(call: Call, ranking: Ranking, fit: _Fit, funded: Mapping[str, int], settings: Settings) -> BayesianResult:
+def _place(
+    call: Call, ranking: Ranking, fit: _Fit, funded: Mapping[str, int], settings: Settings, chosen: Sequence[str]
+) -> BayesianResult:
     positions = {e.id: e.position for e in ranking.fundable()}
     entries: list[BayesianEntry] = []
-    lines = []
+    lines, rank_rows = [], {}
+    half, ninety = Decimal("0.5"), Decimal("0.9")
     for name, ids in _lists(ranking).items():
         line = funded.get(name, 0)
         lines.append(FundingLine(list_name=name, funded=line, ranked=len(ids)))
         merit = fit.draws(ids)
-        ranks = ranks_of(merit)
-        ordered = np.sort(ranks, axis=0)
-        intervals = {level: _interval(ordered, level) for level in (Decimal("0.5"), Decimal("0.9"), settings.level)}
-        expected = ranks.mean(axis=0)
-        above = (ranks <= line).mean(axis=0)
-        score_low, score_high = np.quantile(merit, [0.05, 0.95], axis=0)
-        mean = merit.mean(axis=0)
+        ranks = np.ascontiguousarray(ranks_of(merit).T)
+        intervals = _order_statistics(ranks, (half, ninety, settings.level))
+        scores = _order_statistics(np.ascontiguousarray(merit.T), (ninety,))[ninety]
+        expected, above, mean = ranks.mean(axis=1), (ranks <= line).mean(axis=1), merit.mean(axis=0)
         for k, pid in enumerate(ids):
-            low, high = (int(intervals[settings.level][0][k]), int(intervals[settings.level][1][k]))
+            zone_low, zone_high = (int(bound[k]) for bound in intervals[settings.level])
             entries.append(
                 BayesianEntry(
                     id=pid,
                     list_name=name,
                     position=positions[pid],
                     mean_score=round(float(mean[k]), 3),
-                    score_90=(round(float(score_low[k]), 3), round(float(score_high[k]), 3)),
+                    score_90=(round(float(scores[0][k]), 3), round(float(scores[1][k]), 3)),
                     expected_rank=round(float(expected[k]), 2),
-                    rank_50=_rank_interval(intervals, Decimal("0.5"), k),
-                    rank_90=_rank_interval(intervals, Decimal("0.9"), k),
-                    rank_zone=RankInterval(level=settings.level, low=low, high=high),
+                    rank_50=_rank_interval(intervals, half, k),
+                    rank_90=_rank_interval(intervals, ninety, k),
+                    rank_zone=RankInterval(level=settings.level, low=zone_low, high=zone_high),
                     p_above_line=round(float(above[k]), 4),
                     sucra=round(float((len(ids) - expected[k]) / (len(ids) - 1)) if len(ids) > 1 else 1.0, 4),
-                    zone="in" if high <= line else "out" if low > line else "grey",
+                    zone="in" if zone_high <= line else "out" if zone_low > line else "grey",
                 )
             )
+        rank_rows.update({pid: (ranks[k], len(ids)) for k, pid in enumerate(ids)})
     entries.sort(key=lambda e: (e.list_name, e.expected_rank, e.id))
     diagnostics = fit.diagnostics
     assert diagnostics is not None
+    wanted = list(chosen) or [e.id for e in entries if e.zone == "grey"][:1]
+    rankograms = {pid: _rankogram(*rank_rows[pid]) for pid in wanted if pid in rank_rows}
     return BayesianResult(
         call_id=call.id,
         scores=settings.scores,
@@ -351,6 +359,7 @@ def _place(call: Call, ranking: Ranking, fit: _Fit, funded: Mapping[str, int], s
         entries=entries,
         evaluators=_evaluators(fit),
         topics={name: round(value, 3) for name, value in fit.topics.items()},
+        rankograms=rankograms,
         diagnostics=diagnostics,
         warnings=_warnings(diagnostics),
         notes=fit.notes,
@@ -387,11 +396,7 @@ def _warnings(diagnostics: Diagnostics) -> list[str]:
     ]
 
 
-def _rankogram(fit: _Fit, ranking: Ranking, proposal_id: str) -> list[float]:
-    """The probability of each rank 1..n in the proposal's list."""
-    ids = next((ids for ids in _lists(ranking).values() if proposal_id in ids), None)
-    if ids is None:
-        return []
-    ranks = ranks_of(fit.draws(ids))[:, ids.index(proposal_id)]
-    counts = np.bincount(ranks.astype(np.int64), minlength=len(ids) + 1)[1:]
+def _rankogram(ranks: np.ndarray, listed: int) -> list[float]:
+    """The probability of each rank 1..n in the proposal's list, from its rank draws."""
+    counts = np.bincount(ranks.astype(np.int64), minlength=listed + 1)[1:]
     return [round(float(c) / len(ranks), SHOWN) for c in counts]
