@@ -108,6 +108,12 @@ class BayesianResult(BaseModel):
         return next(e for e in self.entries if e.id == proposal_id)
 
 
+class RankingWithUncertainty(Ranking):
+    """A ranking and, when asked for, its Bayesian ranking: what ``grants rank --bayes --json`` prints."""
+
+    bayesian: BayesianResult | None = None
+
+
 def settings_for(call: Call) -> Settings:
     return call.ranking.bayesian or Settings()
 

@@ -45,10 +45,10 @@ def bayesian_of(inputs: Ranked, rankograms: list[str] | None = None) -> Bayesian
 
 
 def ranking_json(inputs: Ranked, bayesian: BayesianResult | None) -> dict[str, Any]:
-    """The ranking's JSON, with the Bayesian ranking under ``bayesian`` when it was asked for."""
-    data: dict[str, Any] = inputs.ranking.model_dump(mode="json")
-    if bayesian is not None:
-        data["bayesian"] = bayesian.model_dump(mode="json")
+    """The ranking's JSON as the API gives it: the Bayesian ranking under ``bayesian`` (null when not asked for)."""
+    from evaluator.bayesian import RankingWithUncertainty
+
+    data: dict[str, Any] = RankingWithUncertainty(**dict(inputs.ranking), bayesian=bayesian).model_dump(mode="json")
     return data
 
 
