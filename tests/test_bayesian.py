@@ -99,3 +99,24 @@ def test_a_rankogram_for_a_proposal_that_is_not_fundable_is_refused() -> None:
     done = grants("rank", folder / "call.yaml", folder / "proposals.yaml", "--rankogram", "ESCP4X-042")
     assert done.returncode == 2
     assert "ESCP4X-042: not a fundable proposal" in done.stderr
+
+
+def test_the_report_draws_the_caterpillar_and_the_rankogram_of_the_chosen_proposal(tmp_path: Path) -> None:
+    folder = next(p for p in CALLS if p.name == "cosme_cluster_2020")
+    done = grants(
+        "report",
+        folder / "call.yaml",
+        folder / "proposals.yaml",
+        "--out",
+        tmp_path,
+        "--bayes",
+        "--rankogram",
+        "ESCP4X-033",
+    )
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    bayes = json.loads((tmp_path / "bayesian.json").read_text(encoding="utf-8"))
+    assert 'aria-label="expected rank with 50% and 90% credible intervals, list main"' in page
+    assert 'aria-label="rankogram of ESCP4X-033"' in page
+    assert page.count(": expected rank ") == len(bayes["entries"])  # one caterpillar row per fundable proposal
+    assert f"funding line: {bayes['lines'][0]['funded']} of 25" in page

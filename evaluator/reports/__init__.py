@@ -21,7 +21,9 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 from openpyxl import Workbook
 
+from evaluator.bayesian import BayesianResult
 from evaluator.ranking import RankedProposal, Ranking
+from evaluator.reports import uncertainty
 from evaluator.reports.charts import Bar, funding_line, sweep
 from evaluator.simulation import SweepPoint
 from rules.check import EligibilityReport, ProposalEligibility
@@ -68,6 +70,7 @@ class Decision:
     allocation: AllocationView
     budget: Decimal
     sweep: Sequence[SweepPoint] = ()
+    bayesian: BayesianResult | None = None
 
     @functools.cached_property
     def granted(self) -> dict[str, Decimal]:
@@ -158,6 +161,8 @@ def render_index(decision: Decision, page_link: Callable[[str], str] = served_pa
             funding_chart=funding_line(_bars(decision), decision.budget, call.currency),
             sweep=decision.sweep,
             sweep_chart=sweep([(p.budget, p.grants) for p in decision.sweep], call.currency),
+            bayesian=decision.bayesian,
+            uncertainty_charts=uncertainty.charts(decision.bayesian) if decision.bayesian else [],
             money=money,
             page_link=page_link,
         )
@@ -274,6 +279,8 @@ def _write_files(decision: Decision, out_dir: Path) -> Path:
     _write_csv(out_dir / "allocation.csv", allocation)
     _write_xlsx(out_dir / "report.xlsx", {"ranking": ranking, "allocation": allocation})
     (out_dir / "ranking.json").write_text(decision.ranking.model_dump_json(indent=2), encoding="utf-8")
+    if decision.bayesian is not None:
+        (out_dir / "bayesian.json").write_text(decision.bayesian.model_dump_json(indent=2), encoding="utf-8")
     (out_dir / "allocation.json").write_text(decision.allocation.model_dump_json(indent=2), encoding="utf-8")
     (out_dir / "eligibility.json").write_text(
         json.dumps(decision.eligibility.model_dump(mode="json"), indent=2, ensure_ascii=False), encoding="utf-8"
