@@ -13,6 +13,7 @@ from api.routers import (
     calls,
     conflicts,
     evaluators,
+    lottery,
     proposals,
     rankings,
     reports,
@@ -31,6 +32,7 @@ ROUTERS = (
     rankings,
     allocations,
     simulations,
+    lottery,
     reports,
     audit,
 )
