@@ -220,8 +220,11 @@ def _fit(call: Call, proposals: Sequence[Proposal], settings: Settings) -> _Fit:
         obs, evaluators = observations(call, proposals, part)
         skipped = sum(len(p.evaluations) for p in proposals) - len(obs.y)
         if skipped:
-            what = f"on {part}" if part else "with a criterion marked not applicable"
-            notes.append(f"{skipped} score sheets {what} are left out of the model")
+            notes.append(
+                f"{skipped} scores on {part} marked not applicable are left out of its model"
+                if part
+                else f"{skipped} score sheets with a criterion marked not applicable are left out of the model"
+            )
         posterior = sample(obs, settings.chains, settings.draws, settings.warmup, settings.seed + n)
         weight = 1.0 if part is None else float(call.criterion(part).weight)
         merit = _weighted_sum(merit, posterior.merit, weight)

@@ -120,3 +120,31 @@ def test_the_report_draws_the_caterpillar_and_the_rankogram_of_the_chosen_propos
     assert 'aria-label="rankogram of ESCP4X-033"' in page
     assert page.count(": expected rank ") == len(bayes["entries"])  # one caterpillar row per fundable proposal
     assert f"funding line: {bayes['lines'][0]['funded']} of 25" in page
+
+
+def call_with_bayesian(tmp_path: Path, settings: str) -> Path:
+    """The COSME call with a ``ranking.bayesian`` block (it has no ``ranking`` block of its own)."""
+    text = (CALLS[1] / "call.yaml").read_text(encoding="utf-8")
+    assert CALLS[1].name == "cosme_cluster_2020" and "\nranking:" not in text
+    path = tmp_path / "call.yaml"
+    path.write_text(f"{text.rstrip()}\nranking:\n  bayesian: {settings}\n", encoding="utf-8")
+    return path
+
+
+def test_a_call_that_asks_for_it_ranks_each_criterion_without_being_told(tmp_path: Path) -> None:
+    call = call_with_bayesian(tmp_path, "{scores: criteria}")
+    done = grants("rank", call, CALLS[1] / "proposals.yaml", "--json")
+    assert done.returncode == 0, done.stderr
+    bayes = json.loads(done.stdout)["bayesian"]
+    assert bayes["scores"] == "criteria"
+    assert {"sigma:relevance", "sigma:impact"} <= set(bayes["diagnostics"]["hyper"])
+    assert bayes["notes"] == ["3 scores on impact marked not applicable are left out of its model"]
+    assert bayes["diagnostics"]["converged"]
+
+
+def test_chains_too_short_to_trust_are_flagged(tmp_path: Path) -> None:
+    call = call_with_bayesian(tmp_path, "{chains: 2, draws: 100, warmup: 50}")
+    done = grants("rank", call, CALLS[1] / "proposals.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "warning the chains have not converged" in done.stdout
+    assert "run more draws before relying on these ranks" in done.stdout
