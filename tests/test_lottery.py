@@ -109,6 +109,8 @@ def test_a_lot_weighted_by_the_odds_of_funding_favours_the_likelier(tmp_path: Pa
     likeliest, unlikeliest = max(grey, key=lambda c: c["weight"]), min(grey, key=lambda c: c["weight"])
     assert likeliest["chance"] > unlikeliest["chance"]
     assert grants("lottery", "verify", record).returncode == 0
+    allocated = json.loads(grants("allocate", call, COSME / "proposals.yaml", "--json").stdout)
+    assert "this call funds its grey zone by lot: grants lottery draw makes the decision" in allocated["notes"]
 
 
 def test_the_lot_keeps_the_calls_caps(tmp_path: Path) -> None:

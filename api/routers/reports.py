@@ -9,13 +9,14 @@ so the report's relative links work over HTTP too.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import Response
+from fastapi import Query, Response
 from fastapi.responses import HTMLResponse
 
 from api.auth import Db
@@ -36,6 +37,9 @@ Document = Literal[
     "index.html", "ranking.csv", "allocation.csv", "ranking.json", "allocation.json", "eligibility.json", "report.xlsx"
 ]
 MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "json": "application/json"}
+Bayes = Annotated[
+    bool | None, Query(description="index.html: add ranks with credible intervals; omitted: as the call says")
+]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -62,10 +66,22 @@ def _xlsx(report: Decision) -> bytes:
         return (Path(folder) / "report.xlsx").read_bytes()
 
 
+def with_bayesian(report: Decision, bayes: bool | None) -> Decision:
+    """The decision with its Bayesian ranking, against the lines the run itself drew, when asked or set by the call."""
+    if not (report.call.ranking.bayesian is not None if bayes is None else bayes):
+        return report
+    from evaluator.bayesian import bayesian_ranking, funded_per_list
+
+    lines = funded_per_list(report.ranking, {g.id for g in report.allocation.grants})
+    return dataclasses.replace(report, bayesian=bayesian_ranking(report.call, report.proposals, report.ranking, lines))
+
+
 @router.get("/{document}", response_class=HTMLResponse)
-def report_document(call_id: str, run_id: int, document: Document, session: Db) -> Response:
+def report_document(call_id: str, run_id: int, document: Document, session: Db, bayes: Bayes = None) -> Response:
     """The report's index page, or one of its tables (CSV, JSON, XLSX)."""
     report = decision(session, call_id, run_id)
+    if document == "index.html":
+        report = with_bayesian(report, bayes)
     suffix = document.rsplit(".", 1)[1]
     render: dict[str, Callable[[], str | bytes]] = {
         "index.html": lambda: render_index(report),

@@ -15,15 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from openpyxl import Workbook
 
-from evaluator.bayesian import BayesianResult
 from evaluator.ranking import RankedProposal, Ranking
-from evaluator.reports import uncertainty
 from evaluator.reports.charts import Bar, funding_line, sweep
 from evaluator.simulation import SweepPoint
 from rules.check import EligibilityReport, ProposalEligibility
@@ -31,6 +29,9 @@ from rules.errors import OutputError, Problem
 from rules.model import Call
 from rules.money import exact_text, format_money
 from rules.proposal import Proposal
+
+if TYPE_CHECKING:
+    from evaluator.bayesian import BayesianResult
 
 
 class Grant(Protocol):
@@ -162,11 +163,20 @@ def render_index(decision: Decision, page_link: Callable[[str], str] = served_pa
             sweep=decision.sweep,
             sweep_chart=sweep([(p.budget, p.grants) for p in decision.sweep], call.currency),
             bayesian=decision.bayesian,
-            uncertainty_charts=uncertainty.charts(decision.bayesian) if decision.bayesian else [],
+            uncertainty_charts=_uncertainty_charts(decision.bayesian),
             money=money,
             page_link=page_link,
         )
     )
+
+
+def _uncertainty_charts(bayesian: BayesianResult | None) -> list[str]:
+    """The Bayesian ranking's charts; the model (scipy) is loaded only for a report that has one."""
+    if bayesian is None:
+        return []
+    from evaluator.reports import uncertainty
+
+    return uncertainty.charts(bayesian)
 
 
 def render_proposal(decision: Decision, proposal: Proposal) -> str:
