@@ -92,6 +92,8 @@ PERMISSIONS: dict[tuple[str, str], dict[Role, Scope]] = {
     ("POST", "/calls/{call_id}/simulations"): {A: Scope.all, F: Scope.all},
     ("GET", "/calls/{call_id}/simulations"): {A: Scope.all, F: Scope.all},
     ("GET", "/calls/{call_id}/simulations/{run_id}"): {A: Scope.all, F: Scope.all},
+    ("POST", "/calls/{call_id}/lottery/commitments"): {A: Scope.all},
+    ("GET", "/calls/{call_id}/lottery/commitments"): {A: Scope.all, F: Scope.all},
     ("GET", "/calls/{call_id}/reports/allocations/{run_id}/{document}"): {A: Scope.all, F: Scope.all},
     ("GET", "/calls/{call_id}/reports/allocations/{run_id}/proposals/{proposal_id}.html"): {A: Scope.all, F: Scope.all},
     ("GET", "/audit"): {A: Scope.all},

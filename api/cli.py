@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.commands import allocation, audit_log, calls, ranking, reporting, server, spreadsheets, tokens
+from api.commands import allocation, audit_log, calls, lottery, ranking, reporting, server, spreadsheets, tokens
 from rules.errors import GrantsError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ server.register(app)
 reporting.register(app)
 allocation.register(app)
 spreadsheets.register(app)
+lottery.register(app)
 tokens.register(app)
 server.audit_app.command("head")(audit_log.audit_head)
 

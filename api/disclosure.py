@@ -9,9 +9,14 @@ and HTML alike, so a new page cannot forget it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from api.auth import Principal, Role
 from evaluator.ranking import Ranking
 from rules.proposal import Proposal
+
+if TYPE_CHECKING:
+    from evaluator.bayesian import BayesianResult
 
 PANEL = frozenset({Role.agency})
 """The roles that see individual evaluators' ids, scores and comments."""
@@ -24,6 +29,11 @@ def sees_the_panel(principal: Principal) -> bool:
 def ranking_for(principal: Principal, ranking: Ranking) -> Ranking:
     """The ranking as the caller may see it: without calibration's offset per evaluator for finance."""
     return ranking if sees_the_panel(principal) else ranking.model_copy(update={"calibration": None})
+
+
+def bayesian_for(principal: Principal, result: BayesianResult) -> BayesianResult:
+    """The Bayesian ranking as the caller may see it: without each evaluator's estimated leniency for finance."""
+    return result if sees_the_panel(principal) else result.model_copy(update={"evaluators": []})
 
 
 def proposals_for(principal: Principal, proposals: list[Proposal]) -> list[Proposal]:

@@ -166,6 +166,8 @@ def allocate(
     deadline = time.monotonic() + float(p.settings.time_limit_seconds)
     run = execute(p, deadline, solver)
     allocation = describe(call, scenario, run)
+    if call.allocation.randomise is not None:
+        allocation.notes.append("this call funds its grey zone by lot: grants lottery draw makes the decision")
     if not fundable:
         allocation.notes.append(
             f"no proposal is fundable ({len(ranking.entries)} ranked, none eligible and above every threshold)"

@@ -12,9 +12,11 @@ if it does not stop, killed; both return the best solution found with its bound.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -30,6 +32,8 @@ from pulp.apis import coin_api
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 SolverName = Literal["highs", "cbc"]
 GRACE_SECONDS = 0.5
+_BANNER_LOCK = threading.Lock()
+_banner_shown = False
 
 
 @dataclass(frozen=True)
@@ -117,13 +121,37 @@ def _highs_lp(model: MatrixModel) -> Any:
     return lp
 
 
+def _new_highs() -> Any:
+    """A HiGHS instance; the first one of a process prints a banner on stdout, sent to stderr instead.
+
+    stdout is a contract (``--json``: one document, nothing else), and highspy 1.16
+    prints its banner from C++ before any option can silence it.
+    """
+    import highspy
+
+    global _banner_shown
+    with _BANNER_LOCK:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            highs = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            _banner_shown = True
+        return highs
+
+
 def _solve_highs(
     model: MatrixModel, deadline: float, gap: float, start: np.ndarray | None, options: dict[str, str]
 ) -> SolverResult:
     import highspy
 
     began = time.monotonic()
-    highs = highspy.Highs()
+    highs = _new_highs()
     highs.setOptionValue("output_flag", False)
     for name, value in options.items():
         highs.setOptionValue(name, value)

@@ -105,11 +105,29 @@ class Scoring(Strict):
     calibration: bool = Field(default=False, description="rank on scores corrected for evaluator leniency")
 
 
+class BayesianRanking(Strict):
+    """Rank with uncertainty: a hierarchical model of the individual scores (docs/scoring.md, section 7)."""
+
+    scores: Literal["total", "criteria"] = Field(
+        default="total", description="model each evaluator's weighted total, or each criterion on its own"
+    )
+    level: Annotated[Decimal, Field(gt=0, lt=1)] = Field(
+        default=Decimal("0.5"), description="credible level of the rank interval that draws the grey zone"
+    )
+    chains: int = Field(default=4, ge=2, le=16)
+    draws: int = Field(default=2000, ge=100, le=100_000, description="kept draws per chain")
+    warmup: int = Field(default=500, ge=50, le=100_000, description="draws per chain discarded first")
+    seed: int = Field(default=2022, ge=0, lt=2**63, description="the sampler's seed: the same seed, the same ranks")
+
+
 class Ranking(Strict):
     lists: Literal["single", "per_topic"] = "single"
     two_stage: bool = Field(default=False, description="first stage of a two-stage call")
     target_oversubscription: Decimal = Field(default=Decimal(3), gt=1)
     min_oversubscription: Decimal = Field(default=Decimal("2.5"), gt=1)
+    bayesian: BayesianRanking | None = Field(
+        default=None, description="rank with credible intervals as well (grants rank --bayes does it for any call)"
+    )
 
 
 def _tie_break_key(key: str) -> str:
@@ -159,6 +177,14 @@ class PartialFunding(Strict):
         return self
 
 
+class Randomise(Strict):
+    """Partial randomisation: the clear proposals are funded, the grey zone is drawn by lot (docs/allocation.md)."""
+
+    weights: Literal["uniform", "probability"] = Field(
+        default="uniform", description="every grey-zone proposal equally likely, or weighted by its odds of funding"
+    )
+
+
 class AllocationSettings(Strict):
     mode: Literal["rank", "optimal"] = "rank"
     objective: Literal["score_weighted_funding", "total_score", "grants"] = "score_weighted_funding"
@@ -170,6 +196,7 @@ class AllocationSettings(Strict):
     funding_line_tie: Literal["rank", "most_proposals"] = "rank"
     constraints: list[Quota] = Field(default_factory=list)
     time_limit_seconds: TimeLimit = Decimal(60)
+    randomise: Randomise | None = Field(default=None, description="fund the grey zone by lot: grants lottery")
 
 
 class Call(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -9,6 +10,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
+from api.commands.bayesian import Bayes, Rankogram, bayesian_of, print_bayesian, ranking_json, wanted
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
 from evaluator.calibration import Calibration
 from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
@@ -26,15 +28,23 @@ Calibrate = Annotated[
 
 
 def rank_command(
-    call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False, calibrate: Calibrate = None
+    call_path: CallPath,
+    proposals_path: ProposalsPath,
+    as_json: AsJson = False,
+    calibrate: Calibrate = None,
+    bayes: Bayes = None,
+    rankogram: Rankogram = None,
 ) -> None:
-    """Rank a call's proposals: thresholds, weighted totals, the ex aequo chain."""
+    """Rank a call's proposals: thresholds, weighted totals, the ex aequo chain (and, --bayes, the grey zone)."""
     inputs = ranked(call_path, proposals_path, calibrate)
     call, ranking = inputs.call, inputs.ranking
+    bayesian = bayesian_of(inputs, rankogram) if wanted(inputs, bayes) or rankogram else None
     if as_json:
-        typer.echo(ranking.model_dump_json(indent=2))
+        typer.echo(json.dumps(ranking_json(inputs, bayesian), indent=2, ensure_ascii=False))
         return
     _print_ranking(call, ranking)
+    if bayesian is not None:
+        print_bayesian(bayesian)
 
 
 def _print_ranking(call: Call, ranking: Ranking) -> None:

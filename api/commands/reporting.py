@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from api.commands.bayesian import Bayes, Rankogram, bayesian_of, wanted
 from api.commands.calls import CallPath, ProposalsPath, ranked
 from evaluator.allocation import allocate
 from evaluator.reports import Decision, write_report
@@ -28,23 +29,29 @@ DEMO_CALL = Path("calls") / "cosme_cluster_2020"
 SWEEP_STEPS = 11
 
 
-def decide(call_path: Path, proposals_path: Path) -> Decision:
-    """Check, rank and allocate with the call's own settings, and sweep the budget around it."""
+def decide(
+    call_path: Path, proposals_path: Path, bayes: bool | None = None, rankograms: list[str] | None = None
+) -> Decision:
+    """Check, rank and allocate with the call's own settings, sweep the budget around it (and, asked, rank by the
+    Bayesian model)."""
     inputs = ranked(call_path, proposals_path)
     call, ranking = inputs.call, inputs.ranking
     allocation = allocate(call, ranking)
     budget = call.budget.total
     points = budget_sweep(call, ranking, budget_range(budget / 2, budget * Decimal("1.5"), SWEEP_STEPS))
-    return Decision(call, inputs.proposals, inputs.eligibility, ranking, allocation, budget, points)
+    bayesian = bayesian_of(inputs, rankograms) if wanted(inputs, bayes) or rankograms else None
+    return Decision(call, inputs.proposals, inputs.eligibility, ranking, allocation, budget, points, bayesian=bayesian)
 
 
 def report(
     call_path: CallPath,
     proposals_path: ProposalsPath,
     out: Annotated[Path, typer.Option("--out", help="folder to write the report into")] = Path("report"),
+    bayes: Bayes = None,
+    rankogram: Rankogram = None,
 ) -> None:
     """Write the ranking and allocation report: HTML with charts, one page per proposal, CSV, XLSX, JSON."""
-    index = write_report(decide(call_path, proposals_path), out)
+    index = write_report(decide(call_path, proposals_path, bayes, rankogram), out)
     console.print(f"report written: {index}")
 
 

@@ -9,10 +9,11 @@ without the individual evaluators' ids, scores and comments (:mod:`api.disclosur
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import Response
+from fastapi import Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from api.auth import Caller, Db, Principal
 from api.db import queries
 from api.db.models import RunRow
 from api.db.runs import run_row
-from api.disclosure import proposals_for, ranking_for
+from api.disclosure import bayesian_for, proposals_for, ranking_for
 from api.problems import NotFound
 from api.routers.common import guarded_router
 from evaluator.allocation import Allocation
@@ -37,20 +38,37 @@ Document = Literal[
     "index.html", "ranking.csv", "allocation.csv", "ranking.json", "allocation.json", "eligibility.json", "report.xlsx"
 ]
 MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "json": "application/json"}
+Bayes = Annotated[
+    bool | None, Query(description="index.html: add ranks with credible intervals; omitted: as the call says")
+]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def decision(session: Session, principal: Principal, call_id: str, run_id: int) -> Decision:
+def decision(session: Session, principal: Principal, call_id: str, run_id: int, bayes: bool | None) -> Decision:
     """The report's inputs, from the run's own record, as the caller may see them (:mod:`api.disclosure`)."""
     run: RunRow = run_row(session, call_id, "allocation", run_id)
     call = Call.model_validate(queries.call_version(session, call_id, run.call_version).parsed)
-    proposals = proposals_for(principal, [Proposal.model_validate(p) for p in run.inputs["proposals"]])
+    scored = [Proposal.model_validate(p) for p in run.inputs["proposals"]]
+    proposals = proposals_for(principal, scored)
     allocation = Allocation.model_validate(run.result)
-    ranking = ranking_for(principal, Ranking.model_validate(run.inputs["ranking"]))
+    ranking = Ranking.model_validate(run.inputs["ranking"])
     text = run.inputs.get("consensus_text", {})
-    return Decision(
-        call, proposals, check(call, proposals), ranking, allocation, allocation.budget, consensus_text=text
+    report = Decision(
+        call,
+        proposals,
+        check(call, proposals),
+        ranking_for(principal, ranking),
+        allocation,
+        allocation.budget,
+        consensus_text=text,
     )
+    if not (call.ranking.bayesian is not None if bayes is None else bayes):
+        return report
+    from evaluator.bayesian import bayesian_ranking, funded_per_list
+
+    lines = funded_per_list(ranking, {g.id for g in allocation.grants})
+    bayesian = bayesian_for(principal, bayesian_ranking(call, scored, ranking, lines))
+    return dataclasses.replace(report, bayesian=bayesian)
 
 
 def _xlsx(report: Decision) -> bytes:
@@ -59,9 +77,11 @@ def _xlsx(report: Decision) -> bytes:
 
 
 @router.get("/{document}", response_class=HTMLResponse)
-def report_document(call_id: str, run_id: int, document: Document, session: Db, principal: Caller) -> Response:
+def report_document(
+    call_id: str, run_id: int, document: Document, session: Db, principal: Caller, bayes: Bayes = None
+) -> Response:
     """The report's index page, or one of its tables (CSV, JSON, XLSX)."""
-    report = decision(session, principal, call_id, run_id)
+    report = decision(session, principal, call_id, run_id, bayes if document == "index.html" else False)
     suffix = document.rsplit(".", 1)[1]
     render: dict[str, Callable[[], str | bytes]] = {
         "index.html": lambda: render_index(report),
@@ -79,7 +99,7 @@ def report_document(call_id: str, run_id: int, document: Document, session: Db, 
 def proposal_page(call_id: str, run_id: int, proposal_id: str, session: Db, principal: Caller) -> HTMLResponse:
     """One proposal's evaluation summary: thresholds, eligibility, outcome, consensus; the agency's view also
     shows each evaluator's scores and comments, finance's the consolidated scores only."""
-    report = decision(session, principal, call_id, run_id)
+    report = decision(session, principal, call_id, run_id, bayes=False)
     proposal = next((p for p in report.proposals if p.id == proposal_id), None)
     if proposal is None:
         raise NotFound(f"no proposal {proposal_id!r} in allocation run {run_id}")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -29,6 +29,9 @@ from rules.errors import OutputError, Problem
 from rules.model import Call
 from rules.money import format_money
 from rules.proposal import Proposal
+
+if TYPE_CHECKING:
+    from evaluator.bayesian import BayesianResult
 
 
 class Grant(Protocol):
@@ -70,6 +73,7 @@ class Decision:
     sweep: Sequence[SweepPoint] = ()
     consensus_text: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """The panel's consensus comments, per proposal id and criterion."""
+    bayesian: BayesianResult | None = None
 
     @functools.cached_property
     def granted(self) -> dict[str, Decimal]:
@@ -160,10 +164,21 @@ def render_index(decision: Decision, page_link: Callable[[str], str] = served_pa
             funding_chart=funding_line(_bars(decision), decision.budget, call.currency),
             sweep=decision.sweep,
             sweep_chart=sweep([(p.budget, p.grants) for p in decision.sweep], call.currency),
+            bayesian=decision.bayesian,
+            uncertainty_charts=_uncertainty_charts(decision.bayesian),
             money=money,
             page_link=page_link,
         )
     )
+
+
+def _uncertainty_charts(bayesian: BayesianResult | None) -> list[str]:
+    """The Bayesian ranking's charts; the model (scipy) is loaded only for a report that has one."""
+    if bayesian is None:
+        return []
+    from evaluator.reports import uncertainty
+
+    return uncertainty.charts(bayesian)
 
 
 def render_proposal(decision: Decision, proposal: Proposal) -> str:
@@ -218,6 +233,8 @@ def _write_files(decision: Decision, out_dir: Path) -> Path:
         write_csv(out_dir / f"{name}.csv", sheet_rows(sheets[name]))
     (out_dir / "report.xlsx").write_bytes(workbook_bytes(sheets, decision.call.currency))
     (out_dir / "ranking.json").write_text(decision.ranking.model_dump_json(indent=2), encoding="utf-8")
+    if decision.bayesian is not None:
+        (out_dir / "bayesian.json").write_text(decision.bayesian.model_dump_json(indent=2), encoding="utf-8")
     (out_dir / "allocation.json").write_text(decision.allocation.model_dump_json(indent=2), encoding="utf-8")
     (out_dir / "eligibility.json").write_text(
         json.dumps(decision.eligibility.model_dump(mode="json"), indent=2, ensure_ascii=False), encoding="utf-8"

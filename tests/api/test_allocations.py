@@ -79,3 +79,12 @@ def test_a_simulation_that_asks_nothing_or_too_much_is_refused(finance: Actor, s
     backwards = {"sweep": {"low": "900000", "high": "100000"}}
     response = finance.post(f"/calls/{CALL_ID}/simulations", json=backwards)
     assert (response.status_code, response.json()["title"]) == (422, "Invalid simulation")
+
+
+def test_the_served_report_shows_ranks_with_credible_intervals_when_asked(finance: Actor, scored: None) -> None:
+    run = finance.post(RUNS, json={}).json()
+    base = f"/calls/{CALL_ID}/reports/allocations/{run['id']}"
+    index = finance.get(f"{base}/index.html", params={"bayes": "true"}).text
+    assert "Ranks with credible intervals" in index
+    assert 'aria-label="expected rank with 50% and 90% credible intervals, list main"' in index
+    assert "Ranks with credible intervals" not in finance.get(f"{base}/index.html").text

@@ -40,3 +40,24 @@ def test_a_consensus_overrides_the_evaluators_scores(agency: Actor, scored: None
 
 def test_a_ranking_of_an_unknown_call_is_404(agency: Actor) -> None:
     assert agency.get("/calls/NOPE/ranking").status_code == 404
+
+
+def test_finance_reads_the_ranking_with_credible_intervals_and_the_grey_zone(finance: Actor, scored: None) -> None:
+    ranking = finance.get(f"/calls/{CALL_ID}/ranking", params={"bayes": "true", "rankogram": "P1"}).json()
+    bayes = ranking["bayesian"]
+    assert [e["id"] for e in bayes["entries"]] == ["P2", "P1"]
+    assert bayes["lines"] == [{"list_name": "main", "funded": 2, "ranked": 2}]
+    assert {e["zone"] for e in bayes["entries"]} == {"in"}
+    assert len(bayes["rankograms"]["P1"]) == 2
+    assert finance.get(f"/calls/{CALL_ID}/ranking").json()["bayesian"] is None
+
+
+def test_a_rankogram_of_a_proposal_below_the_thresholds_is_refused(agency: Actor, scored: None) -> None:
+    response = agency.get(f"/calls/{CALL_ID}/ranking", params={"bayes": "true", "rankogram": "P3"})
+    assert response.status_code == 422
+    assert "P3: not a fundable proposal" in response.text
+
+
+def test_evaluators_may_not_read_the_bayesian_ranking(world: World, scored: None) -> None:
+    response = world.evaluator("E1").get(f"/calls/{CALL_ID}/ranking", params={"bayes": "true"})
+    assert response.status_code == 403
