@@ -1,10 +1,14 @@
-"""The FastAPI application: routers per resource over one store, errors as problem+json."""
+"""The FastAPI application: routers per resource over one store, errors as problem+json, and the web pages.
+
+``/docs`` serves Swagger UI from assets in an installed package (fastapi-offline), so it works offline.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
-from api import problems
+from api import problems, web
 from api.db.session import Store
 from api.routers import (
     allocations,
@@ -38,15 +42,17 @@ ROUTERS = (
 
 def create_app(store: Store | None = None) -> FastAPI:
     """The API over ``store`` (by default the database ``DATABASE_URL`` names, migrated to head)."""
-    app = FastAPI(
+    app = FastAPIOffline(
         title="grants",
         version="0.1.0",
         description="Run public funding calls: calls, proposals, evaluators, scores, rankings, allocations.",
+        static_url="/static/docs",
     )
     app.state.store = store or Store.open()
     problems.install(app, MAX_BODY_BYTES)
     for module in ROUTERS:
         app.include_router(module.router)
+    web.install(app)
     return app
 
 

@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, sessions
 from api.db import limits
 from api.db.models import EvaluatorRow, TokenRow
 from api.db.session import Store
@@ -86,6 +86,43 @@ PERMISSIONS: dict[tuple[str, str], dict[Role, Scope]] = {
     ("GET", "/audit"): {A: Scope.all},
     ("GET", "/audit/verify"): {A: Scope.all},
 }
+
+AF = {A: Scope.all, F: Scope.all}
+PAGES: dict[tuple[str, str], dict[Role, Scope]] = {
+    ("GET", "/"): EVERYONE,
+    ("POST", "/sign-out"): EVERYONE,
+    ("GET", "/evaluate"): {E: Scope.own},
+    ("GET", "/evaluate/{call_id}/{proposal_id}"): {E: Scope.assigned},
+    ("POST", "/evaluate/{call_id}/{proposal_id}"): {E: Scope.assigned},
+    ("POST", "/evaluate/{call_id}/{proposal_id}/conflict"): {E: Scope.own},
+    ("GET", "/agency"): {A: Scope.all},
+    ("POST", "/agency/calls"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/proposals"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/eligibility"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/assignments"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/assignments"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/assignments/auto"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/assignments/withdraw"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/progress"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/consensus/{proposal_id}"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/consensus/{proposal_id}"): {A: Scope.all},
+    ("GET", "/agency/evaluators"): {A: Scope.all},
+    ("POST", "/agency/evaluators"): {A: Scope.all},
+    ("GET", "/agency/audit"): {A: Scope.all},
+    ("GET", "/finance"): AF,
+    ("GET", "/finance/calls/{call_id}"): AF,
+    ("GET", "/finance/calls/{call_id}/allocations"): AF,
+    ("POST", "/finance/calls/{call_id}/allocations"): AF,
+    ("GET", "/finance/calls/{call_id}/allocations/{run_id}"): AF,
+    ("GET", "/finance/calls/{call_id}/compare"): AF,
+    ("GET", "/finance/calls/{call_id}/simulations"): AF,
+    ("POST", "/finance/calls/{call_id}/simulations"): AF,
+    ("GET", "/finance/calls/{call_id}/simulations/{run_id}"): AF,
+}
+"""The web pages, in the same table: a page is one more way to reach the same use cases."""
+PUBLIC_PAGES = frozenset({("GET", "/sign-in"), ("POST", "/sign-in")})
+PERMISSIONS.update(PAGES)
 
 
 @dataclass(frozen=True)
@@ -151,28 +188,50 @@ Db = Annotated[Session, Depends(request_session)]
 bearer = HTTPBearer(auto_error=False, description="an API token from `grants token create`")
 
 
-def authorize(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    """The caller, if their token is known and the permission table lets their role use this route.
+def token_row(session: Session, token: str) -> TokenRow | None:
+    return session.execute(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).scalar_one_or_none()
 
-    The token is looked up in a read transaction of its own, so a long request (an
-    allocation run) holds no write transaction while it computes.
-    """
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    store: Store = request.app.state.store
-    with store.session(write=False) as session:
-        query = select(TokenRow).where(TokenRow.token_hash == token_hash(credentials.credentials))
-        token = session.execute(query).scalar_one_or_none()
-    if token is None:
-        raise Unauthorized("unknown API token")
+
+def session_token(session: Session, cookie: str | None) -> tuple[TokenRow, sessions.SignedIn] | None:
+    """The token a browser's live session acts as, with the session."""
+    signed = sessions.signed_in(session, cookie)
+    token = session.get(TokenRow, signed.token_id) if signed else None
+    return (token, signed) if token is not None and signed is not None else None
+
+
+def permitted(request: Request, token: TokenRow) -> Principal:
+    """The caller as the permission table scopes them on this route; 403 for a role outside its row."""
     route = request.scope.get("route")
     allowed = PERMISSIONS.get((request.method, getattr(route, "path", "")), {})
     role = Role(token.role)
     if role not in allowed:
         raise Forbidden(f"the {role} role may not {request.method} {getattr(route, 'path', request.url.path)}")
     return Principal(token.id, role, token.evaluator_id, allowed[role])
+
+
+def authorize(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """The caller, if their token is known and the permission table lets their role use this route.
+
+    A browser signed in to the web pages may also read (never write) with its session
+    cookie, so a report page opens from a link. The token is looked up in a read
+    transaction of its own, so a long request (an allocation run) holds no write
+    transaction while it computes.
+    """
+    cookie = request.cookies.get(sessions.COOKIE) if request.method in SAFE_METHODS else None
+    if (credentials is None or credentials.scheme.lower() != "bearer") and cookie is None:
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+    store: Store = request.app.state.store
+    with store.session(write=False) as session:
+        if credentials is not None:
+            token = token_row(session, credentials.credentials)
+        else:
+            found = session_token(session, cookie)
+            token = found[0] if found else None
+    if token is None:
+        raise Unauthorized("unknown API token" if credentials is not None else "the web session is over: sign in again")
+    return permitted(request, token)
 
 
 Caller = Annotated[Principal, Depends(authorize)]
