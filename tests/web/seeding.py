@@ -8,6 +8,7 @@ does on the file.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,8 @@ def _ok(response: Any) -> Any:
     return response.json()
 
 
-def seed_cosme(store: Store, scored: bool = True) -> Tokens:
-    """Upload COSME, register and assign its evaluators; with ``scored``, write their sheets too."""
+def seed_cosme(store: Store, scored: bool = True, unscored: Set[tuple[str, str]] = frozenset()) -> Tokens:
+    """Upload COSME, register and assign its evaluators; with ``scored``, write their sheets but the ``unscored``."""
     client = TestClient(create_app(store))
     agency = {"Authorization": f"Bearer {token(store, Role.agency)}"}
     _ok(
@@ -72,7 +73,7 @@ def seed_cosme(store: Store, scored: bool = True) -> Tokens:
         for evaluation in proposal.get("evaluations", []):
             pair = {"proposal_id": proposal["id"], "evaluator_id": evaluation["evaluator"]}
             _ok(client.post(f"/calls/{CALL_ID}/assignments", json=pair, headers=agency))
-            if scored:
+            if scored and (proposal["id"], evaluation["evaluator"]) not in unscored:
                 mine = {"Authorization": f"Bearer {tokens.evaluators[evaluation['evaluator']]}"}
                 sheet = {"scores": evaluation["scores"], "comments": evaluation.get("comments", {})}
                 _ok(client.put(f"/calls/{CALL_ID}/proposals/{proposal['id']}/scores", json=sheet, headers=mine))
