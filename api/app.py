@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import problems, web
 from api.db.session import Store
+from api.lockout import FailedLogins
 from api.routers import (
     allocations,
     assignments,
@@ -17,11 +18,13 @@ from api.routers import (
     calls,
     conflicts,
     evaluators,
+    phases,
     proposals,
     rankings,
     reports,
     scores,
     simulations,
+    tokens,
 )
 from api.routers.common import MAX_BODY_BYTES
 
@@ -37,6 +40,8 @@ ROUTERS = (
     simulations,
     reports,
     audit,
+    phases,
+    tokens,
 )
 
 
@@ -49,6 +54,7 @@ def create_app(store: Store | None = None) -> FastAPI:
         static_url="/static/docs",
     )
     app.state.store = store or Store.open()
+    app.state.failed_logins = FailedLogins()
     problems.install(app, MAX_BODY_BYTES)
     for module in ROUTERS:
         app.include_router(module.router)

@@ -4,14 +4,22 @@ Permissions are plain data (:data:`PERMISSIONS`): for each route, the roles allo
 and the scope each role has there. Every router checks through :func:`authorize`,
 which looks the route up in the table and refuses what is not in it, so an endpoint
 cannot forget its check, and the tests walk the same table against the routes.
+
+Tenancy is checked there too, once: a token acts for one agency, and perhaps for
+one call of it. Every route under ``/calls/{call_id}`` answers 404 when the call
+belongs to another agency or is not the token's call, as if it did not exist; the
+routes in :data:`AGENCY_WIDE` need a token for all of its agency's calls. Revoked
+and expired tokens are refused on their next request, and failed authentications
+are audited and limited per client address (:mod:`api.lockout`).
+
 Only a token's sha256 is stored: tokens are 256-bit random, so a plain hash is
 enough and a leaked database leaks no usable token.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,18 +27,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api import audit, sessions
-from api.db import limits
-from api.db.models import EvaluatorRow, TokenRow
+from api.db.models import CallRow, TokenRow, utcnow
 from api.db.session import Store
-from api.problems import Forbidden, NotFound, Unauthorized
-from rules.errors import GrantsError
+from api.lockout import client_address
+from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 
 TOKEN_PREFIX = "grants_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 class Role(StrEnum):
@@ -85,7 +93,16 @@ PERMISSIONS: dict[tuple[str, str], dict[Role, Scope]] = {
     ("GET", "/calls/{call_id}/reports/allocations/{run_id}/proposals/{proposal_id}.html"): {A: Scope.all, F: Scope.all},
     ("GET", "/audit"): {A: Scope.all},
     ("GET", "/audit/verify"): {A: Scope.all},
+    ("GET", "/calls/{call_id}/phase"): EVERYONE,
+    ("POST", "/calls/{call_id}/phase"): {A: Scope.all},
+    ("GET", "/calls/{call_id}/progress"): {A: Scope.all},
+    ("POST", "/calls/{call_id}/proposals/{proposal_id}/scores/{evaluator_id}/reopen"): {A: Scope.all},
+    ("POST", "/tokens"): {A: Scope.all},
+    ("GET", "/tokens"): {A: Scope.all},
+    ("DELETE", "/tokens/{token_id}"): {A: Scope.all},
 }
+AGENCY_WIDE = frozenset({("GET", "/audit"), ("GET", "/audit/verify")})
+"""Routes a token limited to one call may not use: they are about the whole agency."""
 
 AF = {A: Scope.all, F: Scope.all}
 PAGES: dict[tuple[str, str], dict[Role, Scope]] = {
@@ -107,6 +124,8 @@ PAGES: dict[tuple[str, str], dict[Role, Scope]] = {
     ("GET", "/agency/calls/{call_id}/progress"): {A: Scope.all},
     ("GET", "/agency/calls/{call_id}/consensus/{proposal_id}"): {A: Scope.all},
     ("POST", "/agency/calls/{call_id}/consensus/{proposal_id}"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/reopen"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/phase"): {A: Scope.all},
     ("GET", "/agency/evaluators"): {A: Scope.all},
     ("POST", "/agency/evaluators"): {A: Scope.all},
     ("GET", "/agency/audit"): {A: Scope.all},
@@ -127,44 +146,32 @@ PERMISSIONS.update(PAGES)
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, and what scope the table gives them on this endpoint."""
+    """Who is calling: the token, its role and agency, the call it is limited to, the table's scope here."""
 
     token_id: int
     role: Role
     evaluator_id: str | None
     scope: Scope = Scope.all
+    agency_id: str = "main"
+    call_id: str | None = None
 
     @property
     def name(self) -> str:
         """How the audit log names the caller."""
         who = f"{self.role}:{self.evaluator_id}" if self.evaluator_id else str(self.role)
-        return f"{who} (token {self.token_id})"
+        return f"{who}@{self.agency_id} (token {self.token_id})"
 
     @property
     def limited(self) -> bool:
         return self.scope is not Scope.all
 
+    def reaches(self, call_id: str, agency_id: str) -> bool:
+        """Whether a call of ``agency_id`` exists for this caller at all (else it is a 404 to them)."""
+        return agency_id == self.agency_id and self.call_id in (None, call_id)
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def create_token(session: Session, role: Role, evaluator_id: str | None = None, label: str = "") -> str:
-    """A new token, returned once; the store keeps its hash and the audit log its creation."""
-    if (role is Role.evaluator) != (evaluator_id is not None):
-        raise GrantsError("an evaluator token needs --evaluator ID, and only an evaluator token takes one")
-    unkept = [*limits.too_long(label, "label", limits.TOKEN_LABEL_LENGTH), *limits.unstorable(label, "label")]
-    if unkept:
-        raise GrantsError(unkept)
-    if evaluator_id is not None and session.get(EvaluatorRow, evaluator_id) is None:
-        raise NotFound(f"evaluator {evaluator_id!r} is not registered; an agency registers it with POST /evaluators")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = TokenRow(token_hash=token_hash(token), role=role.value, evaluator_id=evaluator_id, label=label)
-    session.add(row)
-    session.flush()
-    after = {"role": role.value, "evaluator": evaluator_id, "label": label}
-    audit.record(session, "cli", "token.create", f"token/{row.id}", None, after)
-    return token
 
 
 async def writer_turn(request: Request) -> AsyncIterator[None]:
@@ -199,39 +206,101 @@ def session_token(session: Session, cookie: str | None) -> tuple[TokenRow, sessi
     return (token, signed) if token is not None and signed is not None else None
 
 
+def _refused(request: Request, message: str) -> Unauthorized:
+    """A failed authentication: counted against the client's address and audited."""
+    store: Store = request.app.state.store
+    address = client_address(request)
+    locked = request.app.state.failed_logins.fail(address)
+    with store.session(write=True) as session:
+        detail = {"address": address, "reason": message, "route": request.url.path}
+        audit.record(session, "anonymous", "auth.lockout" if locked else "auth.fail", f"client/{address}", None, detail)
+        session.commit()
+    return Unauthorized(message)
+
+
+def not_locked_out(request: Request) -> None:
+    """429 while the client's address has failed authentication too often."""
+    retry_after = request.app.state.failed_logins.retry_after(client_address(request))
+    if retry_after:
+        raise TooManyRequests(
+            f"too many failed authentications from this address; retry in {retry_after} s", retry_after
+        )
+
+
+def live_token(request: Request, token: TokenRow | None) -> TokenRow:
+    """The token if it is known, unrevoked and unexpired (its last use recorded); else 401."""
+    now = utcnow()
+    if token is None:
+        raise _refused(request, "unknown API token")
+    if token.revoked_at is not None:
+        raise _refused(request, f"API token {token.id} was revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise _refused(request, f"API token {token.id} expired at {token.expires_at.isoformat(timespec='seconds')}")
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        store: Store = request.app.state.store
+        with store.engine.begin() as conn:
+            conn.execute(update(TokenRow).where(TokenRow.id == token.id).values(last_used_at=now))
+    return token
+
+
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenRow:
+    """The caller's bearer token, or for a read the token of the browser's web session; else 401 (429 when locked out).
+
+    A browser signed in to the web pages may read (never write) with its session cookie,
+    so a report page or a download opens from a link.
+    """
+    not_locked_out(request)
+    bearer_given = credentials is not None and credentials.scheme.lower() == "bearer"
+    cookie = request.cookies.get(sessions.COOKIE) if request.method in SAFE_METHODS else None
+    if not bearer_given and cookie is None:
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+    store: Store = request.app.state.store
+    with store.session(write=False) as session:
+        if credentials is not None and bearer_given:
+            return live_token(request, token_row(session, credentials.credentials))
+        found = session_token(session, cookie)
+    if found is None:
+        raise Unauthorized("the web session is over: sign in again")
+    return live_token(request, found[0])
+
+
+def _reachable_call(request: Request, principal: Principal) -> None:
+    """A call outside the caller's agency, or outside their token's one call, does not exist for them."""
+    call_id = request.path_params.get("call_id")
+    if call_id is None:
+        return
+    if principal.call_id not in (None, call_id):
+        raise NotFound(f"no call {call_id!r}")
+    store: Store = request.app.state.store
+    with store.session(write=False) as session:
+        agency_id = session.execute(select(CallRow.agency_id).where(CallRow.id == call_id)).scalar_one_or_none()
+    if agency_id is not None and not principal.reaches(call_id, agency_id):
+        raise NotFound(f"no call {call_id!r}")
+
+
 def permitted(request: Request, token: TokenRow) -> Principal:
-    """The caller as the permission table scopes them on this route; 403 for a role outside its row."""
-    route = request.scope.get("route")
-    allowed = PERMISSIONS.get((request.method, getattr(route, "path", "")), {})
+    """The caller as the permission table scopes them on this route, if the call is theirs; 403 outside the row."""
+    path = getattr(request.scope.get("route"), "path", "")
+    allowed = PERMISSIONS.get((request.method, path), {})
     role = Role(token.role)
     if role not in allowed:
-        raise Forbidden(f"the {role} role may not {request.method} {getattr(route, 'path', request.url.path)}")
-    return Principal(token.id, role, token.evaluator_id, allowed[role])
+        raise Forbidden(f"the {role} role may not {request.method} {path or request.url.path}")
+    if token.call_id is not None and (request.method, path) in AGENCY_WIDE:
+        raise Forbidden(f"a token for call {token.call_id!r} may not {request.method} {path}; it needs the agency's")
+    principal = Principal(token.id, role, token.evaluator_id, allowed[role], token.agency_id, token.call_id)
+    _reachable_call(request, principal)
+    return principal
 
 
 def authorize(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The caller, if their token is known and the permission table lets their role use this route.
+    """The caller, if their token is valid, the permission table lets their role use this route, and the call is theirs.
 
-    A browser signed in to the web pages may also read (never write) with its session
-    cookie, so a report page opens from a link. The token is looked up in a read
-    transaction of its own, so a long request (an allocation run) holds no write
-    transaction while it computes.
+    The token is looked up in a read transaction of its own, so a long request (an
+    allocation run) holds no write transaction while it computes.
     """
-    cookie = request.cookies.get(sessions.COOKIE) if request.method in SAFE_METHODS else None
-    if (credentials is None or credentials.scheme.lower() != "bearer") and cookie is None:
-        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    store: Store = request.app.state.store
-    with store.session(write=False) as session:
-        if credentials is not None:
-            token = token_row(session, credentials.credentials)
-        else:
-            found = session_token(session, cookie)
-            token = found[0] if found else None
-    if token is None:
-        raise Unauthorized("unknown API token" if credentials is not None else "the web session is over: sign in again")
-    return permitted(request, token)
+    return permitted(request, _token(request, credentials))
 
 
 Caller = Annotated[Principal, Depends(authorize)]

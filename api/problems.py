@@ -85,6 +85,17 @@ class UnsupportedMediaType(ApiError):
     status = 415
 
 
+class TooManyRequests(ApiError):
+    """Too many failed authentications from one address; ``retry_after`` seconds until it may try again."""
+
+    title = "Too many failed authentications"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": request.url.path}
     return JSONResponse(jsonable_encoder({**body, **extra}), status_code=status, media_type=MEDIA_TYPE)
@@ -100,6 +111,8 @@ def _grants_error(request: Request, exc: Exception) -> JSONResponse:
     response = problem(status, exc.title, detail, request, **extra)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -35,8 +35,9 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.auth import Role, create_token  # noqa: E402
+from api.auth import Role  # noqa: E402
 from api.db.session import Store  # noqa: E402
+from api.tokens import grant  # noqa: E402
 from tests.factories import call, partner, proposal  # noqa: E402
 
 GRANTS = Path(sys.executable).parent / "grants"
@@ -95,7 +96,7 @@ def seed(url: str, clients: int) -> dict[str, list[str]]:
     """A call, one evaluator per client each assigned SHEETS_PER_CLIENT proposals; returns token -> proposals."""
     store = Store.open(url)
     with store.session(write=True) as session:
-        agency = create_token(session, Role.agency)
+        agency = grant(session, "bench", Role.agency).token
         session.commit()
     headers = {"Authorization": f"Bearer {agency}"}
     n_proposals = clients * SHEETS_PER_CLIENT // 3 + 1
@@ -111,6 +112,7 @@ def seed(url: str, clients: int) -> dict[str, list[str]]:
         http.post("/calls", content=call_text, headers={"content-type": "application/yaml"}).raise_for_status()
         body = [p.model_dump(mode="json", exclude_none=True) for p in proposals]
         http.post(f"/calls/{CALL_ID}/proposals", json=body).raise_for_status()
+        http.post(f"/calls/{CALL_ID}/phase", json={"transition": "open_evaluation"}).raise_for_status()
         for c in range(clients):
             profile = {"id": f"E{c:03d}", "name": f"E{c}", "organisation": f"Uni {c}", "country": "FR"}
             http.post("/evaluators", json=profile).raise_for_status()
@@ -120,7 +122,7 @@ def seed(url: str, clients: int) -> dict[str, list[str]]:
                 pair = {"proposal_id": proposal_id, "evaluator_id": f"E{c:03d}"}
                 http.post(f"/calls/{CALL_ID}/assignments", json=pair).raise_for_status()
             with store.session(write=True) as session:
-                token = create_token(session, Role.evaluator, f"E{c:03d}")
+                token = grant(session, "bench", Role.evaluator, evaluator_id=f"E{c:03d}").token
                 session.commit()
             plan[token] = mine
     store.engine.dispose()

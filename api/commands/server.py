@@ -1,4 +1,4 @@
-"""Server-side commands: serve the API, create API tokens, verify the audit chain."""
+"""Server-side commands: serve the API, verify the audit chain."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from api.audit import verify
-from api.auth import Role, create_token
 from api.db.session import Store, database_url
 
 console = Console(highlight=False, soft_wrap=True)
 Database = Annotated[
     str | None, typer.Option("--database", help="SQLAlchemy URL; default $DATABASE_URL, else sqlite:///grants.db")
 ]
-token_app = typer.Typer(help="API tokens (only their hash is stored).", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 TAMPERED = 1
 
@@ -43,21 +41,6 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@token_app.command("create")
-def token_create(
-    role: Annotated[Role, typer.Option(help="agency, evaluator or finance")],
-    evaluator: Annotated[str | None, typer.Option(help="the evaluator id an evaluator token acts as")] = None,
-    label: Annotated[str, typer.Option(help="a note on whose token it is")] = "",
-    database: Database = None,
-) -> None:
-    """Create an API token and print it once; the database keeps only its hash."""
-    store = Store.open(database)
-    with store.session(write=True) as session:
-        token = create_token(session, role, evaluator, label)
-        session.commit()
-    typer.echo(token)
-
-
 @audit_app.command("verify")
 def audit_verify(database: Database = None) -> None:
     """Recompute the audit chain; name every edited or deleted entry (exit 1 if any)."""
@@ -74,5 +57,4 @@ def audit_verify(database: Database = None) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
-    app.add_typer(token_app, name="token")
     app.add_typer(audit_app, name="audit")

@@ -55,6 +55,8 @@ class CallRow(Base):
     title: Mapped[str] = mapped_column(Text)
     current_version: Mapped[int] = mapped_column(Integer)
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agency_id: Mapped[str] = mapped_column(String(100), index=True, comment="the agency that created the call")
+    phase: Mapped[str] = mapped_column(String(40), comment="where the call is in api.phases.PHASES")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -143,6 +145,21 @@ class ScoreSheet(VersionedSheet, Base):
     __table_args__ = (UniqueConstraint("proposal_id", "evaluator_id"),)
     proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
     evaluator_id: Mapped[str] = mapped_column(ForeignKey("evaluators.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), comment="draft or submitted; only submitted sheets count")
+    reopened_reason: Mapped[str | None] = mapped_column(Text, comment="why the agency reopened it after the close")
+
+
+class Withdrawal(Base):
+    """An assignment withdrawn although its evaluator had a sheet: the sheet stops counting, and why is kept."""
+
+    __tablename__ = "withdrawals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), index=True)
+    evaluator_id: Mapped[str] = mapped_column(ForeignKey("evaluators.id"))
+    sheet_state: Mapped[str] = mapped_column(String(20), comment="the sheet's state when it was withdrawn")
+    reason: Mapped[str] = mapped_column(Text)
+    withdrawn_by: Mapped[str] = mapped_column(String(200))
+    withdrawn_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Score(CriterionValue, Base):
@@ -189,6 +206,11 @@ class TokenRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     evaluator_id: Mapped[str | None] = mapped_column(ForeignKey("evaluators.id"))
     label: Mapped[str] = mapped_column(String(200), default="")
+    agency_id: Mapped[str] = mapped_column(String(100), index=True, comment="the agency the token acts for")
+    call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"), comment="the one call it reaches; NULL: all")
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(comment="updated at most once a minute")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -2,7 +2,8 @@
 
 An evaluator's view is narrowed here, once: a proposal outside their assignments,
 or one they have a declared conflict with, does not exist for them (404, not 403,
-so ids of other proposals do not leak).
+so ids of other proposals do not leak). So is everyone's view of calls: given the
+caller, :func:`call_row` finds only a call of their agency.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from rules.model import Call
 from rules.proposal import Proposal
 
 
-def call_row(session: Session, call_id: str) -> CallRow:
+def call_row(session: Session, call_id: str, principal: Principal | None = None) -> CallRow:
+    """The call; for a caller, only one of their agency (and of their token's call): any other is not found."""
     row = session.get(CallRow, call_id) if findable(call_id) else None
-    if row is None:
+    if row is None or (principal is not None and not principal.reaches(row.id, row.agency_id)):
         raise NotFound(f"no call {call_id!r}")
     return row
 
@@ -66,6 +68,7 @@ def visible_proposals(principal: Principal, call_id: str) -> Select[ProposalRow]
 def proposal_row(session: Session, call_id: str, code: str, principal: Principal | None = None) -> ProposalRow:
     query = select(ProposalRow).where(ProposalRow.call_id == call_id, ProposalRow.code == code)
     if principal is not None:
+        call_row(session, call_id, principal)
         query = visible_proposals(principal, call_id).where(ProposalRow.code == code)
     row = session.execute(query).scalar_one_or_none() if findable(code) else None
     if row is None:

@@ -33,25 +33,38 @@ class RunMeta(BaseModel):
     created_at: dt.datetime
 
 
+def add_run(
+    session: Session, principal: Principal, call_id: str, kind: str, call_version: int, inputs: Any, result: Any
+) -> RunRow:
+    """Add a finished run and its audit entry to ``session``'s transaction; the caller commits."""
+    row = RunRow(
+        call_id=call_id,
+        kind=kind,
+        call_version=call_version,
+        inputs=audit.canonical(inputs),
+        result=audit.canonical(result),
+        created_by=principal.name,
+    )
+    session.add(row)
+    session.flush()
+    summary = {"call_version": call_version, "scenario": row.inputs.get("scenario")}
+    audit.record(session, principal.name, f"{kind}.run", f"call/{call_id}/{kind}/{row.id}", None, summary)
+    return row
+
+
 def save_run(
     store: Store, principal: Principal, call_id: str, kind: str, call_version: int, inputs: Any, result: Any
 ) -> RunRow:
     """Store a finished run and its audit entry in one write transaction."""
     with store.session(write=True) as session:
-        row = RunRow(
-            call_id=call_id,
-            kind=kind,
-            call_version=call_version,
-            inputs=audit.canonical(inputs),
-            result=audit.canonical(result),
-            created_by=principal.name,
-        )
-        session.add(row)
-        session.flush()
-        summary = {"call_version": call_version, "scenario": row.inputs.get("scenario")}
-        audit.record(session, principal.name, f"{kind}.run", f"call/{call_id}/{kind}/{row.id}", None, summary)
+        row = add_run(session, principal, call_id, kind, call_version, inputs, result)
         session.commit()
     return row
+
+
+def latest_run(session: Session, call_id: str, kind: str) -> RunRow | None:
+    query = select(RunRow).where(RunRow.call_id == call_id, RunRow.kind == kind).order_by(RunRow.id.desc()).limit(1)
+    return session.execute(query).scalar_one_or_none()
 
 
 def meta(row: RunRow) -> RunMeta:

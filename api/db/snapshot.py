@@ -1,9 +1,9 @@
 """What ranking, allocation and simulation read: the call and its scored proposals, at one instant.
 
-A score counts while its evaluator is assigned to the proposal and has no declared
-conflict with it; withdrawn or conflicted evaluators' sheets stay on record but are
-not read. Everything is read in one transaction (repeatable read on PostgreSQL), so
-a run never mixes scores from before and after a concurrent write.
+A score counts when its sheet is submitted and its evaluator is assigned to the
+proposal with no declared conflict with it; drafts, and withdrawn or conflicted
+evaluators' sheets, stay on record but are not read. Everything is read in one
+transaction (repeatable read on PostgreSQL), so a run never mixes scores from before and after a concurrent write.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _evaluations(session: Session, call_id: str) -> dict[int, list[Evaluation]]:
         select(ScoreSheet.proposal_id, ScoreSheet.evaluator_id, Score.criterion, Score.value, Score.comment)
         .join(Score, Score.sheet_id == ScoreSheet.id)
         .join(ProposalRow, ProposalRow.id == ScoreSheet.proposal_id)
-        .where(ProposalRow.call_id == call_id, counted)
+        .where(ProposalRow.call_id == call_id, ScoreSheet.state == "submitted", counted)
         .order_by(ScoreSheet.proposal_id, ScoreSheet.evaluator_id)
     )
     sheets: dict[tuple[int, str], Evaluation] = {}
@@ -67,6 +67,21 @@ def _consensus(session: Session, call_id: str) -> dict[int, dict[str, Decimal]]:
     for proposal_id, criterion, value in rows:
         found[proposal_id][criterion] = value
     return found
+
+
+def consensus_text(session: Session, call_id: str) -> dict[str, dict[str, str]]:
+    """The consensus comments per proposal id and criterion: what the panel wrote beside its scores."""
+    rows = session.execute(
+        select(ProposalRow.code, ConsensusScore.criterion, ConsensusScore.comment)
+        .join(ConsensusSheet, ConsensusSheet.proposal_id == ProposalRow.id)
+        .join(ConsensusScore, ConsensusScore.sheet_id == ConsensusSheet.id)
+        .where(ProposalRow.call_id == call_id, ConsensusScore.comment != "")
+        .order_by(ProposalRow.code, ConsensusScore.criterion)
+    )
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for code, criterion, comment in rows:
+        found[code][criterion] = comment
+    return dict(found)
 
 
 def scored_proposals(session: Session, call_id: str) -> tuple[Call, int, list[Proposal]]:

@@ -13,10 +13,12 @@ from typing import Annotated
 from fastapi import Body, Request
 from pydantic import Field
 
-from api.auth import Caller, Db
+from api import decisions
+from api.auth import Caller, Db, Principal
 from api.db.limits import Storable
 from api.db.models import RunRow
 from api.db.runs import RunMeta, meta, run_page, run_row, save_run
+from api.disclosure import ranking_for
 from api.routers.common import Page, Paging, guarded_router
 from api.routers.rankings import ranked_snapshot
 from evaluator.allocation import Allocation, Scenario, allocate
@@ -36,20 +38,27 @@ class AllocationRequest(Storable):
     )
     calibrate: bool | None = Field(default=None, description="rank on calibrated scores; omitted: as the call says")
     explain: bool = Field(default=True, description="also price each constraint and what more budget would buy")
+    decision: bool = Field(
+        default=False,
+        description="the agency's deciding run, on the ranking frozen at the rank transition (the call must be "
+        "ranked; it moves to allocated); false: a what-if on the live scores, at any phase",
+    )
 
 
 class AllocationRun(RunMeta):
     request: AllocationRequest
+    decision: bool = Field(description="the run that decides the call's allocation")
     ranking: Ranking
     allocation: Allocation
 
 
-def _out(row: RunRow) -> AllocationRun:
+def _out(row: RunRow, principal: Principal) -> AllocationRun:
     inputs = row.inputs
     return AllocationRun(
         **meta(row).model_dump(),
         request=AllocationRequest.model_validate(inputs["request"]),
-        ranking=Ranking.model_validate(inputs["ranking"]),
+        decision=bool(inputs.get("decision", False)),
+        ranking=ranking_for(principal, Ranking.model_validate(inputs["ranking"])),
         allocation=Allocation.model_validate(row.result),
     )
 
@@ -58,9 +67,14 @@ def _out(row: RunRow) -> AllocationRun:
 def run_allocation(
     call_id: str, request: Request, principal: Caller, body: Annotated[AllocationRequest | None, Body()] = None
 ) -> AllocationRun:
-    """Rank and allocate on one snapshot of the scores; the run is stored and audited. No body: the call as is."""
+    """Rank and allocate on one snapshot of the scores (decision: on the frozen ranking); stored and audited."""
     body = body or AllocationRequest()
     store = request.app.state.store
+    if body.decision:
+        decisions.no_calibration_override(body.calibrate)
+        given = {"request": body.model_dump(mode="json"), "scenario": body.scenario.name}
+        run, _ = decisions.decide_allocation(store, principal, call_id, body.scenario, given, body.explain)
+        return _out(run, principal)
     snap = ranked_snapshot(store, call_id, body.calibrate)
     allocation = allocate(snap.call, snap.ranking, body.scenario, explain=body.explain)
     inputs = {
@@ -68,9 +82,10 @@ def run_allocation(
         "scenario": body.scenario.name,
         "ranking": snap.ranking.model_dump(mode="json"),
         "proposals": [p.model_dump(mode="json") for p in snap.proposals],
+        "consensus_text": snap.consensus_text,
     }
     result = allocation.model_dump(mode="json")
-    return _out(save_run(store, principal, call_id, KIND, snap.call_version, inputs, result))
+    return _out(save_run(store, principal, call_id, KIND, snap.call_version, inputs, result), principal)
 
 
 @router.get("", response_model=Page[RunMeta])
@@ -79,5 +94,5 @@ def list_allocations(call_id: str, session: Db, paging: Paging) -> Page[RunMeta]
 
 
 @router.get("/{run_id}", response_model=AllocationRun)
-def get_allocation(call_id: str, run_id: int, session: Db) -> AllocationRun:
-    return _out(run_row(session, call_id, KIND, run_id))
+def get_allocation(call_id: str, run_id: int, session: Db, principal: Caller) -> AllocationRun:
+    return _out(run_row(session, call_id, KIND, run_id), principal)

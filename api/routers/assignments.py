@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import Response
+from fastapi import Query, Response
 from pydantic import Field, ValidationError
 from sqlalchemy import select
 
-from api import audit
+from api import audit, evaluation, phases
 from api.assignment import AssignmentPlan, AssignmentPolicy, AssignmentProblem, ConflictRecord, Consortia, assign
 from api.auth import Caller, Db, Scope
 from api.db import queries
 from api.db.limits import Storable
 from api.db.models import AssignmentRow, EvaluatorRow, ProposalRow
+from api.phases import Write
 from api.problems import ConflictOfInterest, NotFound
 from api.routers.common import Page, Paging, count, guarded_router
 from api.routers.conflicts import conflicts_of_pair, declared
@@ -52,6 +53,7 @@ def _refusal(pair: Pair, conflicts: list[ConflictRecord]) -> ConflictOfInterest:
 @router.post("", status_code=201, response_model=AssignmentOut)
 def assign_evaluator(call_id: str, pair: Pair, session: Db, principal: Caller, response: Response) -> AssignmentOut:
     """Assign one evaluator to one proposal; refused with the reason when they have a conflict."""
+    phases.require(queries.call_row(session, call_id, principal), Write.assignments, "evaluators are assigned")
     proposal = queries.proposal_row(session, call_id, pair.proposal_id)
     evaluator = queries.evaluator_row(session, pair.evaluator_id)
     conflicts = conflicts_of_pair(session, proposal, evaluator)
@@ -76,22 +78,19 @@ def assign_evaluator(call_id: str, pair: Pair, session: Db, principal: Caller, r
     return AssignmentOut(**pair.model_dump(), method=row.method, created_by=row.created_by, created_at=row.created_at)
 
 
-@router.delete("/{proposal_id}/{evaluator_id}", status_code=204)
-def withdraw_assignment(call_id: str, proposal_id: str, evaluator_id: str, session: Db, principal: Caller) -> None:
-    """Withdraw an assignment; the evaluator's scores for it stop counting but stay on record."""
-    proposal = queries.proposal_row(session, call_id, proposal_id)
-    evaluator = queries.evaluator_row(session, evaluator_id)
-    row = session.execute(
-        select(AssignmentRow).where(
-            AssignmentRow.proposal_id == proposal.id, AssignmentRow.evaluator_id == evaluator.id
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"{evaluator_id!r} is not assigned to {proposal_id!r}")
-    session.delete(row)
-    target = f"call/{call_id}/proposal/{proposal_id}/evaluator/{evaluator_id}"
-    audit.record(session, principal.name, "assignment.withdraw", target, {"method": row.method}, None)
-    session.commit()
+@router.delete("/{proposal_id}/{evaluator_id}", status_code=204, responses={409: {}, 422: {}})
+def withdraw_assignment(
+    call_id: str,
+    proposal_id: str,
+    evaluator_id: str,
+    session: Db,
+    principal: Caller,
+    reason: Annotated[
+        str | None, Query(max_length=2000, description="why; required when the evaluator has a sheet")
+    ] = None,
+) -> None:
+    """Withdraw an assignment; the evaluator's sheet stops counting but stays on record, with the reason."""
+    evaluation.withdraw_assignment(session, principal, call_id, proposal_id, evaluator_id, reason)
 
 
 def _overridden(policy: AssignmentPolicy, request: AutoAssign) -> AssignmentPolicy:
@@ -136,7 +135,7 @@ def _problem(call_id: str, request: AutoAssign, session: Db) -> AssignmentProble
 @router.post("/auto", response_model=AssignmentPlan)
 def assign_automatically(call_id: str, request: AutoAssign, session: Db, principal: Caller) -> AssignmentPlan:
     """Give every proposal k evaluators within load bounds, no conflicts, expertise matched; report empty slots."""
-    queries.call_row(session, call_id)
+    phases.require(queries.call_row(session, call_id, principal), Write.assignments, "evaluators are assigned")
     problem = _problem(call_id, request, session)
     plan = assign(problem)
     ids = {

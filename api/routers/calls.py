@@ -18,12 +18,13 @@ from pydantic import BaseModel
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, phases
 from api.assignment import AssignmentPolicy
 from api.auth import Caller, Db
 from api.db import limits, queries
 from api.db.models import CallRow, CallVersion, ConsensusScore, ConsensusSheet, ProposalRow, Score, ScoreSheet
-from api.problems import Conflict, PreconditionFailed
+from api.phases import Phase, Write
+from api.problems import Conflict, Forbidden, NotFound, PreconditionFailed
 from api.routers.common import Page, Paging, RawBody, etag, guarded_router, if_match_version, page_of, text_body
 from rules.errors import CallError, Problem
 from rules.load import call_from_text
@@ -38,6 +39,7 @@ class CallSummary(BaseModel):
     id: str
     title: str
     version: int
+    phase: Phase
     created_at: dt.datetime
 
 
@@ -117,6 +119,10 @@ def upload_call(
         raise CallError([Problem(p.message, p.path, SOURCE, locate(lines, path_key(p.path))) for p in unstorable])
     parsed = call.model_dump(mode="json")
     row = session.get(CallRow, call.id)
+    if row is not None and not principal.reaches(row.id, row.agency_id):
+        raise NotFound(f"no call {call.id!r} of agency {principal.agency_id!r}; a new call needs an id of its own")
+    if row is None and principal.call_id is not None:
+        raise Forbidden(f"a token for call {principal.call_id!r} uploads versions of that call only")
     current = session.get(CallVersion, (call.id, row.current_version)) if row else None
     now = current.version if current else None
     expected = if_match_version(if_match, now, now)
@@ -126,27 +132,44 @@ def upload_call(
         response.status_code = 200
         response.headers["ETag"] = etag(current.version)
         return _out(current, current.version)
+    if row is not None:
+        phases.require(row, Write.call_version, "a new version of the call is uploaded")
     off = _scores_off_the_call(session, call)
     if off:
         raise Conflict(f"this version of {call.id!r} cannot read the scores already given: " + "; ".join(off[:20]))
     version = 1 if row is None else row.current_version + 1
     if row is None:
-        row = CallRow(id=call.id, title=call.title, current_version=version, policy={})
+        row = CallRow(
+            id=call.id,
+            title=call.title,
+            current_version=version,
+            policy={},
+            agency_id=principal.agency_id,
+            phase=phases.Phase.draft.value,
+        )
         session.add(row)
     row.title, row.current_version = call.title, version
     new = CallVersion(call_id=call.id, version=version, text=body.text, parsed=parsed, created_by=principal.name)
     session.add(new)
     session.flush()
-    audit.record(session, principal.name, "call.upload", f"call/{call.id}/v{version}", None, {"version": version})
+    after = {"version": version, "agency": row.agency_id, "phase": row.phase}
+    audit.record(session, principal.name, "call.upload", f"call/{call.id}/v{version}", None, after)
     session.commit()
     response.headers["ETag"] = etag(version)
     return _out(new, version)
 
 
 @router.get("", response_model=Page[CallSummary])
-def list_calls(session: Db, paging: Paging) -> Page[CallSummary]:
-    rows, total = page_of(session, select(CallRow).order_by(CallRow.id), paging)
-    items = [CallSummary(id=r.id, title=r.title, version=r.current_version, created_at=r.created_at) for r in rows]
+def list_calls(session: Db, principal: Caller, paging: Paging) -> Page[CallSummary]:
+    """The calls of the caller's agency (a call's token: that one call)."""
+    query = select(CallRow).where(CallRow.agency_id == principal.agency_id).order_by(CallRow.id)
+    if principal.call_id is not None:
+        query = query.where(CallRow.id == principal.call_id)
+    rows, total = page_of(session, query, paging)
+    items = [
+        CallSummary(id=r.id, title=r.title, version=r.current_version, phase=r.phase, created_at=r.created_at)
+        for r in rows
+    ]
     return Page(items=items, total=total, limit=paging.limit, offset=paging.offset)
 
 
@@ -170,7 +193,8 @@ def get_policy(call_id: str, session: Db) -> AssignmentPolicy:
 @router.put("/{call_id}/policy", response_model=AssignmentPolicy)
 def set_policy(call_id: str, new: AssignmentPolicy, session: Db, principal: Caller) -> AssignmentPolicy:
     """Set how evaluators are assigned: per-proposal count, load bounds, expertise, same-country conflicts."""
-    row = queries.call_row(session, call_id)
+    row = queries.call_row(session, call_id, principal)
+    phases.require(row, Write.assignments, "the assignment policy is set")
     before = dict(row.policy)
     row.policy = new.model_dump(mode="json")
     audit.record(session, principal.name, "call.policy", f"call/{call_id}/policy", before, row.policy)

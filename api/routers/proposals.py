@@ -16,10 +16,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, phases
 from api.auth import Caller, Db
 from api.db import limits, queries
 from api.db.models import ProposalRow, ScoreSheet
+from api.phases import Write
 from api.problems import Conflict
 from api.routers.common import Page, Paging, RawBody, guarded_router, page_of, text_body
 from rules.check import EligibilityReport, check
@@ -82,7 +83,7 @@ def _located_check(body_text: str, fmt: str, proposals: list[Proposal], call_id:
 @router.post("/proposals", response_model=UploadResult, openapi_extra=text_body("application/json", "application/yaml"))
 def upload_proposals(call_id: str, body: RawBody, session: Db, principal: Caller) -> UploadResult:
     """Add or correct proposals; refused whole if one changes a proposal that has scores."""
-    queries.call_row(session, call_id)
+    phases.require(queries.call_row(session, call_id, principal), Write.proposals, "proposals are uploaded")
     proposals = proposals_from_text(body.text, SOURCE, body.fmt)
     unstorable = limits.proposal_problems(proposals, body.text)
     if unstorable:

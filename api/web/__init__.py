@@ -15,11 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from api.web import agency, evaluation, finance, signing
+from api.web import agency, finance, scoring, signing
 from api.web.pages import STATIC, error_page, is_page
 from rules.errors import GrantsError
 
-ROUTERS = (signing, evaluation, agency, finance)
+ROUTERS = (signing, scoring, agency, finance)
 Handler = Callable[[Request, Exception], Response | Awaitable[Response]]
 
 

@@ -9,7 +9,6 @@ session, so an upload is accepted or refused whole, with the same located proble
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from typing import Any
 
 from fastapi import Request, Response
@@ -17,15 +16,17 @@ from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
 from api import audit as audit_chain
+from api import decisions, evaluation, progress
 from api.auth import Db
 from api.db import queries
-from api.db.models import AssignmentRow, AuditEntry, CallVersion, ProposalRow, ScoreSheet
+from api.db.models import AuditEntry, CallVersion, ProposalRow
+from api.phases import TransitionRequest, phase_out
 from api.problems import Conflict, ConflictOfInterest, NotFound, PreconditionFailed
-from api.routers import assignments, audit, calls, conflicts, evaluators, proposals, scores
+from api.routers import assignments, audit, calls, conflicts, evaluators, proposals
 from api.routers.common import Body, Pagination, refuse_alias_bombs
 from api.routers.rankings import ranked_snapshot
-from api.web.evaluation import SheetForm
 from api.web.pages import Posted, Seen, form_model, money_in, page_router, render, see_other
+from api.web.scoring import SheetForm
 from rules.errors import GrantsError, Problem, ScoreError
 
 router = page_router(prefix="/agency")
@@ -36,6 +37,7 @@ NOTICES = {
     "withdrawn": "The assignment is withdrawn.",
     "registered": "The evaluator is registered.",
     "consensus": "The consensus is saved; it replaces consolidation in the ranking.",
+    "reopened": "The sheet is reopened: its evaluator may change and submit it again.",
 }
 
 
@@ -60,7 +62,7 @@ def _located(exc: GrantsError, source: str) -> list[str]:
 
 
 def _calls_page(request: Request, session: Db, who: Seen, status: int = 200, **extra: Any) -> Response:
-    listed = calls.list_calls(session, EVERYTHING)
+    listed = calls.list_calls(session, who.principal, EVERYTHING)
     return render(request, "agency/calls.html", who, status, calls=listed.items, **extra)
 
 
@@ -91,6 +93,7 @@ def _call_page(request: Request, session: Db, who: Seen, call_id: str, status: i
         .order_by(CallVersion.version.desc())
     ).all()
     listed = proposals.list_proposals(call_id, session, who.principal, EVERYTHING)
+    phase = phase_out(queries.call_row(session, call_id, who.principal))
     return render(
         request,
         "agency/call.html",
@@ -99,6 +102,7 @@ def _call_page(request: Request, session: Db, who: Seen, call_id: str, status: i
         call=call,
         version=version,
         versions=versions,
+        phase=phase,
         proposals=listed,
         money=money_in(call.currency),
         **extra,
@@ -208,9 +212,16 @@ async def assign_automatically(request: Request, call_id: str, session: Db, who:
 
 @router.post("/calls/{call_id}/assignments/withdraw")
 async def withdraw(request: Request, call_id: str, session: Db, who: Posted) -> Response:
+    """Withdraw an assignment; one whose evaluator has a sheet needs a reason, or the page says so."""
     form = await request.form()
     proposal_id, evaluator_id = str(form.get("proposal_id", "")), str(form.get("evaluator_id", ""))
-    assignments.withdraw_assignment(call_id, proposal_id, evaluator_id, session, who.principal)
+    try:
+        evaluation.withdraw_assignment(
+            session, who.principal, call_id, proposal_id, evaluator_id, str(form.get("reason", ""))
+        )
+    except GrantsError as exc:
+        session.rollback()
+        return _assignments_page(request, session, who, call_id, 422, problems=[str(p) for p in exc.problems])
     return see_other(f"/agency/calls/{call_id}/assignments?done=withdrawn")
 
 
@@ -240,29 +251,12 @@ async def register_evaluator(request: Request, session: Db, who: Posted) -> Resp
 
 @router.get("/calls/{call_id}/progress")
 def progress_page(request: Request, call_id: str, session: Db, who: Seen) -> Response:
-    """Per proposal: evaluators assigned, sheets written, and the ranking's flags (disagreement, too few)."""
+    """Per proposal: submitted, draft and missing sheets, withdrawals, and the ranking's disagreement flags."""
     call, _ = queries.current_call(session, call_id)
-    in_call = select(ProposalRow.id).where(ProposalRow.call_id == call_id)
-    assigned = Counter(
-        code
-        for (code,) in session.execute(
-            select(ProposalRow.code)
-            .join(AssignmentRow, AssignmentRow.proposal_id == ProposalRow.id)
-            .where(ProposalRow.id.in_(in_call))
-        )
-    )
-    sheets = Counter(
-        code
-        for (code,) in session.execute(
-            select(ProposalRow.code)
-            .join(ScoreSheet, ScoreSheet.proposal_id == ProposalRow.id)
-            .where(ProposalRow.id.in_(in_call))
-        )
-    )
+    report = progress.progress(session, who.principal, call_id)
     ranking = ranked_snapshot(request.app.state.store, call_id).ranking
-    return render(
-        request, "agency/progress.html", who, call=call, entries=ranking.entries, assigned=assigned, sheets=sheets
-    )
+    disagreements = {e.id: [f for f in e.flags if "spread" in f] for e in ranking.entries}
+    return render(request, "agency/progress.html", who, call=call, report=report, disagreements=disagreements)
 
 
 def _consensus_page(
@@ -277,7 +271,7 @@ def _consensus_page(
 ) -> Response:
     call, _ = queries.current_call(session, call_id)
     proposal = queries.proposal_row(session, call_id, proposal_id)
-    sheets = scores.get_scores(call_id, proposal_id, session, who.principal)
+    sheets = evaluation.read_scores(session, who.principal, call_id, proposal_id)
     return render(
         request,
         "agency/consensus.html",
@@ -296,7 +290,7 @@ def consensus_page(
     request: Request, call_id: str, proposal_id: str, session: Db, who: Seen, done: str = ""
 ) -> Response:
     try:
-        current = scores.get_consensus(call_id, proposal_id, session, Response())
+        current = evaluation.read_consensus(session, who.principal, call_id, proposal_id)
     except NotFound:
         queries.proposal_row(session, call_id, proposal_id)
         current = None
@@ -310,7 +304,7 @@ async def save_consensus(request: Request, call_id: str, proposal_id: str, sessi
     form = SheetForm.posted(await request.form(), call)
     if_match = f'"{form.version}"' if form.version else None
     try:
-        scores.put_consensus(call_id, proposal_id, form.sheet(), session, who.principal, Response(), if_match)
+        evaluation.save_consensus(session, who.principal, call_id, proposal_id, form.sheet(), if_match)
     except ScoreError as exc:
         session.rollback()
         form.place([] if form.errors else exc.problems, [c.id for c in call.criteria])
@@ -319,7 +313,39 @@ async def save_consensus(request: Request, call_id: str, proposal_id: str, sessi
         session.rollback()
         form.version = str(exc.current.version) if exc.current else ""
         return _consensus_page(request, session, who, call_id, proposal_id, form, 409, theirs=exc.current)
+    except Conflict as exc:
+        session.rollback()
+        form.general += [p.message for p in exc.problems]
+        return _consensus_page(request, session, who, call_id, proposal_id, form, 409)
     return see_other(f"/agency/calls/{call_id}/consensus/{proposal_id}?done=consensus")
+
+
+@router.post("/calls/{call_id}/reopen")
+async def reopen_sheet(request: Request, call_id: str, session: Db, who: Posted) -> Response:
+    """After the close, reopen one evaluator's submitted sheet with a reason; they may write it again."""
+    form = await request.form()
+    proposal_id, evaluator_id = str(form.get("proposal_id", "")), str(form.get("evaluator_id", ""))
+    try:
+        evaluation.reopen_sheet(session, who.principal, call_id, proposal_id, evaluator_id, str(form.get("reason", "")))
+    except (GrantsError, Conflict) as exc:
+        session.rollback()
+        problems = [str(p) for p in exc.problems]
+        form_now = SheetForm()
+        return _consensus_page(request, session, who, call_id, proposal_id, form_now, 409, problems=problems)
+    return see_other(f"/agency/calls/{call_id}/consensus/{proposal_id}?done=reopened")
+
+
+@router.post("/calls/{call_id}/phase")
+async def move_phase(request: Request, call_id: str, session: Db, who: Posted) -> Response:
+    """Move the call to its next phase (open or close the evaluation, rank, decide), as the API's transition."""
+    form = await request.form()
+    fields = {"transition": form.get("transition", ""), "reason": form.get("reason", "")}
+    try:
+        moved = decisions.advance(session, who.principal, call_id, form_model(TransitionRequest, fields))
+    except (GrantsError, Conflict) as exc:
+        session.rollback()
+        return _call_page(request, session, who, call_id, 409, problems=[str(p) for p in exc.problems])
+    return see_other(f"/agency/calls/{call_id}?phase={moved.phase.value}")
 
 
 @router.get("/audit")

@@ -32,7 +32,7 @@ DOCUMENTS = ("index.html", "ranking.csv", "allocation.csv", "report.xlsx")
 
 @router.get("")
 def calls_page(request: Request, session: Db, who: Seen) -> Response:
-    return render(request, "finance/calls.html", who, calls=calls.list_calls(session, RUNS).items)
+    return render(request, "finance/calls.html", who, calls=calls.list_calls(session, who.principal, RUNS).items)
 
 
 @router.get("/calls/{call_id}")
@@ -125,8 +125,8 @@ async def run_allocation(request: Request, call_id: str, who: Posted) -> Respons
 
 @router.get("/calls/{call_id}/allocations/{run_id}")
 def allocation_page(request: Request, call_id: str, run_id: int, session: Db, who: Seen) -> Response:
-    run = allocations.get_allocation(call_id, run_id, session)
-    decision = reports.decision(session, call_id, run_id)
+    run = allocations.get_allocation(call_id, run_id, session, who.principal)
+    decision = reports.decision(session, who.principal, call_id, run_id)
     entries = {e.id: e for e in run.ranking.entries}
     return render(
         request,
@@ -146,7 +146,7 @@ def allocation_page(request: Request, call_id: str, run_id: int, session: Db, wh
 @router.get("/calls/{call_id}/compare")
 def compare_page(request: Request, call_id: str, session: Db, who: Seen, a: int = 0, b: int = 0) -> Response:
     """Two runs side by side: who is funded in one and not the other, and where the money differs."""
-    first, second = (allocations.get_allocation(call_id, run_id, session) for run_id in (a, b))
+    first, second = (allocations.get_allocation(call_id, run_id, session, who.principal) for run_id in (a, b))
     one, other = ({g.id: g.amount for g in run.allocation.grants} for run in (first, second))
     ids = [e.id for e in first.ranking.entries if e.id in one or e.id in other]
     ids += [i for i in {**one, **other} if i not in ids]

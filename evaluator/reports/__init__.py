@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -68,6 +68,8 @@ class Decision:
     allocation: AllocationView
     budget: Decimal
     sweep: Sequence[SweepPoint] = ()
+    consensus_text: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """The panel's consensus comments, per proposal id and criterion."""
 
     @functools.cached_property
     def granted(self) -> dict[str, Decimal]:
@@ -182,6 +184,7 @@ def render_proposal(decision: Decision, proposal: Proposal) -> str:
             eligibility=decision.verdicts[proposal.id],
             granted=decision.granted.get(proposal.id),
             reserve_position=decision.reserve_positions.get(proposal.id),
+            consensus_text=decision.consensus_text.get(proposal.id, {}),
             money=lambda amount: format_money(Decimal(amount), call.currency),
         )
     )

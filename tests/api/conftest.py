@@ -22,9 +22,10 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.audit import GENESIS
-from api.auth import Role, create_token
+from api.auth import Role
 from api.db.models import Base
 from api.db.session import Store, make_engine, migrate
+from api.tokens import DEFAULT_AGENCY, grant
 from rules.proposal import Proposal
 from tests.factories import call, partner, proposal
 
@@ -125,14 +126,18 @@ class World:
         self.store = store
         self.client = TestClient(create_app(store))
 
-    def token(self, role: Role, evaluator: str | None = None) -> str:
+    def token(
+        self, role: Role, evaluator: str | None = None, agency: str = DEFAULT_AGENCY, call: str | None = None
+    ) -> str:
         with self.store.session(write=True) as session:
-            token = create_token(session, role, evaluator)
+            granted = grant(session, "test", role, agency_id=agency, evaluator_id=evaluator, call_id=call)
             session.commit()
-        return token
+        return granted.token
 
-    def actor(self, role: Role, evaluator: str | None = None) -> Actor:
-        return Actor(self.client, self.token(role, evaluator))
+    def actor(
+        self, role: Role, evaluator: str | None = None, agency: str = DEFAULT_AGENCY, call: str | None = None
+    ) -> Actor:
+        return Actor(self.client, self.token(role, evaluator, agency, call))
 
     def evaluator(self, evaluator_id: str) -> Actor:
         return self.actor(Role.evaluator, evaluator_id)
@@ -209,12 +214,20 @@ def sheet(
 
 @pytest.fixture
 def open_call(agency: Actor) -> str:
-    """The test call with P1-P3 uploaded and evaluators E1-E4 (from FR, DE, ES, IT) registered."""
+    """The test call, open for evaluation, with P1-P3 uploaded and evaluators E1-E4 (FR, DE, ES, IT) registered."""
     assert agency.post("/calls", content=call_yaml(), headers=YAML).status_code == 201
     assert agency.post(f"/calls/{CALL_ID}/proposals", json=proposals_json(*three_proposals())).status_code == 200
     for evaluator_id, country in [("E1", "FR"), ("E2", "DE"), ("E3", "ES"), ("E4", "IT")]:
         assert agency.post("/evaluators", json=evaluator_profile(evaluator_id, country=country)).status_code == 201
+    move(agency, "open_evaluation")
     return CALL_ID
+
+
+def move(agency: Actor, transition: str, reason: str = "", call_id: str = CALL_ID) -> dict[str, Any]:
+    """Make a phase transition that must succeed; the call's phase after it."""
+    response = agency.post(f"/calls/{call_id}/phase", json={"transition": transition, "reason": reason})
+    assert response.status_code == 200, response.json()
+    return dict(response.json())
 
 
 def assign(agency: Actor, proposal_id: str, evaluator_id: str) -> None:

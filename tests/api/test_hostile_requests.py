@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from api.auth import Role, create_token
+from api.auth import Role
 from api.routers.common import MAX_BODY_BYTES
+from api.tokens import grant
 from rules.errors import GrantsError
 from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml, proposals_json, sheet, three_proposals
 from tests.factories import partner, proposal
@@ -194,4 +195,4 @@ def test_an_unknown_path_or_method_is_problem_json_with_the_status_as_title(agen
 
 def test_a_token_label_longer_than_the_store_keeps_is_refused_by_name(world: World) -> None:
     with world.store.session(write=True) as session, pytest.raises(GrantsError, match="label: 201 characters"):
-        create_token(session, Role.finance, label="x" * 201)
+        grant(session, "test", Role.finance, label="x" * 201)

@@ -1,9 +1,11 @@
-"""The role x endpoint matrix, generated from the routes and the permission table.
+"""The role x scope x endpoint matrix, generated from the routes and the permission table.
 
 Every route of the OpenAPI document, and every web page, must have a row in
 ``PERMISSIONS`` and every row a route; each role is then sent to each route: a role
 outside the row gets 403, a role inside it never gets 401 or 403; no token, or a wrong
-one, gets 401 (a page sends the browser to sign in instead).
+one, gets 401 (a page sends the browser to sign in instead). Each role is sent again
+with tokens of each scope: for the whole agency and for the call reach it; for another
+agency, or another call of the same agency, the call does not exist.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import re
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from api import web
-from api.auth import PAGES, PERMISSIONS, PUBLIC_PAGES, Role
-from tests.api.conftest import CALL_ID, Actor, World, assign
+from api.auth import AGENCY_WIDE, PAGES, PERMISSIONS, PUBLIC_PAGES, Role
+from api.lockout import FailedLogins
+from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml
 
 PATH_VALUES = {
     "call_id": CALL_ID,
@@ -25,7 +29,10 @@ PATH_VALUES = {
     "version": "1",
     "run_id": "1",
     "document": "index.html",
+    "token_id": "999",
 }
+OTHER_CALL = "OTHER-CALL"
+NOT_FOUND = f"no call {CALL_ID!r}"
 
 
 def api_routes(world: World) -> set[tuple[str, str]]:
@@ -64,6 +71,7 @@ def test_each_role_reaches_exactly_the_endpoints_its_row_allows(world: World, ac
 
 
 def test_a_request_without_a_token_or_with_an_unknown_one_is_unauthorised(world: World, open_call: str) -> None:
+    world.client.app.state.failed_logins = FailedLogins(max_failures=10**6)  # type: ignore[attr-defined]
     for method, path in sorted(api_routes(world)):
         anonymous = world.client.request(method, concrete(path), json={})
         forged = world.client.request(
@@ -87,12 +95,64 @@ def test_an_evaluator_reads_only_their_own_profile(world: World, actors: dict[Ro
     assert actors[Role.evaluator].get("/evaluators/E2").status_code == 404
 
 
+def _reached(response: Response) -> bool:
+    """Not refused for the token: neither 401 nor 403, nor the 404 of a call that is not the caller's."""
+    status = response.status_code
+    return status not in (401, 403) and not (status == 404 and NOT_FOUND in response.json().get("detail", ""))
+
+
+def test_each_token_scope_reaches_its_agency_and_its_call_and_nothing_else(
+    world: World, agency: Actor, open_call: str
+) -> None:
+    assert agency.post("/calls", content=call_yaml(id=OTHER_CALL), headers=YAML).status_code == 201
+    assign(agency, "P1", "E1")
+    evaluator = {Role.evaluator: "E1"}
+    scopes: dict[str, tuple[str, str | None]] = {
+        "agency-wide": ("main", None),
+        "this call": ("main", CALL_ID),
+        "another call": ("main", OTHER_CALL),
+        "another agency": ("elsewhere", None),
+    }
+    wrong = []
+    for method, path in sorted(api_routes(world)):
+        for role in PERMISSIONS[(method, path)]:
+            for scope, (agency_id, call_id) in scopes.items():
+                actor = world.actor(role, evaluator.get(role), agency_id, call_id)
+                response = actor.request(method, concrete(path), json={})
+                if "{call_id}" in path:
+                    expected = scope in ("agency-wide", "this call")
+                    if _reached(response) != expected:
+                        wrong.append(f"{role} ({scope}) {method} {path}: {response.status_code}")
+                elif call_id and (method, path) in AGENCY_WIDE and response.status_code != 403:
+                    wrong.append(f"{role} ({scope}) {method} {path}: {response.status_code}, not 403")
+    assert wrong == []
+
+
+def test_another_agency_cannot_change_or_read_a_call_it_did_not_create(world: World, open_call: str) -> None:
+    rival = world.actor(Role.agency, agency="elsewhere")
+    assert rival.get("/calls").json()["total"] == 0
+    again = rival.post("/calls", content=call_yaml(title="Taken over"), headers=YAML)
+    assert (again.status_code, NOT_FOUND in again.json()["detail"]) == (404, True)
+    for method, path in [("PUT", "/policy"), ("GET", "/proposals/P1"), ("DELETE", "/assignments/P1/E1")]:
+        assert rival.request(method, f"/calls/{CALL_ID}{path}", json={}).status_code == 404
+
+
+def test_an_evaluator_token_for_one_call_does_not_reach_a_second_call_it_is_assigned_in(
+    world: World, agency: Actor, open_call: str
+) -> None:
+    scoped = world.actor(Role.evaluator, "E1", call=CALL_ID)
+    assert agency.post("/calls", content=call_yaml(id=OTHER_CALL), headers=YAML).status_code == 201
+    assert [c["id"] for c in scoped.get("/calls").json()["items"]] == [CALL_ID]
+    assert scoped.get(f"/calls/{OTHER_CALL}").status_code == 404
+    assert world.actor(Role.evaluator, "E1").get(f"/calls/{OTHER_CALL}").status_code == 200
+
+
 SIGN_OUT = ("POST", "/sign-out")
 
 
 def page_routes() -> set[tuple[str, str]]:
     routes = [r for module in web.ROUTERS for r in module.router.routes if isinstance(r, APIRoute)]
-    return {(method, route.path) for route in routes for method in route.methods}
+    return {(method, route.path) for route in routes for method in route.methods or ()}
 
 
 def signed_in(world: World, token: str) -> tuple[TestClient, str]:

@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import Role
 from api.db.session import Store
+from api.tokens import grant
 from tests.api.conftest import YAML, Actor, call_yaml, evaluator_profile, proposals_json, three_proposals
 
 EXAMPLES_PER_OPERATION = 12
@@ -35,7 +36,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @pytest.fixture(scope="module")
 def agency_token() -> Iterator[str]:
     with STORE.session(write=True) as session:
-        token = create_token(session, Role.agency)
+        token = grant(session, "test", Role.agency).token
         session.commit()
     agency = Actor(TestClient(APP), token)
     agency.post("/calls", content=call_yaml(), headers=YAML)

@@ -17,8 +17,9 @@ import yaml
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import Role, create_token
+from api.auth import Role
 from api.db.session import Store
+from api.tokens import grant
 
 COSME = Path(__file__).resolve().parents[2] / "calls" / "cosme_cluster_2020"
 CALL_ID = "COS-CLUSTER-2020-3-03"
@@ -34,9 +35,9 @@ class Tokens:
 
 def token(store: Store, role: Role, evaluator: str | None = None) -> str:
     with store.session(write=True) as session:
-        made = create_token(session, role, evaluator, label="web test")
+        made = grant(session, "web test", role, evaluator_id=evaluator, label="web test")
         session.commit()
-    return made
+    return made.token
 
 
 def _ok(response: Any) -> Any:
@@ -57,6 +58,7 @@ def seed_cosme(store: Store, scored: bool = True, unscored: Set[tuple[str, str]]
     _ok(
         client.post(f"/calls/{CALL_ID}/proposals", content=text, headers={**agency, "content-type": "application/yaml"})
     )
+    _ok(client.post(f"/calls/{CALL_ID}/phase", json={"transition": "open_evaluation"}, headers=agency))
     proposals = yaml.safe_load(text)["proposals"]
     evaluators = sorted({e["evaluator"] for p in proposals for e in p.get("evaluations", [])})
     tokens = Tokens(agency["Authorization"].split()[1], token(store, Role.finance), {})

@@ -25,7 +25,7 @@ def fill_sheet(page: Page, **values: str) -> None:
         page.locator(f"#score-{criterion}").fill(value)
 
 
-def test_an_off_scale_score_is_shown_beside_its_field_with_the_other_values_kept(
+def test_an_off_scale_score_is_shown_beside_its_field_and_only_a_submitted_sheet_counts(
     context: BrowserContext, server: Server
 ) -> None:
     page = sign_in(context, server, server.tokens.evaluators["ev01"])
@@ -37,21 +37,25 @@ def test_an_off_scale_score_is_shown_beside_its_field_with_the_other_values_kept
 
     fill_sheet(page, relevance="7", quality="3.5", consortium="3", impact="4")
     page.locator("#comment-quality").fill("clear work plan")
-    page.get_by_role("button", name="Save scores").click()
+    page.get_by_role("button", name="Save draft").click()
     expect(page.locator("#error-relevance")).to_contain_text("7 is not on the 0–5 scale in steps of 0.5")
     expect(page.locator("#score-relevance")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#score-quality")).to_have_value("3.5")
     expect(page.locator("#comment-quality")).to_have_value("clear work plan")
-    assert server.consolidated("ESCP4X-003") == before
 
     page.locator("#score-relevance").fill("4.5")
-    page.get_by_role("button", name="Save scores").click()
-    expect(page.get_by_role("status")).to_contain_text("saved")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_role("status")).to_contain_text("draft is saved")
+    expect(page.locator("#sheet-state")).to_contain_text("draft")
     expect(page.locator("#score-relevance")).to_have_value("4.5")
-    after = server.consolidated("ESCP4X-003")
-    assert after != before
+    assert server.consolidated("ESCP4X-003") == before, "a draft must not count"
+
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_role("status")).to_contain_text("submitted")
+    expect(page.locator("#sheet-state")).to_contain_text("submitted")
+    assert server.consolidated("ESCP4X-003") != before, "a submitted sheet counts"
     page.goto(server.url + "/evaluate")
-    expect(page.get_by_role("row").filter(has_text="ESCP4X-003")).to_contain_text("saved")
+    expect(page.get_by_role("row").filter(has_text="ESCP4X-003")).to_contain_text("submitted")
 
 
 def test_the_second_of_two_editors_is_refused_and_shown_both_versions(browser: Browser, server: Server) -> None:
@@ -62,11 +66,11 @@ def test_the_second_of_two_editors_is_refused_and_shown_both_versions(browser: B
         for page in (one, other):
             scoring_page(page, server, "ESCP4X-001")
         fill_sheet(one, relevance="3")
-        one.get_by_role("button", name="Save scores").click()
-        expect(one.get_by_role("status")).to_contain_text("saved")
+        one.get_by_role("button", name="Submit").click()
+        expect(one.get_by_role("status")).to_contain_text("submitted")
 
         fill_sheet(other, relevance="1")
-        other.get_by_role("button", name="Save scores").click()
+        other.get_by_role("button", name="Submit").click()
         warning = other.get_by_role("alert").filter(has_text="Someone else changed this sheet")
         expect(warning).to_be_visible()
         compared = warning.get_by_role("row").filter(has_text="Relevance")
@@ -95,7 +99,7 @@ def test_a_form_without_its_csrf_token_is_refused(context: BrowserContext, serve
     scoring_page(page, server, "ESCP4X-002")
     page.locator("#sheet input[name=csrf]").evaluate("input => input.remove()")
     fill_sheet(page, relevance="5")
-    page.get_by_role("button", name="Save scores").click()
+    page.get_by_role("button", name="Submit").click()
     expect(page.get_by_role("heading", name="Not for you")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("CSRF")
     with server.api(server.tokens.evaluators["ev04"]) as api:

@@ -1,10 +1,11 @@
-"""Evaluators' pages: my assignments, a proposal's scoring sheet, and declaring a conflict.
+"""Evaluators' pages: my assignments, a proposal's scoring sheet (draft, then submit), and declaring a conflict.
 
-The sheet is written by the same use case as ``PUT .../scores`` (validation against the
-call's criteria, the ETag/If-Match compare-and-set, the audit entry), so a stale form is
-refused exactly as a stale API client is; the page then shows both versions instead
-of overwriting either. A proposal not assigned to the evaluator is a 403 page, the
-same page whether or not the proposal exists.
+The sheet is written by the same use case as ``PUT .../scores`` (the call's phase,
+validation against its criteria, the ETag/If-Match compare-and-set, the audit entry),
+so a stale form is refused exactly as a stale API client is; the page then shows both
+versions instead of overwriting either. A draft is kept but not counted; only a
+submitted sheet reaches the ranking. A proposal not assigned to the evaluator is a
+403 page, the same page whether or not the proposal exists.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any, get_args
 from fastapi import Request, Response
 from sqlalchemy import select
 
+from api import evaluation
 from api.auth import Db, Principal
 from api.db import queries
 from api.db.models import CallRow, CallVersion, ProposalRow, ScoreSheet
-from api.problems import Forbidden, NotFound, PreconditionFailed
-from api.routers import conflicts, scores
-from api.routers.scores import SheetIn, SheetOut
+from api.evaluation import SheetIn, SheetOut, SheetState
+from api.phases import phase_of
+from api.problems import Conflict, Forbidden, NotFound, PreconditionFailed
+from api.routers import conflicts
 from api.web.pages import Posted, Seen, form_model, money_in, page_router, render, see_other
 from rules.errors import Problem, ScoreError
 from rules.model import Call
@@ -30,7 +33,8 @@ from rules.model import Call
 router = page_router(prefix="/evaluate")
 CONFLICT_KINDS = get_args(conflicts.Declaration.model_fields["kind"].annotation)
 NOTICES = {
-    "saved": "Your scores are saved.",
+    "draft": "Your draft is saved. It does not count until you submit it.",
+    "submitted": "Your scores are submitted: they count in the ranking.",
     "conflict": "Your conflict of interest is recorded; the proposal is withdrawn.",
 }
 
@@ -50,7 +54,12 @@ def my_assignments(session: Db, principal: Principal) -> list[AssignmentLine]:
     evaluator_id = principal.evaluator_id or ""
     rows = session.execute(
         select(
-            ProposalRow.call_id, CallRow.title, CallVersion.parsed, ProposalRow.code, ProposalRow.acronym, ScoreSheet.id
+            ProposalRow.call_id,
+            CallRow.title,
+            CallVersion.parsed,
+            ProposalRow.code,
+            ProposalRow.acronym,
+            ScoreSheet.state,
         )
         .join(CallRow, CallRow.id == ProposalRow.call_id)
         .join(CallVersion, (CallVersion.call_id == CallRow.id) & (CallVersion.version == CallRow.current_version))
@@ -65,9 +74,9 @@ def my_assignments(session: Db, principal: Principal) -> list[AssignmentLine]:
             str((parsed.get("dates") or {}).get("deadline") or ""),
             code,
             acronym,
-            "not started" if sheet is None else "saved",
+            "not started" if state is None else state,
         )
-        for call_id, title, parsed, code, acronym, sheet in rows
+        for call_id, title, parsed, code, acronym, state in rows
     ]
 
 
@@ -87,6 +96,7 @@ class SheetForm:
     comments: dict[str, str] = field(default_factory=dict)
     not_applicable: set[str] = field(default_factory=set)
     version: str = ""
+    wanted: SheetState = SheetState.submitted
     errors: dict[str, list[str]] = field(default_factory=dict)
     general: list[str] = field(default_factory=list)
 
@@ -109,6 +119,7 @@ class SheetForm:
             comments={c: str(form.get(f"comment.{c}", "")) for c in ids},
             not_applicable={c for c in ids if form.get(f"na.{c}")},
             version=str(form.get("version", "")).strip(),
+            wanted=SheetState.draft if form.get("action") == "draft" else SheetState.submitted,
         )
 
     def sheet(self) -> SheetIn:
@@ -124,7 +135,8 @@ class SheetForm:
                     self.errors.setdefault(criterion, []).append(f"{text!r} is not a number")
         if self.errors:
             raise ScoreError("some scores are not numbers")
-        return SheetIn(scores=values, comments={c: t for c, t in self.comments.items() if t.strip()})
+        comments = {c: t for c, t in self.comments.items() if t.strip()}
+        return SheetIn(scores=values, comments=comments, state=self.wanted)
 
     def place(self, problems: list[Problem], criteria: list[str]) -> None:
         """Each problem beside the criterion it is about; the rest above the form."""
@@ -157,12 +169,16 @@ def _sheet_page(
     request: Request, session: Db, who: Seen, proposal: ProposalRow, form: SheetForm, status: int = 200, **extra: Any
 ) -> Response:
     call, _ = queries.current_call(session, proposal.call_id)
+    phase = phase_of(queries.call_row(session, proposal.call_id, who.principal))
+    mine = evaluation.read_scores(session, who.principal, proposal.call_id, proposal.code)
     return render(
         request,
         "evaluation/sheet.html",
         who,
         status,
         call=call,
+        phase=phase,
+        stored=mine[0] if mine else None,
         proposal=queries.proposal_model(proposal),
         form=form,
         money=money_in(call.currency),
@@ -174,7 +190,7 @@ def _sheet_page(
 @router.get("/{call_id}/{proposal_id}")
 def sheet_page(request: Request, call_id: str, proposal_id: str, session: Db, who: Seen, done: str = "") -> Response:
     proposal = _assigned(session, call_id, proposal_id, who.principal)
-    mine = scores.get_scores(call_id, proposal_id, session, who.principal)
+    mine = evaluation.read_scores(session, who.principal, call_id, proposal_id)
     return _sheet_page(
         request, session, who, proposal, SheetForm.of(mine[0] if mine else None), notice=NOTICES.get(done)
     )
@@ -182,13 +198,13 @@ def sheet_page(request: Request, call_id: str, proposal_id: str, session: Db, wh
 
 @router.post("/{call_id}/{proposal_id}")
 async def save_sheet(request: Request, call_id: str, proposal_id: str, session: Db, who: Posted) -> Response:
-    """Write the sheet through the scores use case; on an error or a newer version, the form comes back as typed."""
+    """Save a draft or submit through the scores use case; on an error or a newer version, the form comes back."""
     proposal = _assigned(session, call_id, proposal_id, who.principal)
     call, _ = queries.current_call(session, call_id)
     form = SheetForm.posted(await request.form(), call)
     if_match = f'"{form.version}"' if form.version else None
     try:
-        scores.put_scores(call_id, proposal_id, form.sheet(), session, who.principal, Response(), if_match)
+        saved = evaluation.save_scores(session, who.principal, call_id, proposal_id, form.sheet(), if_match)
     except ScoreError as exc:
         session.rollback()
         form.place([] if form.errors else exc.problems, [c.id for c in call.criteria])
@@ -198,7 +214,11 @@ async def save_sheet(request: Request, call_id: str, proposal_id: str, session: 
         theirs: SheetOut | None = exc.current
         form.version = str(theirs.version) if theirs else ""
         return _sheet_page(request, session, who, proposal, form, 409, theirs=theirs)
-    return see_other(f"/evaluate/{call_id}/{proposal_id}?done=saved")
+    except Conflict as exc:
+        session.rollback()
+        form.general += [p.message for p in exc.problems]
+        return _sheet_page(request, session, who, proposal, form, 409)
+    return see_other(f"/evaluate/{call_id}/{proposal_id}?done={saved.sheet.state.value}")
 
 
 @router.post("/{call_id}/{proposal_id}/conflict")

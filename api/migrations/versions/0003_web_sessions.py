@@ -1,7 +1,7 @@
 """Browser sessions of the web pages: a hashed id, the token it acts as, a CSRF token, idle time.
 
-Revision ID: 0002_web
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 23:40:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_web"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,392 @@
+"""The evaluation's use cases: score sheets, consensus, reopening, withdrawing, progress.
+
+Each function is one action: it checks the caller may do it in the call's phase,
+validates, writes and records its audit entry, and commits, so the JSON routes and
+the web pages call the same thing. A sheet (one evaluator's scores for one proposal,
+or the panel's consensus) has a version, sent as the ETag; replacing it needs that
+version, and the write is a compare-and-set on the version column, so of two
+writers holding the same version exactly one wins and the other gets 412 with what
+is there now. Sending the same sheet again is a no-op (idempotent PUT).
+
+An evaluator's sheet is a ``draft`` (kept, possibly incomplete, not counted) or
+``submitted`` (complete, counted). Evaluators write while the evaluation is open;
+after the close only a sheet the agency reopened, with a reason, until it is
+submitted again. An assignment whose evaluator has a sheet is withdrawn only with
+a reason, kept beside the sheet and shown in the evaluation's progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from api import audit
+from api.auth import Principal, Scope
+from api.db import queries
+from api.db.limits import Storable
+from api.db.models import (
+    AssignmentRow,
+    ConsensusScore,
+    ConsensusSheet,
+    ProposalRow,
+    Score,
+    ScoreSheet,
+    Withdrawal,
+    utcnow,
+)
+from api.phases import Phase, Write, phase_of, require
+from api.problems import Conflict, NotFound, PreconditionFailed, PreconditionRequired
+from api.routers.common import if_match_version
+from evaluator.scoring import validate_scores
+from rules.errors import GrantsError, Problem, ScoreError
+from rules.money import CENT
+from rules.proposal import Evaluation
+
+
+class SheetState(StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+
+
+class SheetIn(Storable):
+    scores: dict[str, Decimal | None] = Field(description="score per criterion; null: not applicable")
+    comments: dict[str, str] = Field(default_factory=dict, description="comment per criterion")
+    state: SheetState = Field(
+        default=SheetState.submitted,
+        description="draft: kept, may leave criteria out, not counted; submitted: complete and counted",
+    )
+
+
+class SheetOut(SheetIn):
+    proposal_id: str
+    evaluator_id: str | None = Field(description="None for the consensus")
+    call_version: int = Field(description="the call version the scores were checked against")
+    version: int
+    updated_by: str
+    updated_at: dt.datetime
+    reopened_reason: str | None = Field(default=None, description="why the agency reopened it after the close")
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A sheet as stored, and whether this write created it."""
+
+    sheet: SheetOut
+    created: bool
+
+
+class Kind:
+    """Where a kind of sheet lives: an evaluator's score sheet, or the proposal's consensus.
+
+    The two pairs of tables have the same shape (a versioned sheet and its values per
+    criterion); ``Any`` lets one piece of code serve both.
+    """
+
+    def __init__(self, sheet: type[Any], value: type[Any]):
+        self.sheet, self.value = sheet, value
+
+    @property
+    def scored(self) -> bool:
+        return self.sheet is ScoreSheet
+
+    def of(self, proposal: ProposalRow, evaluator_id: str | None) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [self.sheet.proposal_id == proposal.id]
+        if evaluator_id is not None and self.scored:
+            where.append(ScoreSheet.evaluator_id == evaluator_id)
+        return where
+
+
+SCORES, CONSENSUS = Kind(ScoreSheet, Score), Kind(ConsensusSheet, ConsensusScore)
+
+
+def _sheets(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> list[SheetOut]:
+    query = select(kind.sheet).where(*kind.of(proposal, evaluator_id)).execution_options(populate_existing=True)
+    sheets = session.execute(query.order_by(kind.sheet.id)).scalars().all()
+    if not sheets:
+        return []
+    values = session.execute(select(kind.value).where(kind.value.sheet_id.in_([s.id for s in sheets]))).scalars()
+    by_sheet: dict[int, list[Any]] = {}
+    for value in values:
+        by_sheet.setdefault(value.sheet_id, []).append(value)
+    return [_out(proposal, sheet, by_sheet.get(sheet.id, [])) for sheet in sheets]
+
+
+def _sheet_row(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> Any:
+    query = select(kind.sheet).where(*kind.of(proposal, evaluator_id)).execution_options(populate_existing=True)
+    return session.execute(query).scalar_one_or_none()
+
+
+def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list[Any]) -> SheetOut:
+    return SheetOut(
+        proposal_id=proposal.code,
+        evaluator_id=getattr(sheet, "evaluator_id", None),
+        call_version=sheet.call_version,
+        version=sheet.version,
+        scores={v.criterion: v.value for v in values},
+        comments={v.criterion: v.comment for v in values if v.comment},
+        state=SheetState(getattr(sheet, "state", SheetState.submitted)),
+        reopened_reason=getattr(sheet, "reopened_reason", None),
+        updated_by=sheet.updated_by,
+        updated_at=sheet.updated_at,
+    )
+
+
+def _validated(session: Session, proposal: ProposalRow, sheet: SheetIn, evaluator_id: str | None) -> int:
+    """Check the sheet against the call's current criteria; returns the call version used.
+
+    A draft may leave criteria out: it is checked as if they were "not applicable".
+    """
+    call, version = queries.current_call(session, proposal.call_id)
+    unknown = [
+        Problem(f"comment on unknown criterion {c!r}", f"comments.{c}") for c in sheet.comments if c not in sheet.scores
+    ]
+    unknown += [
+        Problem(f"{c}: {v} has more than two decimals; scores are kept to the hundredth", f"scores.{c}")
+        for c, v in sheet.scores.items()
+        if v is not None and (not v.is_finite() or v != v.quantize(CENT))
+    ]
+    if evaluator_id is None:
+        unknown += [
+            Problem(f"consensus for {c} cannot be null", f"scores.{c}") for c, v in sheet.scores.items() if v is None
+        ]
+        model = queries.proposal_model(proposal).model_copy(update={"consensus": sheet.scores})
+    else:
+        scores: dict[str, Decimal | None] = dict(sheet.scores)
+        if sheet.state is SheetState.draft:
+            scores = {c.id: scores.get(c.id) for c in call.criteria} | scores
+        evaluation = Evaluation(evaluator=evaluator_id, scores=scores, comments=sheet.comments)
+        model = queries.proposal_model(proposal).model_copy(update={"evaluations": [evaluation]})
+    if unknown:
+        raise ScoreError(unknown)
+    try:
+        validate_scores(call, [model])
+    except ScoreError as exc:
+        raise ScoreError([Problem(p.message, "scores" + p.path.split("scores", 1)[-1]) for p in exc.problems]) from None
+    return version
+
+
+def _values(kind: Kind, sheet_id: int, sheet: SheetIn) -> list[Any]:
+    return [
+        kind.value(sheet_id=sheet_id, criterion=c, value=v, comment=sheet.comments.get(c, ""))
+        for c, v in sheet.scores.items()
+    ]
+
+
+def _same(current: SheetOut, sheet: SheetIn) -> bool:
+    comments = {c: t for c, t in sheet.comments.items() if t}
+    return current.scores == sheet.scores and current.comments == comments and current.state is sheet.state
+
+
+def _written(
+    current: SheetOut | None, proposal: ProposalRow, evaluator_id: str | None, sheet: SheetIn, **stamp: Any
+) -> SheetOut:
+    """The sheet as stored: scores to the cent, empty comments dropped (as a read would give it)."""
+    return SheetOut(
+        proposal_id=proposal.code,
+        evaluator_id=evaluator_id,
+        scores={c: None if v is None else v.quantize(CENT) for c, v in sheet.scores.items()},
+        comments={c: t for c, t in sheet.comments.items() if t},
+        state=sheet.state if evaluator_id else SheetState.submitted,
+        reopened_reason=current.reopened_reason if current else None,
+        **stamp,
+    )
+
+
+def _put(
+    session: Session,
+    kind: Kind,
+    proposal: ProposalRow,
+    evaluator_id: str | None,
+    sheet: SheetIn,
+    if_match: str | None,
+    principal: Principal,
+) -> Saved:
+    """Create or replace a sheet if the caller holds its current version; audited, committed."""
+    call_version = _validated(session, proposal, sheet, evaluator_id)
+    found = _sheets(session, kind, proposal, evaluator_id)
+    current = found[0] if found else None
+    if current is not None and _same(current, sheet):
+        return Saved(current, created=False)
+    expected = if_match_version(if_match, current.version if current else None, current)
+    if current is None and expected is not None:
+        raise PreconditionFailed(f"there is no sheet at version {expected} yet; send it without If-Match", None)
+    if current is not None and expected is None:
+        raise PreconditionRequired(f"the sheet is at version {current.version}; send If-Match to replace it", current)
+    if current is not None and expected != current.version:
+        raise PreconditionFailed(f"the sheet is at version {current.version}, not {expected}", current)
+    stamp: dict[str, Any] = {"updated_by": principal.name, "updated_at": utcnow(), "call_version": call_version}
+    state = {"state": sheet.state.value} if kind.scored else {}
+    if current is None:
+        owner = {"evaluator_id": evaluator_id} if kind.scored else {}
+        row = kind.sheet(proposal_id=proposal.id, version=1, **owner, **state, **stamp)
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            raise PreconditionFailed(
+                "another request created this sheet first", _sheets(session, kind, proposal, evaluator_id)[0]
+            ) from None
+        sheet_id, version = row.id, 1
+    else:
+        sheet_id = _sheet_row(session, kind, proposal, evaluator_id).id
+        cas = update(kind.sheet).where(kind.sheet.id == sheet_id, kind.sheet.version == expected)
+        replaced: CursorResult[Any] = session.execute(cas.values(version=current.version + 1, **state, **stamp))  # type: ignore[assignment]
+        if replaced.rowcount != 1:
+            raise PreconditionFailed(
+                "another request replaced the sheet first", _sheets(session, kind, proposal, evaluator_id)[0]
+            )
+        session.execute(delete(kind.value).where(kind.value.sheet_id == sheet_id))
+        version = current.version + 1
+    session.add_all(_values(kind, sheet_id, sheet))
+    session.flush()
+    after = _written(current, proposal, evaluator_id, sheet, version=version, **stamp)
+    audit.record(
+        session,
+        principal.name,
+        "scores.put" if evaluator_id else "consensus.put",
+        _target(proposal, evaluator_id),
+        current,
+        after,
+    )
+    session.commit()
+    return Saved(after, created=current is None)
+
+
+def _target(proposal: ProposalRow, evaluator_id: str | None) -> str:
+    name = f"evaluator/{evaluator_id}" if evaluator_id else "consensus"
+    return f"call/{proposal.call_id}/proposal/{proposal.code}/{name}"
+
+
+def _writable_after_close(session: Session, proposal: ProposalRow, evaluator_id: str) -> bool:
+    """A sheet the agency reopened and its evaluator has not submitted again."""
+    row = _sheet_row(session, SCORES, proposal, evaluator_id)
+    return row is not None and row.state == SheetState.draft and row.reopened_reason is not None
+
+
+def save_scores(
+    session: Session, principal: Principal, call_id: str, proposal_id: str, sheet: SheetIn, if_match: str | None
+) -> Saved:
+    """An evaluator writes their sheet for a proposal assigned to them: while open, or reopened after the close."""
+    call = queries.call_row(session, call_id, principal)
+    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
+    evaluator_id = principal.evaluator_id
+    if evaluator_id is None:
+        raise NotFound("only an evaluator has a score sheet; the panel's agreed scores are the consensus")
+    reopened = phase_of(call) in {Phase.evaluation_closed} and _writable_after_close(session, proposal, evaluator_id)
+    if not reopened:
+        require(call, Write.scores, "evaluators write their sheets (or one the agency reopened after the close)")
+    return _put(session, SCORES, proposal, evaluator_id, sheet, if_match, principal)
+
+
+def save_consensus(
+    session: Session, principal: Principal, call_id: str, proposal_id: str, sheet: SheetIn, if_match: str | None
+) -> Saved:
+    """The agency records the panel's consensus score per criterion; it overrides consolidation."""
+    call = queries.call_row(session, call_id, principal)
+    require(call, Write.consensus, "the consensus is written")
+    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
+    return _put(
+        session,
+        CONSENSUS,
+        proposal,
+        None,
+        sheet.model_copy(update={"state": SheetState.submitted}),
+        if_match,
+        principal,
+    )
+
+
+def read_scores(session: Session, principal: Principal, call_id: str, proposal_id: str) -> list[SheetOut]:
+    """Every evaluator's sheet for the proposal; an evaluator gets their own."""
+    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
+    own = principal.evaluator_id if principal.scope is Scope.assigned else None
+    return _sheets(session, SCORES, proposal, own)
+
+
+def read_consensus(session: Session, principal: Principal, call_id: str, proposal_id: str) -> SheetOut:
+    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
+    found = _sheets(session, CONSENSUS, proposal, None)
+    if not found:
+        raise NotFound(f"proposal {proposal_id!r} has no consensus yet")
+    return found[0]
+
+
+def _reason(reason: str | None, what: str) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise GrantsError([Problem(f"{what} needs a reason, kept in the audit log", "reason")])
+    return text
+
+
+def reopen_sheet(
+    session: Session, principal: Principal, call_id: str, proposal_id: str, evaluator_id: str, reason: str | None
+) -> SheetOut:
+    """After the close, the agency reopens one submitted sheet, with a reason: its evaluator may write it again."""
+    call = queries.call_row(session, call_id, principal)
+    require(call, Write.reopen_sheet, "a sheet is reopened")
+    text = _reason(reason, "reopening a sheet")
+    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
+    row = _sheet_row(session, SCORES, proposal, evaluator_id)
+    if row is None:
+        raise NotFound(f"{evaluator_id!r} has no sheet for {proposal_id!r}")
+    if row.state != SheetState.submitted:
+        raise Conflict(f"{evaluator_id!r}'s sheet for {proposal_id!r} is a draft already; it needs no reopening")
+    before = _sheets(session, SCORES, proposal, evaluator_id)[0]
+    row.state, row.reopened_reason, row.version = SheetState.draft.value, text, row.version + 1
+    row.updated_by, row.updated_at = principal.name, utcnow()
+    session.flush()
+    after = _sheets(session, SCORES, proposal, evaluator_id)[0]
+    audit.record(session, principal.name, "scores.reopen", _target(proposal, evaluator_id), before, after)
+    session.commit()
+    return after
+
+
+def withdraw_assignment(
+    session: Session, principal: Principal, call_id: str, proposal_id: str, evaluator_id: str, reason: str | None
+) -> None:
+    """Withdraw an assignment; one whose evaluator has a sheet needs a reason, kept and shown in the progress."""
+    call = queries.call_row(session, call_id, principal)
+    require(call, Write.assignments, "assignments are withdrawn")
+    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
+    evaluator = queries.evaluator_row(session, evaluator_id)
+    row = session.execute(
+        select(AssignmentRow).where(
+            AssignmentRow.proposal_id == proposal.id, AssignmentRow.evaluator_id == evaluator.id
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"{evaluator_id!r} is not assigned to {proposal_id!r}")
+    sheet = _sheet_row(session, SCORES, proposal, evaluator.id)
+    before: dict[str, Any] = {"method": row.method}
+    after: dict[str, Any] | None = None
+    if sheet is not None:
+        text = _reason(reason, f"withdrawing {evaluator_id!r}, who has a {sheet.state} sheet for {proposal_id!r},")
+        before["sheet"] = {"state": sheet.state, "version": sheet.version}
+        after = {"reason": text, "sheet_set_aside": sheet.state}
+        session.add(
+            Withdrawal(
+                proposal_id=proposal.id,
+                evaluator_id=evaluator.id,
+                sheet_state=sheet.state,
+                reason=text,
+                withdrawn_by=principal.name,
+            )
+        )
+    elif reason:
+        after = {"reason": reason.strip()}
+    session.delete(row)
+    target = f"call/{call_id}/proposal/{proposal_id}/evaluator/{evaluator_id}"
+    action = "assignment.withdraw_scored" if sheet is not None else "assignment.withdraw"
+    audit.record(session, principal.name, action, target, before, after)
+    session.commit()
