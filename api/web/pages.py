@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import sessions
-from api.auth import Principal, Role, permitted, session_token
+from api.auth import Principal, Role, live_token, permitted, session_token
 from api.db.session import Store
 from api.problems import ApiError, Forbidden, NotFound, Unauthorized
 from rules.errors import GrantsError, Problem
@@ -74,7 +74,7 @@ def visitor(request: Request) -> Visitor:
         found = session_token(session, cookie)
     if found is None or cookie is None:
         raise SignInRequired("sign in to see this page")
-    token, signed = found
+    token, signed = live_token(request, found[0]), found[1]
     if signed.stale and request.method == "GET":
         with store.session(write=True) as session:
             sessions.touch(session, cookie)

@@ -9,7 +9,9 @@ from fastapi import Form, Request
 from fastapi.responses import Response
 
 from api import sessions
-from api.auth import Db, token_row
+from api.auth import Db, live_token, not_locked_out, token_row
+from api.db.session import Store
+from api.problems import Unauthorized
 from api.web.pages import Posted, Seen, page_router, render, see_other
 
 router = page_router()
@@ -42,22 +44,31 @@ def sign_in_page(request: Request, next: str = "/") -> Response:
 @router.post("/sign-in")
 def sign_in(
     request: Request,
-    session: Db,
     token: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """A known token becomes a session cookie; an unknown one is told so, on the same form."""
+    """A live token becomes a session cookie; an unknown, revoked or expired one is told so, on the same form.
+
+    A failed sign-in counts against the client's address like a failed bearer token,
+    so pasting guesses into the form is limited the same way.
+    """
     expected = request.cookies.get(PRE_SESSION, "")
     if not sessions.same_token(expected, csrf):
         problem = "this form has expired: it was reloaded without its CSRF token; try again"
         return render(request, "sign_in.html", status=403, next=_local(next), form_csrf=expected, problem=problem)
-    row = token_row(session, token.strip()) if token.strip() else None
-    if row is None:
-        problem = "this token is not known here: paste the whole token that `grants token create` printed"
+    not_locked_out(request)
+    store: Store = request.app.state.store
+    with store.session(write=False) as session:
+        found = token_row(session, token.strip())
+    try:
+        row = live_token(request, found)
+    except Unauthorized as exc:
+        problem = f"{exc}: paste the whole token that `grants token create` printed"
         return render(request, "sign_in.html", status=401, next=_local(next), form_csrf=expected, problem=problem)
     response = see_other(_local(next))
-    _cookie(response, request, sessions.COOKIE, sessions.sign_in(session, row))
+    with store.session(write=True) as session:
+        _cookie(response, request, sessions.COOKIE, sessions.sign_in(session, row))
     response.delete_cookie(PRE_SESSION, path="/")
     return response
 
