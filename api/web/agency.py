@@ -300,14 +300,13 @@ def consensus_page(
 
 @router.post("/calls/{call_id}/consensus/{proposal_id}")
 async def save_consensus(request: Request, call_id: str, proposal_id: str, session: Db, who: Posted) -> Response:
-    call, _ = queries.current_call(session, call_id)
-    form = SheetForm.posted(await request.form(), call)
+    form = SheetForm.posted(await request.form())
     if_match = f'"{form.version}"' if form.version else None
     try:
         evaluation.save_consensus(session, who.principal, call_id, proposal_id, form.sheet(), if_match)
     except ScoreError as exc:
         session.rollback()
-        form.place([] if form.errors else exc.problems, [c.id for c in call.criteria])
+        form.place([] if form.errors else exc.problems, list(form.scores))
         return _consensus_page(request, session, who, call_id, proposal_id, form, 422)
     except PreconditionFailed as exc:
         session.rollback()

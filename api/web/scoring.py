@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
+from urllib.parse import quote
 
 from fastapi import Request, Response
 from sqlalchemy import select
@@ -21,14 +22,13 @@ from sqlalchemy import select
 from api import evaluation
 from api.auth import Db, Principal
 from api.db import queries
-from api.db.models import CallRow, CallVersion, ProposalRow, ScoreSheet
+from api.db.models import CallRow, ProposalRow, ScoreSheet
 from api.evaluation import SheetIn, SheetOut, SheetState
 from api.phases import phase_of
 from api.problems import Conflict, Forbidden, NotFound, PreconditionFailed
 from api.routers import conflicts
 from api.web.pages import Posted, Seen, form_model, money_in, page_router, render, see_other
 from rules.errors import Problem, ScoreError
-from rules.model import Call
 
 router = page_router(prefix="/evaluate")
 CONFLICT_KINDS = get_args(conflicts.Declaration.model_fields["kind"].annotation)
@@ -39,8 +39,10 @@ NOTICES = {
 }
 
 
-@dataclass(frozen=True)
-class AssignmentLine:
+class AssignmentLine(NamedTuple):
+    """One row of the evaluator's list; a tuple, since a thousand of them are made per page view."""
+
+    link: str
     call_id: str
     call_title: str
     deadline: str
@@ -50,34 +52,35 @@ class AssignmentLine:
 
 
 def my_assignments(session: Db, principal: Principal) -> list[AssignmentLine]:
-    """The evaluator's assigned proposals across calls (none under a declared conflict), with each sheet's state."""
+    """The evaluator's assigned proposals in the calls their token reaches (none under a conflict), and sheet states."""
     evaluator_id = principal.evaluator_id or ""
     rows = session.execute(
-        select(
-            ProposalRow.call_id,
-            CallRow.title,
-            CallVersion.parsed,
-            ProposalRow.code,
-            ProposalRow.acronym,
-            ScoreSheet.state,
-        )
+        select(ProposalRow.call_id, CallRow.agency_id, ProposalRow.code, ProposalRow.acronym, ScoreSheet.state)
         .join(CallRow, CallRow.id == ProposalRow.call_id)
-        .join(CallVersion, (CallVersion.call_id == CallRow.id) & (CallVersion.version == CallRow.current_version))
         .outerjoin(ScoreSheet, (ScoreSheet.proposal_id == ProposalRow.id) & (ScoreSheet.evaluator_id == evaluator_id))
         .where(ProposalRow.id.in_(queries.assigned(evaluator_id)))
         .order_by(ProposalRow.call_id, ProposalRow.code)
-    )
+    ).all()
+    calls = {call_id: _call_line(session, call_id) for call_id in {row[0] for row in rows}}
     return [
         AssignmentLine(
+            f"/evaluate/{quote(call_id, safe='')}/{quote(code, safe='')}",
             call_id,
-            title,
-            str((parsed.get("dates") or {}).get("deadline") or ""),
+            *calls[call_id],
             code,
             acronym,
-            "not started" if state is None else state,
+            state or "not started",
         )
-        for call_id, title, parsed, code, acronym, state in rows
+        for call_id, agency_id, code, acronym, state in rows
+        if principal.reaches(call_id, agency_id)
     ]
+
+
+def _call_line(session: Db, call_id: str) -> tuple[str, str]:
+    """A call's title and deadline, read once per call rather than once per assignment."""
+    call, _ = queries.current_call(session, call_id)
+    deadline = call.dates.deadline if call.dates else None
+    return call.title, "" if deadline is None else str(deadline)
 
 
 @router.get("")
@@ -112,8 +115,9 @@ class SheetForm:
         )
 
     @classmethod
-    def posted(cls, form: Any, call: Call) -> SheetForm:
-        ids = [c.id for c in call.criteria]
+    def posted(cls, form: Any) -> SheetForm:
+        """The form as sent: its criteria are the score fields the page rendered, one per criterion of the call."""
+        ids = [key.removeprefix("score.") for key in form if key.startswith("score.")]
         return cls(
             scores={c: str(form.get(f"score.{c}", "")).strip() for c in ids},
             comments={c: str(form.get(f"comment.{c}", "")) for c in ids},
@@ -199,25 +203,26 @@ def sheet_page(request: Request, call_id: str, proposal_id: str, session: Db, wh
 @router.post("/{call_id}/{proposal_id}")
 async def save_sheet(request: Request, call_id: str, proposal_id: str, session: Db, who: Posted) -> Response:
     """Save a draft or submit through the scores use case; on an error or a newer version, the form comes back."""
-    proposal = _assigned(session, call_id, proposal_id, who.principal)
-    call, _ = queries.current_call(session, call_id)
-    form = SheetForm.posted(await request.form(), call)
+    form = SheetForm.posted(await request.form())
     if_match = f'"{form.version}"' if form.version else None
     try:
         saved = evaluation.save_scores(session, who.principal, call_id, proposal_id, form.sheet(), if_match)
+    except NotFound:
+        raise Forbidden("this proposal is not assigned to you") from None
     except ScoreError as exc:
         session.rollback()
-        form.place([] if form.errors else exc.problems, [c.id for c in call.criteria])
-        return _sheet_page(request, session, who, proposal, form, 422)
+        form.place([] if form.errors else exc.problems, list(form.scores))
+        return _sheet_page(request, session, who, _assigned(session, call_id, proposal_id, who.principal), form, 422)
     except PreconditionFailed as exc:
         session.rollback()
         theirs: SheetOut | None = exc.current
         form.version = str(theirs.version) if theirs else ""
+        proposal = _assigned(session, call_id, proposal_id, who.principal)
         return _sheet_page(request, session, who, proposal, form, 409, theirs=theirs)
     except Conflict as exc:
         session.rollback()
         form.general += [p.message for p in exc.problems]
-        return _sheet_page(request, session, who, proposal, form, 409)
+        return _sheet_page(request, session, who, _assigned(session, call_id, proposal_id, who.principal), form, 409)
     return see_other(f"/evaluate/{call_id}/{proposal_id}?done={saved.sheet.state.value}")
 
 
