@@ -31,12 +31,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api import audit, sessions
+from api.db.limits import findable
 from api.db.models import CallRow, TokenRow, utcnow
 from api.db.session import Store
 from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 
 TOKEN_PREFIX = "grants_"
+DEFAULT_AGENCY = "main"  # the agency of a single-agency server, and of calls and tokens made before tenancy
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -152,7 +154,7 @@ class Principal:
     role: Role
     evaluator_id: str | None
     scope: Scope = Scope.all
-    agency_id: str = "main"
+    agency_id: str = DEFAULT_AGENCY
     call_id: str | None = None
 
     @property
@@ -267,7 +269,7 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
 def _reachable_call(request: Request, principal: Principal) -> None:
     """A call outside the caller's agency, or outside their token's one call, does not exist for them."""
     call_id = request.path_params.get("call_id")
-    if call_id is None:
+    if call_id is None or not findable(call_id):
         return
     if principal.call_id not in (None, call_id):
         raise NotFound(f"no call {call_id!r}")

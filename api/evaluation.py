@@ -283,7 +283,7 @@ def save_scores(
     evaluator_id = principal.evaluator_id
     if evaluator_id is None:
         raise NotFound("only an evaluator has a score sheet; the panel's agreed scores are the consensus")
-    reopened = phase_of(call) in {Phase.evaluation_closed} and _writable_after_close(session, proposal, evaluator_id)
+    reopened = phase_of(call) is Phase.evaluation_closed and _writable_after_close(session, proposal, evaluator_id)
     if not reopened:
         require(call, Write.scores, "evaluators write their sheets (or one the agency reopened after the close)")
     return _put(session, SCORES, proposal, evaluator_id, sheet, if_match, principal)

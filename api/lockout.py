@@ -19,6 +19,7 @@ from fastapi import Request
 
 MAX_FAILURES = 10
 WINDOW = 60.0
+MAX_ADDRESSES = 10_000  # past this many addresses with failures, the stale ones are forgotten
 
 
 def client_address(request: Request) -> str:
@@ -54,6 +55,14 @@ class FailedLogins:
         """Count one failure; True when it is the one that locks the address out."""
         now = time.monotonic()
         with self._lock:
+            if len(self._failures) > MAX_ADDRESSES:
+                self._forget_stale(now)
             failures = self._recent(address, now)
             failures.append(now)
             return len(failures) == self.max_failures
+
+    def _forget_stale(self, now: float) -> None:
+        """Drop the addresses whose last failure left the window, so many guessers cannot fill memory."""
+        stale = [a for a, failures in self._failures.items() if not failures or failures[-1] <= now - self.window]
+        for address in stale:
+            del self._failures[address]

@@ -22,7 +22,7 @@ from api import audit
 from api.auth import Principal, Role
 from api.db.limits import Storable
 from api.db.models import CallRow
-from api.problems import Conflict, Forbidden, NotFound
+from api.problems import Conflict, Forbidden
 from rules.errors import GrantsError, Problem
 
 
@@ -123,7 +123,8 @@ def transition(session: Session, principal: Principal, row: CallRow, request: Tr
     """
     step = BY_NAME.get(request.transition)
     if step is None:
-        raise NotFound(f"no transition {request.transition!r}; the transitions are {', '.join(BY_NAME)}")
+        message = f"no transition {request.transition!r}; the transitions are {', '.join(BY_NAME)}"
+        raise GrantsError([Problem(message, "transition")])
     if principal.role is not step.role:
         raise Forbidden(f"{step.name} is the {step.role}'s to do, not the {principal.role}'s")
     if phase_of(row) is not step.source:

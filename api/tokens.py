@@ -19,13 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.auth import TOKEN_PREFIX, Principal, Role, token_hash
+from api.auth import DEFAULT_AGENCY, TOKEN_PREFIX, Principal, Role, token_hash
 from api.db import limits
 from api.db.models import CallRow, EvaluatorRow, TokenRow, utcnow
 from api.problems import Forbidden, NotFound
 from rules.errors import GrantsError, Problem
 
-DEFAULT_AGENCY = "main"
 DEFAULT_LIFETIME = dt.timedelta(days=90)
 AGENCY_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,100}$")
 LIFETIME = re.compile(r"^(\d{1,5})([dh])$")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from api.auth import Role
+from api.auth import DEFAULT_AGENCY, Role
 from api.commands.server import Database
 
 token_app = typer.Typer(help="API tokens: only their hash is stored; each acts for one agency.", no_args_is_help=True)
@@ -21,7 +21,7 @@ Agency = Annotated[str, typer.Option(help="the agency the token acts for")]
 @token_app.command("create")
 def token_create(
     role: Annotated[Role, typer.Option(help="agency, evaluator or finance")],
-    agency: Agency = "main",
+    agency: Agency = DEFAULT_AGENCY,
     call: Annotated[str | None, typer.Option(help="the one call it reaches; omitted: every call of the agency")] = None,
     evaluator: Annotated[str | None, typer.Option(help="the evaluator id an evaluator token acts as")] = None,
     label: Annotated[str, typer.Option(help="a note on whose token it is")] = "",

@@ -15,7 +15,6 @@ from fastapi import Request, Response
 from sqlalchemy import func, select
 from starlette.datastructures import FormData, UploadFile
 
-from api import audit as audit_chain
 from api import decisions, evaluation, progress
 from api.auth import Db
 from api.db import queries
@@ -350,13 +349,17 @@ async def move_phase(request: Request, call_id: str, session: Db, who: Posted) -
 @router.get("/audit")
 def audit_page(request: Request, session: Db, who: Seen, page: int = 1) -> Response:
     """The log newest first, a page at a time, and whether its chain verifies."""
-    total = audit.list_entries(session, Pagination(limit=1)).total
+    total = audit.list_entries(session, who.principal, Pagination(limit=1)).total
     pages = max(1, -(-total // AUDIT_PAGE))
     page = min(max(page, 1), pages)
     end = total - (page - 1) * AUDIT_PAGE
     start = max(0, end - AUDIT_PAGE)
-    entries = audit.list_entries(session, Pagination(limit=max(1, end - start), offset=start)).items if total else []
-    report = audit_chain.verify(session)
+    entries = (
+        audit.list_entries(session, who.principal, Pagination(limit=max(1, end - start), offset=start)).items
+        if total
+        else []
+    )
+    report = audit.verify(session)
     return render(
         request,
         "agency/audit.html",

@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.audit import GENESIS
-from api.auth import Role
+from api.auth import DEFAULT_AGENCY, Role
 from api.db.models import Base
 from api.db.session import Store, make_engine, migrate
-from api.tokens import DEFAULT_AGENCY, grant
+from api.tokens import grant
 from rules.proposal import Proposal
 from tests.factories import call, partner, proposal
 

@@ -147,6 +147,17 @@ def test_an_evaluator_token_for_one_call_does_not_reach_a_second_call_it_is_assi
     assert world.actor(Role.evaluator, "E1").get(f"/calls/{OTHER_CALL}").status_code == 200
 
 
+def test_an_agency_reads_only_the_audit_entries_of_its_own_calls_and_tokens(
+    world: World, agency: Actor, open_call: str
+) -> None:
+    rival = world.actor(Role.agency, agency="elsewhere")
+    assert rival.post("/calls", content=call_yaml(id="RIVAL_%"), headers=YAML).status_code == 201
+    theirs = [e["target"] for e in rival.get("/audit", params={"limit": 500}).json()["items"]]
+    ours = [e["target"] for e in agency.get("/audit", params={"limit": 500}).json()["items"]]
+    assert theirs == ["token/2", "call/RIVAL_%/v1"]
+    assert f"call/{CALL_ID}/v1" in ours and not any("RIVAL" in t for t in ours)
+
+
 SIGN_OUT = ("POST", "/sign-out")
 
 

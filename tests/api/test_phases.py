@@ -152,3 +152,9 @@ def test_after_the_close_proposals_assignments_and_call_versions_are_frozen(agen
     assert agency.delete(f"/calls/{CALL_ID}/assignments/P1/E1").status_code == 409
     assert agency.post("/calls", content=call_yaml(title="Changed"), headers=YAML).status_code == 409
     assert agency.post(f"/calls/{CALL_ID}/proposals", json=[]).status_code in (409, 422)
+
+
+def test_an_unknown_transition_is_named_with_the_known_ones(agency: Actor, open_call: str) -> None:
+    wrong = agency.post(f"/calls/{CALL_ID}/phase", json={"transition": "close"})
+    assert (wrong.status_code, wrong.json()["errors"][0]["path"]) == (422, "transition")
+    assert "close_evaluation" in wrong.json()["detail"]
