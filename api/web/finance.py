@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 
 from api.auth import Db
 from api.db import queries
+from api.problems import Conflict
 from api.routers import allocations, calls, reports, simulations
 from api.routers.common import Pagination, refuse_alias_bombs
 from api.routers.rankings import ranked_snapshot
@@ -114,9 +115,10 @@ async def run_allocation(request: Request, call_id: str, who: Posted) -> Respons
     form = await request.form()
     typed = {key: str(value) for key, value in form.items() if key != "csrf"}
     try:
-        body = form_model(allocations.AllocationRequest, {"scenario": _scenario(form)})
+        fields = {"scenario": _scenario(form), "decision": bool(form.get("decision"))}
+        body = form_model(allocations.AllocationRequest, fields)
         run = allocations.run_allocation(call_id, request, who.principal, body)
-    except GrantsError as exc:
+    except (GrantsError, Conflict) as exc:
         with request.app.state.store.session(write=False) as session:
             problems = [str(p) for p in exc.problems]
             return _allocations_page(request, session, who, call_id, 422, problems=problems, typed=typed)
