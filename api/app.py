@@ -1,10 +1,14 @@
-"""The FastAPI application: routers per resource over one store, errors as problem+json."""
+"""The FastAPI application: routers per resource over one store, errors as problem+json, and the web pages.
+
+``/docs`` serves Swagger UI from assets in an installed package (fastapi-offline), so it works offline.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
-from api import openapi_errors, problems
+from api import openapi_errors, problems, web
 from api.db.session import Store
 from api.lockout import FailedLogins
 from api.request_bounds import body_limit
@@ -46,10 +50,11 @@ ROUTERS = (
 
 def create_app(store: Store | None = None) -> FastAPI:
     """The API over ``store`` (by default the database ``DATABASE_URL`` names, migrated to head)."""
-    app = FastAPI(
+    app = FastAPIOffline(
         title="grants",
         version="0.1.0",
         description="Run public funding calls: calls, proposals, evaluators, scores, rankings, allocations.",
+        static_url="/static/docs",
     )
     app.state.store = store or Store.open()
     app.state.failed_logins = FailedLogins()
@@ -57,6 +62,7 @@ def create_app(store: Store | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     openapi_errors.install(app)
+    web.install(app)
     return app
 
 

@@ -30,7 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api import audit
+from api import audit, sessions
 from api.db.limits import findable
 from api.db.models import CallRow, TokenRow, utcnow
 from api.db.session import Store
@@ -109,6 +109,45 @@ PERMISSIONS: dict[tuple[str, str], dict[Role, Scope]] = {
 AGENCY_WIDE = frozenset({("GET", "/audit"), ("GET", "/audit/verify")})
 """Routes a token limited to one call may not use: they are about the whole agency."""
 
+AF = {A: Scope.all, F: Scope.all}
+PAGES: dict[tuple[str, str], dict[Role, Scope]] = {
+    ("GET", "/"): EVERYONE,
+    ("POST", "/sign-out"): EVERYONE,
+    ("GET", "/evaluate"): {E: Scope.own},
+    ("GET", "/evaluate/{call_id}/{proposal_id}"): {E: Scope.assigned},
+    ("POST", "/evaluate/{call_id}/{proposal_id}"): {E: Scope.assigned},
+    ("POST", "/evaluate/{call_id}/{proposal_id}/conflict"): {E: Scope.own},
+    ("GET", "/agency"): {A: Scope.all},
+    ("POST", "/agency/calls"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/proposals"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/eligibility"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/assignments"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/assignments"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/assignments/auto"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/assignments/withdraw"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/progress"): {A: Scope.all},
+    ("GET", "/agency/calls/{call_id}/consensus/{proposal_id}"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/consensus/{proposal_id}"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/reopen"): {A: Scope.all},
+    ("POST", "/agency/calls/{call_id}/phase"): {A: Scope.all},
+    ("GET", "/agency/evaluators"): {A: Scope.all},
+    ("POST", "/agency/evaluators"): {A: Scope.all},
+    ("GET", "/agency/audit"): {A: Scope.all},
+    ("GET", "/finance"): AF,
+    ("GET", "/finance/calls/{call_id}"): AF,
+    ("GET", "/finance/calls/{call_id}/allocations"): AF,
+    ("POST", "/finance/calls/{call_id}/allocations"): AF,
+    ("GET", "/finance/calls/{call_id}/allocations/{run_id}"): AF,
+    ("GET", "/finance/calls/{call_id}/compare"): AF,
+    ("GET", "/finance/calls/{call_id}/simulations"): AF,
+    ("POST", "/finance/calls/{call_id}/simulations"): AF,
+    ("GET", "/finance/calls/{call_id}/simulations/{run_id}"): AF,
+}
+"""The web pages, in the same table: a page is one more way to reach the same use cases."""
+PUBLIC_PAGES = frozenset({("GET", "/sign-in"), ("POST", "/sign-in")})
+PERMISSIONS.update(PAGES)
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -161,6 +200,17 @@ Db = Annotated[Session, Depends(request_session)]
 bearer = HTTPBearer(auto_error=False, description="an API token from `grants token create`")
 
 
+def token_row(session: Session, token: str) -> TokenRow | None:
+    return session.execute(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).scalar_one_or_none()
+
+
+def session_token(session: Session, cookie: str | None) -> tuple[TokenRow, sessions.SignedIn] | None:
+    """The token a browser's live session acts as, with the session."""
+    signed = sessions.signed_in(session, cookie)
+    token = session.get(TokenRow, signed.token_id) if signed else None
+    return (token, signed) if token is not None and signed is not None else None
+
+
 def _refused(request: Request, message: str) -> Unauthorized:
     """A failed authentication: counted against the client's address and audited."""
     store: Store = request.app.state.store
@@ -173,23 +223,17 @@ def _refused(request: Request, message: str) -> Unauthorized:
     return Unauthorized(message)
 
 
-def authenticate(request: Request, token_text: str | None) -> TokenRow:
-    """The caller's token if it is known, unrevoked and unexpired; else 401 (429 after too many failures).
-
-    :func:`authorize` passes the bearer token; a page that carries the token another
-    way (a cookie) passes it here too, so failures are counted and audited alike.
-    """
+def not_locked_out(request: Request) -> None:
+    """429 while the client's address has failed authentication too often."""
     retry_after = request.app.state.failed_logins.retry_after(client_address(request))
     if retry_after:
         raise TooManyRequests(
             f"too many failed authentications from this address; retry in {retry_after} s", retry_after
         )
-    if token_text is None:
-        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    store: Store = request.app.state.store
-    with store.session(write=False) as session:
-        query = select(TokenRow).where(TokenRow.token_hash == token_hash(token_text))
-        token = session.execute(query).scalar_one_or_none()
+
+
+def live_token(request: Request, token: TokenRow | None) -> TokenRow:
+    """The token if it is known, unrevoked and unexpired (its last use recorded); else 401."""
     now = utcnow()
     if token is None:
         raise _refused(request, "unknown API token")
@@ -198,9 +242,31 @@ def authenticate(request: Request, token_text: str | None) -> TokenRow:
     if token.expires_at is not None and token.expires_at <= now:
         raise _refused(request, f"API token {token.id} expired at {token.expires_at.isoformat(timespec='seconds')}")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        store: Store = request.app.state.store
         with store.engine.begin() as conn:
             conn.execute(update(TokenRow).where(TokenRow.id == token.id).values(last_used_at=now))
     return token
+
+
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenRow:
+    """The caller's bearer token, or for a read the token of the browser's web session; else 401 (429 when locked out).
+
+    A browser signed in to the web pages may read (never write) with its session cookie,
+    so a report page or a download opens from a link.
+    """
+    not_locked_out(request)
+    bearer_given = credentials is not None and credentials.scheme.lower() == "bearer"
+    cookie = request.cookies.get(sessions.COOKIE) if request.method in SAFE_METHODS else None
+    if not bearer_given and cookie is None:
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+    store: Store = request.app.state.store
+    with store.session(write=False) as session:
+        if credentials is not None and bearer_given:
+            return live_token(request, token_row(session, credentials.credentials))
+        found = session_token(session, cookie)
+    if found is None:
+        raise Unauthorized("the web session is over: sign in again")
+    return live_token(request, found[0])
 
 
 def _reachable_call(request: Request, principal: Principal) -> None:
@@ -217,16 +283,8 @@ def _reachable_call(request: Request, principal: Principal) -> None:
         raise NotFound(f"no call {call_id!r}")
 
 
-def authorize(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    """The caller, if their token is valid, the permission table lets their role use this route, and the call is theirs.
-
-    The token is looked up in a read transaction of its own, so a long request (an
-    allocation run) holds no write transaction while it computes.
-    """
-    bearer_token = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else None
-    token = authenticate(request, bearer_token)
+def permitted(request: Request, token: TokenRow) -> Principal:
+    """The caller as the permission table scopes them on this route, if the call is theirs; 403 outside the row."""
     path = getattr(request.scope.get("route"), "path", "")
     allowed = PERMISSIONS.get((request.method, path), {})
     role = Role(token.role)
@@ -237,6 +295,17 @@ def authorize(
     principal = Principal(token.id, role, token.evaluator_id, allowed[role], token.agency_id, token.call_id)
     _reachable_call(request, principal)
     return principal
+
+
+def authorize(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """The caller, if their token is valid, the permission table lets their role use this route, and the call is theirs.
+
+    The token is looked up in a read transaction of its own, so a long request (an
+    allocation run) holds no write transaction while it computes.
+    """
+    return permitted(request, _token(request, credentials))
 
 
 Caller = Annotated[Principal, Depends(authorize)]

@@ -248,3 +248,19 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class WebSession(Base):
+    """A browser's signed-in session: who it acts as, its CSRF token, and when it was last used.
+
+    Only a hash of the session id is kept (as for tokens). Signing out sets ``ended_at``,
+    so a copied cookie is dead on the server, not only deleted in one browser.
+    """
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64), info={"audited": False})  # a secret: kept out of the log
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info={"audited": False})  # changes on reads
+    ended_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

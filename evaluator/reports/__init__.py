@@ -144,6 +144,11 @@ def _bars(decision: Decision) -> list[Bar]:
     return bars
 
 
+def funding_chart(decision: Decision) -> str:
+    """The funding line of a decision as inline SVG: requests in rank order against the budget."""
+    return funding_line(_bars(decision), decision.budget, decision.call.currency)
+
+
 def render_index(decision: Decision, page_link: Callable[[str], str] = served_page) -> str:
     call = decision.call
     money = lambda amount: format_money(Decimal(amount), call.currency)  # noqa: E731 - a template filter
@@ -161,7 +166,7 @@ def render_index(decision: Decision, page_link: Callable[[str], str] = served_pa
             proposals_count=len(decision.proposals),
             eligible_count=len(decision.eligibility.eligible_ids),
             fundable_count=len(decision.ranking.fundable()),
-            funding_chart=funding_line(_bars(decision), decision.budget, call.currency),
+            funding_chart=funding_chart(decision),
             sweep=decision.sweep,
             sweep_chart=sweep([(p.budget, p.grants) for p in decision.sweep], call.currency),
             bayesian=decision.bayesian,

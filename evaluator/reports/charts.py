@@ -95,3 +95,25 @@ def sweep(points: Sequence[tuple[Decimal, int]], currency: str) -> str:
         f"{currency} {high:,.0f}; height: grants funded (up to {most})</text>"
     )
     return _frame(body, "budget sweep")
+
+
+def funding_odds(odds: Sequence[tuple[str, Decimal, bool]]) -> str:
+    """Each proposal's probability of funding under score noise, in rank order; funded today in green."""
+    if not odds:
+        return ""
+    plot_w, plot_h = WIDTH - MARGIN - 10, HEIGHT - MARGIN - 10
+    width = plot_w / len(odds)
+    body = []
+    for k, (label, probability, funded_now) in enumerate(odds):
+        height = _scale(probability, Decimal(1), plot_h)
+        colour = COLOURS["funded"] if funded_now else COLOURS["reserve"]
+        body.append(
+            f'<rect x="{MARGIN + k * width:.1f}" y="{HEIGHT - MARGIN - height:.1f}" width="{max(width - 1, 1):.1f}" '
+            f'height="{height:.1f}" fill="{colour}"><title>{escape(label)}: {probability:.0%} of draws funded'
+            f"</title></rect>"
+        )
+    body.append(
+        f'<text x="{MARGIN}" y="{HEIGHT - 16}" font-size="12">proposals in rank order (green: funded on the scores '
+        f"as they are); height: probability of funding, 0 to 100%</text>"
+    )
+    return _frame(body, "funding odds")

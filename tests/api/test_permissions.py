@@ -1,18 +1,24 @@
 """The role x scope x endpoint matrix, generated from the routes and the permission table.
 
-Every route of the OpenAPI document must have a row in ``PERMISSIONS`` and every row
-a route; each role is then sent to each route: a role outside the row gets 403, a
-role inside it never gets 401 or 403; no token, or a wrong one, gets 401. Each role
-is sent again with tokens of each scope: for the whole agency and for the call reach
-it; for another agency, or another call of the same agency, the call does not exist.
+Every route of the OpenAPI document, and every web page, must have a row in
+``PERMISSIONS`` and every row a route; each role is then sent to each route: a role
+outside the row gets 403, a role inside it never gets 401 or 403; no token, or a wrong
+one, gets 401 (a page sends the browser to sign in instead). Each role is sent again
+with tokens of each scope: for the whole agency and for the call reach it; for another
+agency, or another call of the same agency, the call does not exist.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.auth import AGENCY_WIDE, PERMISSIONS, Role
+from api import web
+from api.auth import AGENCY_WIDE, PAGES, PERMISSIONS, PUBLIC_PAGES, Role
 from api.lockout import FailedLogins
 from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml, evaluator_profile, proposals_json
 from tests.factories import partner, proposal
@@ -42,7 +48,10 @@ def concrete(path: str) -> str:
 def test_every_route_has_a_row_in_the_permission_table_and_every_row_a_route(world: World) -> None:
     routes = api_routes(world)
     assert routes - PERMISSIONS.keys() == set(), "routes without a permission row"
-    assert PERMISSIONS.keys() - routes == set(), "permission rows without a route"
+    assert PERMISSIONS.keys() - routes - PAGES.keys() == set(), "permission rows without a route"
+    pages = page_routes()
+    assert pages - PAGES.keys() - PUBLIC_PAGES == set(), "pages without a permission row"
+    assert PAGES.keys() - pages == set(), "page rows without a page"
 
 
 @pytest.fixture
@@ -168,3 +177,50 @@ def test_each_agency_has_its_own_register_of_evaluators(world: World, agency: Ac
     assert agency.post("/calls/OURS/proposals", json=proposals_json(*e1s_university)).status_code == 200
     assert [c["evaluator_id"] for c in agency.get("/calls/OURS/conflicts").json()["items"]] == ["E1"]
     assert agency.get("/evaluators").json()["total"] == 4
+
+
+SIGN_OUT = ("POST", "/sign-out")
+
+
+def page_routes() -> set[tuple[str, str]]:
+    routes = [r for module in web.ROUTERS for r in module.router.routes if isinstance(r, APIRoute)]
+    return {(method, route.path) for route in routes for method in route.methods or ()}
+
+
+def signed_in(world: World, token: str) -> tuple[TestClient, str]:
+    """A browser signed in with this token, and the CSRF token its forms carry."""
+    browser = TestClient(world.client.app)
+    form = browser.get("/sign-in").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    assert browser.post("/sign-in", data={"token": token, "csrf": csrf[1]}, follow_redirects=False).status_code == 303
+    home = browser.get("/").text
+    session_csrf = re.search(r'name="csrf" value="([^"]+)"', home)
+    assert session_csrf is not None
+    return browser, session_csrf[1]
+
+
+def test_each_role_reaches_exactly_the_pages_its_row_allows(world: World, actors: dict[Role, Actor]) -> None:
+    browsers = {role: signed_in(world, actor.headers["Authorization"].split()[1]) for role, actor in actors.items()}
+    wrong = []
+    for method, path in sorted(PAGES.keys() - {SIGN_OUT}):
+        for role, (browser, csrf) in browsers.items():
+            data = {"csrf": csrf} if method == "POST" else None
+            response = browser.request(method, concrete(path), data=data, follow_redirects=False)
+            allowed = role in PAGES[(method, path)]
+            refused = response.status_code == 403 or response.headers.get("location", "").startswith("/sign-in")
+            if allowed == refused:
+                wrong.append(
+                    f"{role} {method} {path}: {response.status_code} ({'allowed' if allowed else 'forbidden'})"
+                )
+    assert wrong == []
+    for browser, csrf in browsers.values():
+        assert browser.post("/sign-out", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+        assert browser.get("/", follow_redirects=False).headers["location"].startswith("/sign-in")
+
+
+def test_a_page_without_a_session_sends_the_browser_to_sign_in(world: World, open_call: str) -> None:
+    for method, path in sorted(PAGES):
+        response = TestClient(world.client.app).request(method, concrete(path), follow_redirects=False)
+        assert response.status_code == 303, f"{method} {path}"
+        assert response.headers["location"].startswith("/sign-in?next="), f"{method} {path}"
