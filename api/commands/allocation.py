@@ -97,27 +97,43 @@ def _print_allocation(call: Call, allocation: Allocation) -> None:
             f"{g.share_of_request:.2%}",
         )
     _print_wide(table)
-    console.print(
-        f"status {allocation.status}; {len(allocation.grants)} grants, {allocation.total_awarded:,.2f} awarded "
-        f"of {allocation.budget:,.2f}, {allocation.budget_left:,.2f} left; objective {allocation.objective}"
-    )
+    console.print(_summary(call, allocation))
     _print_explanation(allocation)
+
+
+STATUS_WORDS = {
+    "complete": "funding line drawn in rank order",
+    "optimal": "optimal portfolio (proven within the gap)",
+    "feasible_time_limit": "best portfolio found before the time limit (not proven optimal)",
+    "infeasible": "no allocation meets every limit",
+}
+
+
+def _summary(call: Call, allocation: Allocation) -> str:
+    """The outcome in the call's money; the objective only where it is what was maximised, with its unit."""
+    money = call.currency
+    text = (
+        f"{STATUS_WORDS[allocation.status]}: {len(allocation.grants)} grants, {money} "
+        f"{allocation.total_awarded:,.2f} awarded of {allocation.budget:,.2f}, {allocation.budget_left:,.2f} left"
+    )
+    if allocation.mode == "optimal" and allocation.status != "infeasible":
+        text += f"; objective {allocation.objective:,} {allocation.objective_unit}"
+    return escape(text)
 
 
 def _print_explanation(allocation: Allocation) -> None:
     for id in allocation.reserve:
         console.print(f"reserve {escape(id)}: {escape(allocation.reasons.get(id, ''))}")
     if allocation.binding:
-        console.print(f"binding: {escape(', '.join(allocation.binding))}")
+        console.print(f"holding the allocation back: {escape(', '.join(allocation.binding))}")
     for price in allocation.prices:
-        cost = "was not priced in time" if price.price is None else f"costs {price.price} (objective gained without it)"
-        console.print(f"constraint {escape(price.constraint)} {cost}")
-    gain = allocation.more_budget
-    if gain is not None:
-        console.print(
-            f"{gain.extra:,.2f} more would fund {escape(', '.join(gain.newly_funded) or 'nothing new')}"
-            f" (objective +{gain.objective_gain})"
-        )
+        if price.binds or not price.exact:
+            console.print(escape(price.explanation))
+    quiet = [p.constraint for p in allocation.prices if not p.binds and p.exact]
+    if quiet:
+        console.print(escape(f"without {', '.join(quiet)} the same proposals would be funded"))
+    if allocation.more_budget is not None:
+        console.print(escape(allocation.more_budget.explanation))
     for conflict in allocation.conflicts:
         console.print(f"[red]conflict[/red] {escape(conflict)}")
     for note in allocation.notes:
