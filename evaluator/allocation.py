@@ -33,7 +33,7 @@ Status = Literal["complete", "optimal", "feasible_time_limit", "infeasible"]
 """``complete``: rank mode walked the whole list; ``optimal`` is kept for a proven optimum in optimal mode."""
 
 GAP = 1e-4
-MIN_EXPLAIN_SECONDS = 2.0
+MIN_EXPLAIN_SECONDS = 0.5
 
 
 class Scenario(BaseModel):
@@ -163,7 +163,7 @@ def allocate(
     """Allocate the budget; ``explain`` adds what each limit costs and what more budget would buy.
 
     Exact re-solves for the explanations may take ``explain_share`` times as long as the
-    allocation itself took (at least two seconds, never past the call's time limit);
+    allocation itself took (at least half a second, never past the call's time limit);
     what is not re-solved in that time is given as a bound.
     """
     scenario = scenario or Scenario()

@@ -360,7 +360,13 @@ class _RoomMaker:
         self.funded = self.funded[np.lexsort((-amounts[self.funded], p.score[self.funded]))]
         self.funded = np.concatenate([self.funded[~self._held(self.funded)], self.funded[self._held(self.funded)]])
         self.cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self.minimums = [limit for limit in p.limits if limit.low]
+        self.minimums = [(limit, self._mask(limit), limit.total(amounts)) for limit in p.limits if limit.low]
+        self.after: dict[tuple[int, ...], list[int]] = {}
+
+    def _mask(self, limit: Limit) -> np.ndarray:
+        mask = np.zeros(self.p.size, dtype=bool)
+        mask[limit.members] = True
+        return mask
 
     def _held(self, funded: np.ndarray) -> np.ndarray:
         """Funded proposals a minimum cannot spare: they are offered to leave last."""
@@ -377,9 +383,7 @@ class _RoomMaker:
         if rows not in self.cache:
             inside = np.ones(self.p.size, dtype=bool)
             for r in rows:
-                mask = np.zeros(self.p.size, dtype=bool)
-                mask[self.p.limits[r].members] = True
-                inside &= mask
+                inside &= self._mask(self.p.limits[r])
             chosen = self.funded[inside[self.funded]]
             self.cache[rows] = chosen, np.cumsum(self.amounts[chosen])
         return self.cache[rows]
@@ -390,14 +394,19 @@ class _RoomMaker:
         return chosen[:count].tolist() if count <= len(chosen) else None
 
     def broken_minimums(self, k: int, leaving: list[int]) -> list[str]:
+        """The minimums that funding ``k`` in place of ``leaving`` would break."""
+        key = tuple(leaving)
+        if key not in self.after:
+            out = np.array(leaving, dtype=np.int64)
+            self.after[key] = [
+                value
+                - (int(self.amounts[out[inside[out]]].sum()) if limit.measure == "amount" else int(inside[out].sum()))
+                for limit, inside, value in self.minimums
+            ]
         broken = []
-        for limit in self.minimums:
+        for (limit, inside, _), value in zip(self.minimums, self.after[key], strict=True):
             assert limit.low is not None
-            members = set(limit.members.tolist())
-            value = limit.total(self.amounts)
-            out = [j for j in leaving if j in members]
-            value -= int(self.amounts[out].sum()) if limit.measure == "amount" else len(out)
-            if k in members:
+            if inside[k]:
                 value += int(self.p.low[k]) if limit.measure == "amount" else 1
             if value < limit.low:
                 broken.append(limit.name)
