@@ -155,7 +155,7 @@ COUNTRY_CODES = [
 ]
 
 
-def call_data(n: int, seed: int = 1, **allocation: object) -> dict[str, Any]:
+def call_data(n: int, *, seed: int = 1, **allocation: object) -> dict[str, Any]:
     """The benchmark call as a call file would hold it (Horizon Europe's default ex aequo chain)."""
     d = _draws(n, seed)
     call = benchmark_call(d["requests"], d["topics"], **allocation)
