@@ -155,10 +155,10 @@ COUNTRY_CODES = [
 ]
 
 
-def call_data(n: int, *, seed: int = 1, **allocation: object) -> dict[str, Any]:
+def call_data(n: int, allocation: dict[str, object] | None = None, seed: int = 1) -> dict[str, Any]:
     """The benchmark call as a call file would hold it (Horizon Europe's default ex aequo chain)."""
     d = _draws(n, seed)
-    call = benchmark_call(d["requests"], d["topics"], **allocation)
+    call = benchmark_call(d["requests"], d["topics"], **(allocation or {}))
     return call.model_dump(mode="json", exclude_none=True)
 
 
