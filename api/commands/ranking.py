@@ -10,6 +10,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
+from api.commands.screen import AllRows, screenful
 from evaluator.calibration import Calibration
 from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
 from evaluator.scoring import show
@@ -26,7 +27,11 @@ Calibrate = Annotated[
 
 
 def rank_command(
-    call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False, calibrate: Calibrate = None
+    call_path: CallPath,
+    proposals_path: ProposalsPath,
+    as_json: AsJson = False,
+    calibrate: Calibrate = None,
+    everything: AllRows = False,
 ) -> None:
     """Rank a call's proposals: thresholds, weighted totals, the ex aequo chain."""
     inputs = ranked(call_path, proposals_path, calibrate)
@@ -34,10 +39,10 @@ def rank_command(
     if as_json:
         typer.echo(ranking.model_dump_json(indent=2))
         return
-    _print_ranking(call, ranking)
+    _print_ranking(call, ranking, everything)
 
 
-def _print_ranking(call: Call, ranking: Ranking) -> None:
+def _print_ranking(call: Call, ranking: Ranking, everything: bool = False) -> None:
     """The table holds the figures; reasons, ex aequo decisions and flags follow it, one line each."""
     table = Table(title=f"Ranking — {call.id} (amounts in {call.currency})")
     per_topic = call.ranking.lists == "per_topic"
@@ -45,7 +50,8 @@ def _print_ranking(call: Call, ranking: Ranking) -> None:
     for column in [*columns, *(c.id for c in call.criteria), "total", "score", "fundable"]:
         left = column in {"list", "proposal", "lead"}
         table.add_column(column, justify="left" if left else "right", no_wrap=True)
-    for entry in ranking.entries:
+    entries, rest = screenful(ranking.entries, everything)
+    for entry in entries:
         table.add_row(
             *[entry.list_name] * per_topic,
             str(entry.position or ""),
@@ -61,7 +67,9 @@ def _print_ranking(call: Call, ranking: Ranking) -> None:
     natural = Measurement.get(console, console.options.update_width(UNLIMITED), table).maximum
     table.width = max(natural, console.width)
     console.print(table, crop=False)
-    for entry in ranking.entries:
+    if rest:
+        console.print(rest)
+    for entry in entries:
         for note in _notes(entry):
             console.print(f"{escape(entry.id)}: {escape(note)}")
     console.print(f"{len(ranking.fundable())} of {len(ranking.entries)} proposals are fundable")
