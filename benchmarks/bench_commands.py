@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -49,13 +50,17 @@ class Timing:
         return f"{min(self.wall):.1f}–{max(self.wall):.1f}"
 
 
-def timed(command: list[str], repeat: int) -> Timing:
+BEFORE: list[str] = []
+"""With ``--before DIR``: an older checkout's ``grants``, timed once beside each command."""
+
+
+def timed(command: list[str], repeat: int, env: dict[str, str] | None = None) -> Timing:
     """Wall and CPU seconds (the child's user + system) of a whole process, ``repeat`` times."""
     walls, cpus, output = [], [], ""
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -78,6 +83,15 @@ def write_instance(folder: Path, n: int, allocation: dict[str, object] | None = 
     return folder
 
 
+def before(command: list[str]) -> str:
+    """The same command run by the older checkout, once: its time and ratio to the baseline, for the note."""
+    if not BEFORE:
+        return ""
+    old = [sys.executable, "-c", "from api.cli import main; main()", *command[len(GRANTS) :]]
+    timing = timed(old, 1, {**os.environ, "PYTHONPATH": BEFORE[0]})
+    return f"before: {timing.median():.1f} s, CPU {statistics.median(timing.cpu):.1f} s; "
+
+
 def row(what: str, ours: Timing, base: Timing, base_name: str, target: float, note: str = "") -> None:
     """One table line: wall seconds (what the user waits) decide; CPU seconds are shown, the machine being shared."""
     ratio = ours.median() / base.median()
@@ -93,7 +107,8 @@ def row(what: str, ours: Timing, base: Timing, base_name: str, target: float, no
 def bench_allocate(root: Path, n: int, variant: str, repeat: int) -> None:
     folder = write_instance(root / f"allocate-{n}-{variant}", n, PARTIAL if variant == "partial" else None)
     files = [str(folder / "call.yaml"), str(folder / "proposals.json")]
-    ours = timed([*GRANTS, "allocate", *files, "--mode", "optimal", "--json"], repeat)
+    command = [*GRANTS, "allocate", *files, "--mode", "optimal", "--json"]
+    ours, old = timed(command, repeat), before(command)
     bases = {name: timed([*PYTHON, f"pulp-{name}", str(folder)], repeat) for name in ("cbc", "highs")}
     best_name = min(bases, key=lambda name: bases[name].median())
     ours_objective = float(document(ours.output)["objective"])
@@ -102,24 +117,26 @@ def bench_allocate(root: Path, n: int, variant: str, repeat: int) -> None:
         theirs = float(document(base.output)["objective"])
         agree.append(f"{name} {abs(ours_objective - theirs) / max(abs(theirs), 1):.1e}")
     other = next(name for name in bases if name != best_name)
-    note = f"objective gaps: {', '.join(agree)}; PuLP + {other} {bases[other].median():.1f} s"
+    note = f"{old}objective gaps: {', '.join(agree)}; PuLP + {other} {bases[other].median():.1f} s"
     row(f"`grants allocate --json`, {n:,}, {variant}", ours, bases[best_name], f"PuLP + {best_name}", 1.5, note)
 
 
 def bench_simulate(root: Path, n: int, repeat: int, runs: int = 1000, noise: str = "0.5") -> None:
     folder = write_instance(root / f"simulate-{n}", n, {"mode": "rank"})
     files = [str(folder / "call.yaml"), str(folder / "proposals.json")]
-    ours = timed([*GRANTS, "simulate", *files, "--noise", noise, "--runs", str(runs), "--json"], repeat)
+    command = [*GRANTS, "simulate", *files, "--noise", noise, "--runs", str(runs), "--json"]
+    ours, old = timed(command, repeat), before(command)
     base = timed([*PYTHON, "montecarlo", str(folder), str(runs), noise], repeat)
-    row(f"`grants simulate --noise {noise} --runs {runs}`, {n:,}", ours, base, "argsort+cumsum+bincount", 1.5)
+    row(f"`grants simulate --noise {noise} --runs {runs}`, {n:,}", ours, base, "argsort+cumsum+bincount", 1.5, old)
 
 
 def bench_check(root: Path, n: int, repeat: int) -> None:
     folder = write_instance(root / f"check-{n}", n)
     files = [str(folder / "call.yaml"), str(folder / "proposals.json")]
-    ours = timed([*GRANTS, "check", *files, "--json"], repeat)
+    command = [*GRANTS, "check", *files, "--json"]
+    ours, old = timed(command, repeat), before(command)
     base = timed([*PYTHON, "json", str(folder)], repeat)
-    row(f"`grants check --json`, {n:,}", ours, base, "json.load", 2.0)
+    row(f"`grants check --json`, {n:,}", ours, base, "json.load", 2.0, old)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check-size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["allocate", "simulate", "check"], action="append")
+    parser.add_argument("--before", help="an older checkout whose grants to time once beside each command")
     args = parser.parse_args(argv)
+    BEFORE[:] = [args.before] if args.before else []
     only = set(args.only or ["allocate", "simulate", "check"])
     sizes = [int(s) for s in args.sizes.split(",")]
     print("| what the user runs | grants (median, spread) | best baseline, same run | ratio | target | notes |")
