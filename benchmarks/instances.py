@@ -9,6 +9,7 @@ of the budget and every topic at least 5% of it (when its requests allow).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -115,5 +116,86 @@ def benchmark_proposals(ranking: Ranking, evaluators: int = 3, seed: int = 1) ->
                     "evaluations": [Evaluation(evaluator=f"E{k}", scores=s) for k, s in enumerate(sheets)],
                 }
             )
+        )
+    return proposals
+
+
+# Real country codes for instances written as files (the loader resolves every partner's country).
+COUNTRY_CODES = [
+    "DE",
+    "FR",
+    "IT",
+    "ES",
+    "PL",
+    "NL",
+    "BE",
+    "SE",
+    "AT",
+    "CZ",
+    "PT",
+    "HU",
+    "RO",
+    "DK",
+    "FI",
+    "SK",
+    "IE",
+    "BG",
+    "HR",
+    "LT",
+    "SI",
+    "LV",
+    "EE",
+    "LU",
+    "CY",
+    "MT",
+    "NO",
+    "IS",
+    "CH",
+    "RS",
+]
+
+
+def call_data(n: int, allocation: dict[str, object] | None = None, seed: int = 1) -> dict[str, Any]:
+    """The benchmark call as a call file would hold it (Horizon Europe's default ex aequo chain)."""
+    d = _draws(n, seed)
+    call = benchmark_call(d["requests"], d["topics"], **(allocation or {}))
+    return call.model_dump(mode="json", exclude_none=True)
+
+
+def proposal_data(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """The benchmark's proposals as a proposals file holds them: partners in 1-3 more countries, three evaluators.
+
+    The evaluators' mean on each criterion is exactly the instance's score, so a
+    baseline can read the scores straight from the file.
+    """
+    d = _draws(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    weight = 1 / np.arange(1, 31)
+    others = rng.choice(30, (n, 3), p=weight / weight.sum())
+    sizes = rng.integers(1, 4, n)
+    spreads = rng.choice([0.0, 0.5], (n, 3))
+    proposals = []
+    for i in range(n):
+        places = list(dict.fromkeys([int(d["countries"][i]), *others[i, : sizes[i]].tolist()]))
+        partners = [
+            {"name": f"Org {i}-{k}", "country": COUNTRY_CODES[c], "role": "lead" if k == 0 else "partner"}
+            for k, c in enumerate(places)
+        ]
+        sheets: list[dict[str, float]] = [{}, {}, {}]
+        for j, criterion in enumerate(CRITERIA):
+            score = float(d["scores"][i, j])
+            spread = min(spreads[i, j], score, 5 - score)
+            for k, sheet in enumerate(sheets):
+                sheet[criterion] = score + spread * (k - 1)
+        proposals.append(
+            {
+                "id": f"P{i:05d}",
+                "acronym": f"A{i}",
+                "topic": TOPICS[d["topics"][i]],
+                "requested_amount": int(d["requests"][i]),
+                "duration_months": 24,
+                "partners": partners,
+                "evaluations": [{"evaluator": f"E{k}", "scores": s} for k, s in enumerate(sheets)],
+            }
         )
     return proposals

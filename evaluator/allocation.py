@@ -19,6 +19,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from evaluator import explanations
+from evaluator.explanations import BudgetGain, ConstraintPrice, ReserveReason
 from evaluator.funding_line import funding_line
 from evaluator.integer_program import Weights, formulate, model_value, quick_bound, solve_optimal
 from evaluator.portfolio import Limit, Portfolio, build_portfolio
@@ -27,7 +29,11 @@ from evaluator.solvers import SolverName, solve
 from rules.model import AllocationSettings, Call, GrantCount, PartialFunding, Quota, TimeLimit
 from rules.money import Money, PositiveMoney, from_cents, to_cents
 
-Status = Literal["optimal", "feasible_time_limit", "infeasible"]
+Status = Literal["complete", "optimal", "feasible_time_limit", "infeasible"]
+"""``complete``: rank mode walked the whole list; ``optimal`` is kept for a proven optimum in optimal mode."""
+
+GAP = 1e-4
+MIN_EXPLAIN_SECONDS = 0.5
 
 
 class Scenario(BaseModel):
@@ -85,23 +91,6 @@ class Grant(BaseModel):
     score: Decimal
 
 
-class ConstraintPrice(BaseModel):
-    """What a portfolio constraint costs: the objective the same run reaches without it, minus this one's."""
-
-    constraint: str
-    price: Decimal | None = Field(description="None when the run without it did not finish in time")
-    funds_instead: list[str] = Field(default_factory=list, description="proposals funded only without it")
-
-
-class BudgetGain(BaseModel):
-    """What the smallest budget increase that moves the funding line would buy."""
-
-    extra: Money
-    newly_funded: list[str]
-    no_longer_funded: list[str]
-    objective_gain: Decimal
-
-
 class SolveStats(BaseModel):
     solver: str
     build_seconds: float
@@ -111,7 +100,8 @@ class SolveStats(BaseModel):
 
 class Allocation(BaseModel):
     status: Status
-    objective: Decimal
+    objective: Decimal = Field(description="what optimal mode maximises, in objective_unit")
+    objective_unit: str = Field(default="", description="what the objective counts, e.g. score × EUR granted")
     total_awarded: Money
     budget_left: Money
     grants: list[Grant]
@@ -123,6 +113,9 @@ class Allocation(BaseModel):
     budget: Money
     gap: Decimal | None = Field(description="relative distance to the proven bound; None without a solution")
     reasons: dict[str, str] = Field(default_factory=dict, description="why a proposal is not funded")
+    reserve_reasons: list[ReserveReason] = Field(
+        default_factory=list, description="for each reserve proposal: what keeps it out, what would make room"
+    )
     prices: list[ConstraintPrice] = Field(default_factory=list)
     more_budget: BudgetGain | None = None
     conflicts: list[str] = Field(default_factory=list)
@@ -150,6 +143,13 @@ class Run:
     def objective(self) -> Decimal:
         return objective_value(self.p, self.amounts)
 
+    def objective_float(self) -> float:
+        return 0.0 if self.amounts is None else model_value(self.p, self.amounts)
+
+    def tolerance(self) -> float:
+        """What the solve may leave between its allocation and the optimum (the gap it was asked for)."""
+        return GAP * max(abs(self.objective_float()), 1.0)
+
 
 def allocate(
     call: Call,
@@ -158,13 +158,21 @@ def allocate(
     *,
     explain: bool = True,
     solver: SolverName | None = None,
+    explain_share: float = 1.0,
 ) -> Allocation:
-    """Allocate the budget; ``explain`` adds constraint prices and the budget gain (extra runs)."""
+    """Allocate the budget; ``explain`` adds what each limit costs and what more budget would buy.
+
+    Exact re-solves for the explanations may take ``explain_share`` times as long as the
+    allocation itself took (at least half a second, never past the call's time limit);
+    what is not re-solved in that time is given as a bound.
+    """
     scenario = scenario or Scenario()
     fundable = ranking.fundable()
     p = portfolio_for(call, fundable, scenario)
-    deadline = time.monotonic() + float(p.settings.time_limit_seconds)
+    began = time.monotonic()
+    deadline = began + float(p.settings.time_limit_seconds)
     run = execute(p, deadline, solver)
+    spent = time.monotonic() - began
     allocation = describe(call, scenario, run)
     if call.allocation.randomise is not None:
         allocation.notes.append("this call funds its grey zone by lot: grants lottery draw makes the decision")
@@ -177,8 +185,13 @@ def allocate(
         why = f"nobody is funded: the call's limits cannot all hold ({', '.join(allocation.conflicts)})"
         allocation.reasons = {**dict.fromkeys(allocation.reserve, why), **allocation.reasons}
     elif explain:
-        allocation.prices = prices(run, deadline, solver)
-        allocation.more_budget = budget_gain(run, deadline, solver)
+        share = min(deadline, time.monotonic() + max(explain_share * spent, MIN_EXPLAIN_SECONDS * (explain_share > 0)))
+
+        def rerun(variant: Portfolio, until: float, start: np.ndarray | None) -> Run:
+            return execute(variant, until, solver, start)
+
+        allocation.prices = explanations.prices(run, rerun, deadline, share, call.currency)
+        allocation.more_budget = explanations.budget_gain(run, rerun, share, call.currency)
     return allocation
 
 
@@ -188,8 +201,8 @@ def portfolio_for(call: Call, fundable: Sequence[RankedProposal], scenario: Scen
     return build_portfolio(call, fundable, scenario.settings(call), budget, None if cap is None else to_cents(cap))
 
 
-def execute(p: Portfolio, deadline: float, solver: SolverName | None = None) -> Run:
-    """Run the portfolio's mode: the funding line or the integer program."""
+def execute(p: Portfolio, deadline: float, solver: SolverName | None = None, start: np.ndarray | None = None) -> Run:
+    """Run the portfolio's mode: the funding line or the integer program (warm-started from ``start``, cents)."""
     if p.settings.mode == "rank":
         began = time.monotonic()
         walk, unmet = funding_line(p, deadline)
@@ -198,8 +211,8 @@ def execute(p: Portfolio, deadline: float, solver: SolverName | None = None) -> 
             missing = [limit.name for limit in unmet]
             blockers = sorted({b for r, names in walk.blockers.items() for b in names})
             return Run(p, "infeasible", None, float("inf"), stats, walk.reasons, walk.notes, [*missing, *blockers])
-        return Run(p, "optimal", walk.amounts, 0.0, stats, walk.reasons, walk.notes)
-    outcome = solve_optimal(p, deadline, solver=solver)
+        return Run(p, "complete", walk.amounts, 0.0, stats, walk.reasons, walk.notes)
+    outcome = solve_optimal(p, deadline, solver=solver, start=start)
     stats = SolveStats(
         solver=outcome.solver,
         build_seconds=outcome.build_seconds,
@@ -209,7 +222,7 @@ def execute(p: Portfolio, deadline: float, solver: SolverName | None = None) -> 
     if outcome.status == "infeasible":
         return Run(p, "infeasible", None, float("inf"), stats)
     if outcome.status == "optimal" and outcome.amounts is not None:
-        return Run(p, "optimal", outcome.amounts, outcome.gap, stats, _optimal_reasons(p, outcome.amounts))
+        return Run(p, "optimal", outcome.amounts, outcome.gap, stats)
     return _best_in_time(p, outcome.amounts, outcome.bound, stats, deadline)
 
 
@@ -233,29 +246,7 @@ def _best_in_time(
     value, amounts, notes = max(candidates, key=lambda c: c[0])
     proven = quick_bound(p) if bound is None else bound
     gap = max(proven - value, 0.0) / max(abs(value), 1.0)
-    return Run(p, "feasible_time_limit", amounts, gap, stats, _optimal_reasons(p, amounts), notes)
-
-
-def _optimal_reasons(p: Portfolio, amounts: np.ndarray) -> dict[str, str]:
-    blocking = {k: name for k, name in _blocked(p, amounts).items()}
-    return {
-        p.entries[k].id: f"not in the optimal portfolio{'; ' + blocking[k] + ' is full' if k in blocking else ''}"
-        for k in np.flatnonzero(amounts == 0).tolist()
-    }
-
-
-def _blocked(p: Portfolio, amounts: np.ndarray) -> dict[int, str]:
-    """For each unfunded proposal, the first cap that leaves it no room."""
-    found: dict[int, str] = {}
-    for limit in p.limits:
-        if limit.high is None:
-            continue
-        left = limit.high - limit.total(amounts)
-        unfunded = limit.members[amounts[limit.members] == 0]
-        need = p.low[unfunded] if limit.measure == "amount" else np.ones(len(unfunded), dtype=np.int64)
-        for k in unfunded[need > left].tolist():
-            found.setdefault(k, limit.name)
-    return found
+    return Run(p, "feasible_time_limit", amounts, gap, stats, notes=notes)
 
 
 def objective_value(p: Portfolio, amounts: np.ndarray | None) -> Decimal:
@@ -274,20 +265,24 @@ def describe(call: Call, scenario: Scenario, run: Run) -> Allocation:
     p = run.p
     amounts = run.amounts if run.amounts is not None else np.zeros(p.size, dtype=np.int64)
     awarded = int(amounts.sum())
+    reserve = explanations.reserve_reasons(p, amounts, call.currency) if run.amounts is not None else []
+    read_off = {r.id: r.explanation for r in reserve} if p.settings.mode == "optimal" else {}
     return Allocation(
         status=run.status,
         objective=run.objective(),
+        objective_unit=explanations.objective_unit(p, call.currency),
         total_awarded=from_cents(awarded),
         budget_left=from_cents(p.budget - awarded),
         grants=[_grant(p, k, int(amounts[k])) for k in np.flatnonzero(amounts > 0).tolist()],
         reserve=[p.entries[k].id for k in np.flatnonzero(amounts == 0).tolist()],
-        binding=[] if run.amounts is None else binding(p, amounts),
+        binding=[] if run.amounts is None else binding(p, amounts, reserve),
         call_id=call.id,
         scenario=scenario.name,
         mode=p.settings.mode,
         budget=from_cents(p.budget),
         gap=Decimal(format(float(run.gap), ".3g")) if np.isfinite(run.gap) else None,
-        reasons={**run.reasons, **p.excluded} if run.amounts is not None else dict(p.excluded),
+        reasons={**read_off, **run.reasons, **p.excluded} if run.amounts is not None else dict(p.excluded),
+        reserve_reasons=reserve,
         notes=run.notes,
         stats=run.stats,
     )
@@ -308,9 +303,9 @@ def _grant(p: Portfolio, k: int, cents: int) -> Grant:
     )
 
 
-def binding(p: Portfolio, amounts: np.ndarray) -> list[str]:
+def binding(p: Portfolio, amounts: np.ndarray, reserve: Sequence[ReserveReason]) -> list[str]:
     """Caps that leave an unfunded proposal no room, and minimums no funded proposal could be dropped from."""
-    names = dict.fromkeys(_blocked(p, amounts).values())
+    names = dict.fromkeys(name for r in reserve for name in r.kept_out_by)
     for limit in p.limits:
         if not limit.low:  # a minimum of zero holds whatever is funded
             continue
@@ -319,55 +314,6 @@ def binding(p: Portfolio, amounts: np.ndarray) -> list[str]:
         if limit.total(amounts) - limit.low < smallest:
             names[limit.name] = None
     return [limit.name for limit in p.limits if limit.name in names]
-
-
-def prices(run: Run, deadline: float, solver: SolverName | None) -> list[ConstraintPrice]:
-    """Re-run without each portfolio constraint (quotas, the grant count, the discipline) and compare."""
-    p = run.p
-    quotas = list(dict.fromkeys(limit.quota for limit in p.limits if limit.quota != "budget"))
-    variants = [(name, p.without(name)) for name in quotas]
-    if p.settings.ranking_discipline:
-        free = p.settings.model_copy(update={"ranking_discipline": False})
-        variants.append(("ranking_discipline", Portfolio(**{**p.__dict__, "settings": free})))
-    return [_price(run, name, variant, deadline, solver) for name, variant in variants]
-
-
-def _price(run: Run, name: str, variant: Portfolio, deadline: float, solver: SolverName | None) -> ConstraintPrice:
-    if time.monotonic() >= deadline:
-        return ConstraintPrice(constraint=name, price=None)
-    other = execute(variant, deadline, solver)
-    if other.status != "optimal" or run.status != "optimal":
-        return ConstraintPrice(constraint=name, price=None)
-    return ConstraintPrice(constraint=name, price=other.objective() - run.objective(), funds_instead=_newly(run, other))
-
-
-def _newly(before: Run, after: Run) -> list[str]:
-    if before.amounts is None or after.amounts is None:
-        return []
-    return [before.p.entries[k].id for k in np.flatnonzero((after.amounts > 0) & (before.amounts == 0)).tolist()]
-
-
-def budget_gain(run: Run, deadline: float, solver: SolverName | None) -> BudgetGain | None:
-    """Fund the first proposal in rank order that the budget alone keeps out, and see what moves."""
-    p = run.p
-    if run.amounts is None or time.monotonic() >= deadline:
-        return None
-    left = p.budget - int(run.amounts.sum())
-    waiting = [k for k in np.flatnonzero(run.amounts == 0).tolist() if p.low[k] > left]
-    if not waiting:
-        return None
-    extra = int(p.low[waiting[0]]) - left
-    budget_limit = Limit("budget", "budget", np.arange(p.size), "amount", high=p.budget + extra)
-    richer = Portfolio(**{**p.__dict__, "budget": p.budget + extra, "limits": [budget_limit, *p.limits[1:]]})
-    other = execute(richer, deadline, solver)
-    if other.amounts is None:
-        return None
-    return BudgetGain(
-        extra=from_cents(extra),
-        newly_funded=_newly(run, other),
-        no_longer_funded=_newly(other, run),
-        objective_gain=other.objective() - run.objective(),
-    )
 
 
 def conflicts(p: Portfolio, deadline: float) -> list[str]:

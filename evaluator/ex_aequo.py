@@ -15,7 +15,10 @@ decided by a draw anyone can redo: the lower ``sha256("<call id>:<proposal id>")
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
+import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -66,9 +69,6 @@ class Above:
         if candidate.proposal.topic is not None:
             self.topics.add(candidate.proposal.topic)
         self.countries |= candidate.countries
-
-    def copy(self) -> Above:
-        return Above(set(self.topics), set(self.countries))
 
 
 class Key(Protocol):
@@ -226,52 +226,159 @@ class Order:
     unresolved: list[list[str]] = field(default_factory=list)
 
 
+@dataclass
+class Coverage:
+    """What the list placed so far covers, and at which place each topic and country first appeared.
+
+    The places let a tie-break be explained afterwards as it was seen when decided,
+    without copying the covered sets at every place.
+    """
+
+    above: Above = field(default_factory=Above)
+    topic_since: dict[str, int] = field(default_factory=dict)
+    country_since: dict[str, int] = field(default_factory=dict)
+    placed: int = 0
+
+    def add(self, candidate: Candidate) -> list[str]:
+        """Place one more; the topic and countries it newly covers, for the keys that depend on them."""
+        topic = candidate.proposal.topic
+        new = [topic] if topic is not None and topic not in self.topic_since else []
+        for name in new:
+            self.topic_since[name] = self.placed
+        countries = [c for c in candidate.countries if c not in self.country_since]
+        for country in countries:
+            self.country_since[country] = self.placed
+        self.above.add(candidate)
+        self.placed += 1
+        return new + countries
+
+    def before(self, place: int, *candidates: Candidate) -> Above:
+        """What was above at ``place``, as far as these candidates' topics and countries go."""
+        topics = {c.proposal.topic for c in candidates if c.proposal.topic is not None}
+        countries = set().union(*(c.countries for c in candidates))
+        return Above(
+            {t for t in topics if self.topic_since.get(t, place) < place},
+            {c for c in countries if self.country_since.get(c, place) < place},
+        )
+
+
 def order(call_id: str, keys: Sequence[Key], candidates: Iterable[Candidate]) -> Order:
     """Rank by score, highest first, breaking each group of ties with the chain from the top."""
     result = Order()
-    above = Above()
+    coverage = Coverage()
     by_score = sorted(candidates, key=lambda c: (-c.score, c.id))
     for _, group in itertools.groupby(by_score, key=lambda c: c.score):
-        _break_ties(call_id, keys, list(group), above, result)
+        _TiedGroup(call_id, keys, list(group), coverage).place(result)
     return result
 
 
-def _break_ties(call_id: str, keys: Sequence[Key], group: list[Candidate], above: Above, result: Order) -> None:
-    """Place a tied group one proposal at a time; ``above`` grows as each is placed."""
-    placed: list[tuple[Candidate, Above]] = []
-    drawn: set[str] = set()
-    fixed = {key.name: {c.id: _sortable(key.value(c, above)) for c in group} for key in keys if not key.contextual}
-    while group:
-        context = above.copy()
-        survivors = _survivors(keys, group, context, fixed)
-        if len(survivors) > 1 and not {c.id for c in survivors} <= drawn:
-            drawn = {c.id for c in survivors}
-            result.unresolved.append([c.id for c in sorted(survivors, key=lambda c: draw_ticket(call_id, c.id))])
-        chosen = min(survivors, key=lambda c: draw_ticket(call_id, c.id))
-        placed.append((chosen, context))
-        group.remove(chosen)
-        above.add(chosen)
-    for (higher, context), (lower, _) in itertools.pairwise(placed):
-        result.tie_breaks[higher.id] = _decision(call_id, keys, higher, lower, context)
-    result.ranked += [c for c, _ in placed]
+Bucket = tuple[Fraction | float, ...]
+"""A proposal's whole chain as plain numbers, negated so the smallest comes first."""
+
+
+class _TiedGroup:
+    """A group with the same score, placed one at a time in O(n log n).
+
+    Proposals whose chain values are all equal share a bucket; the best bucket is the
+    smallest in a heap of buckets, and within it the lowest draw ticket goes first.
+    Keys that do not depend on what is above become dense integer ranks once. The
+    others are recomputed only for the proposals whose topic or a country has just
+    become covered, which moves them to another bucket: each proposal moves at most
+    once per topic and country it has.
+    """
+
+    def __init__(self, call_id: str, keys: Sequence[Key], group: list[Candidate], coverage: Coverage) -> None:
+        self.call_id, self.keys, self.group, self.coverage = call_id, keys, group, coverage
+        self.contextual = [i for i, key in enumerate(keys) if key.contextual]
+        self.tickets = [draw_ticket(call_id, c.id) for c in group]
+        self.columns = [self._fixed_ranks(key) if not key.contextual else [] for key in keys]
+        self.bucket = [self._bucket(j) for j in range(len(group))]
+        self.members: dict[Bucket, set[int]] = defaultdict(set)
+        self.queues: dict[Bucket, list[tuple[str, int]]] = defaultdict(list)
+        self.best: list[Bucket] = []
+        self.drawn: set[int] = set()
+        self.drawn_in: dict[Bucket, int] = {}
+        for j, bucket in enumerate(self.bucket):
+            self._enter(j, bucket)
+        self.touching: dict[str, list[int]] = defaultdict(list)
+        if self.contextual:
+            for j, candidate in enumerate(group):
+                for name in {candidate.proposal.topic, *candidate.countries} - {None}:
+                    self.touching[str(name)].append(j)
+
+    def _fixed_ranks(self, key: Key) -> list[int]:
+        values = [_sortable(key.value(c, self.coverage.above)) for c in self.group]
+        rank = {value: r for r, value in enumerate(sorted(set(values)))}
+        return [-rank[value] for value in values]
+
+    def _bucket(self, j: int) -> Bucket:
+        candidate, above = self.group[j], self.coverage.above
+        return tuple(
+            _negated(key.value(candidate, above)) if key.contextual else self.columns[i][j]
+            for i, key in enumerate(self.keys)
+        )
+
+    def _enter(self, j: int, bucket: Bucket) -> None:
+        members = self.members[bucket]
+        if not members:
+            heapq.heappush(self.best, bucket)
+        members.add(j)
+        heapq.heappush(self.queues[bucket], (self.tickets[j], j))
+        if j in self.drawn:
+            self.drawn_in[bucket] = self.drawn_in.get(bucket, 0) + 1
+
+    def _leave(self, j: int) -> None:
+        bucket = self.bucket[j]
+        self.members[bucket].discard(j)
+        if j in self.drawn:
+            self.drawn_in[bucket] -= 1
+
+    def _next(self, unresolved: list[list[str]]) -> int:
+        """The proposal to place now, recording a tie the chain leaves to the draw (once per set of proposals)."""
+        while not self.members[self.best[0]]:
+            heapq.heappop(self.best)
+        bucket = self.best[0]
+        survivors = self.members[bucket]
+        if len(survivors) > 1 and self.drawn_in.get(bucket, 0) < len(survivors):
+            self.drawn, self.drawn_in = set(survivors), {bucket: len(survivors)}
+            unresolved.append([self.group[j].id for j in sorted(survivors, key=self.tickets.__getitem__)])
+        queue = self.queues[bucket]
+        while queue[0][1] not in survivors:
+            heapq.heappop(queue)
+        return heapq.heappop(queue)[1]
+
+    def place(self, result: Order) -> None:
+        placed: list[tuple[int, int]] = []
+        for _ in self.group:
+            j = self._next(result.unresolved)
+            self._leave(j)
+            placed.append((j, self.coverage.placed))
+            for name in self.coverage.add(self.group[j]):
+                for k in self.touching.get(name, ()):
+                    self._update(k)
+        for (j, place), (k, _) in itertools.pairwise(placed):
+            higher, lower = self.group[j], self.group[k]
+            context = self.coverage.before(place, higher, lower)
+            result.tie_breaks[higher.id] = _decision(self.call_id, self.keys, higher, lower, context)
+        result.ranked += [self.group[j] for j, _ in placed]
+
+    def _update(self, k: int) -> None:
+        bucket = self.bucket[k]
+        if k not in self.members[bucket]:
+            return  # already placed
+        moved = self._bucket(k)
+        if moved != bucket:
+            self._leave(k)
+            self.bucket[k] = moved
+            self._enter(k, moved)
+
+
+def _negated(value: Value) -> Fraction | float:
+    return math.inf if value is None else -value
 
 
 def _sortable(value: Value) -> Sortable:
     return (value is not None, 0 if value is None else value)
-
-
-def _survivors(
-    keys: Sequence[Key], group: list[Candidate], above: Above, fixed: Mapping[str, Mapping[str, Sortable]]
-) -> list[Candidate]:
-    survivors = group
-    for key in keys:
-        if len(survivors) == 1:
-            break
-        known = fixed.get(key.name)
-        values = [known[c.id] if known is not None else _sortable(key.value(c, above)) for c in survivors]
-        best = max(values)
-        survivors = [c for c, v in zip(survivors, values, strict=True) if v == best]
-    return survivors
 
 
 def _decision(call_id: str, keys: Sequence[Key], higher: Candidate, lower: Candidate, above: Above) -> TieBreak:

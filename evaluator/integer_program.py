@@ -320,10 +320,20 @@ def core(p: Portfolio, w: Weights, model: MatrixModel, values: np.ndarray, delta
     return Core(model.with_bounds(low, high), lambda v: extract_amounts(p, v), size, whole, True)
 
 
-def solve_optimal(p: Portfolio, deadline: float, gap: float = 1e-4, solver: SolverName | None = None) -> Outcome:
-    """Solve optimal mode; a second stage maximises score-weighted funding when the objective counts grants."""
+def solve_optimal(
+    p: Portfolio,
+    deadline: float,
+    gap: float = 1e-4,
+    solver: SolverName | None = None,
+    start: np.ndarray | None = None,
+) -> Outcome:
+    """Solve optimal mode; a second stage maximises score-weighted funding when the objective counts grants.
+
+    ``start`` (amounts in cents) is a feasible allocation to warm-start from, as when an
+    explanation re-solves the same call without one of its limits.
+    """
     began = time.monotonic()
-    first = _solve_stage(p, weights(p), None, deadline, gap, solver, began)
+    first = _solve_stage(p, weights(p), None, deadline, gap, solver, began, start_values(p, start))
     if p.objective == "score_weighted_funding" or first.amounts is None:
         return first
     floor = float(weights(p).per_grant @ (first.amounts > 0)) - 1e-6
@@ -353,14 +363,29 @@ def pick_solver(requested: SolverName | None, p: Portfolio, whole: bool) -> Solv
     return "cbc" if wanted == "highs" else "highs"
 
 
+def start_values(p: Portfolio, amounts: np.ndarray | None) -> np.ndarray | None:
+    """The plain model's column values for an allocation: x funded or not, and y in euros with partial funding."""
+    if amounts is None:
+        return None
+    funded = (amounts > 0).astype(np.float64)
+    return np.concatenate([funded, amounts / EURO]) if p.partial else funded
+
+
 def _solve_stage(
-    p: Portfolio, w: Weights, floor: float | None, deadline: float, gap: float, solver: SolverName | None, began: float
+    p: Portfolio,
+    w: Weights,
+    floor: float | None,
+    deadline: float,
+    gap: float,
+    solver: SolverName | None,
+    began: float,
+    start: np.ndarray | None = None,
 ) -> Outcome:
     model = formulate(p, w, p.limits, floor)
     built = time.monotonic()
     if p.size <= SMALL or floor is not None:
         exact = 0.0 if p.size <= SMALL else gap
-        result = solve(model, deadline, pick_solver(solver, p, p.size > SMALL), exact)
+        result = solve(model, deadline, pick_solver(solver, p, p.size > SMALL), exact, start)
         amounts = extract_amounts(p, result.values) if result.values is not None else None
         upper = _upper(result, exact) if result.objective is not None else None
         return _outcome(result, amounts, upper, built - began, built, p.size, max(exact, 1e-9))
@@ -372,11 +397,11 @@ def _solve_stage(
     bound = lagrangian_bound(p, p.limits, prices, values)
     weak = p.partial and p.settings.ranking_discipline
     if weak or core(p, w, model, values, abs(bound) * gap / 2).size > p.size * WHOLE_MODEL_SHARE:
-        result = solve(model, deadline, pick_solver(solver, p, True), gap)
+        result = solve(model, deadline, pick_solver(solver, p, True), gap, start)
         amounts = extract_amounts(p, result.values) if result.values is not None else None
         upper = min(_upper(result, gap), bound) if result.objective is not None else None
         return _outcome(result, amounts, upper, built - began, built, p.size, gap)
-    return _core_search(p, w, model, values, bound, (deadline, gap, solver), built - began, built)
+    return _core_search(p, w, model, values, bound, (deadline, gap, solver), built - began, built, start)
 
 
 def _core_search(
@@ -388,6 +413,7 @@ def _core_search(
     budget: tuple[float, float, SolverName | None],
     build_seconds: float,
     started: float,
+    start: np.ndarray | None = None,
 ) -> Outcome:
     """Widen the core until the best solution in it is within ``delta`` of the Lagrangian bound.
 
@@ -400,7 +426,6 @@ def _core_search(
     deadline, gap, requested = budget
     solver = pick_solver(requested, p, False)
     delta = max(abs(bound) * FIRST_DELTA, 1.0)
-    start: np.ndarray | None = None
     while True:
         reduced = core(p, w, model, values, delta)
         result = solve(reduced.model, deadline, solver, gap, start if reduced.same_columns else None)

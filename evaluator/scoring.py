@@ -12,6 +12,7 @@ summary is what decided, and two proposals that read the same are ex aequo.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -163,8 +164,12 @@ def _trimmed_mean(trim: int) -> Rule:
 
 
 def consolidation_rule(scoring: Scoring) -> Rule:
-    rules: dict[str, Rule] = {"mean": _mean, "median": _median, "trimmed_mean": _trimmed_mean(scoring.trim)}
-    return rules[scoring.consolidation]
+    return _rule(scoring.consolidation, scoring.trim)
+
+
+def _rule(consolidation: str, trim: int) -> Rule:
+    rules: dict[str, Rule] = {"mean": _mean, "median": _median, "trimmed_mean": _trimmed_mean(trim)}
+    return rules[consolidation]
 
 
 def consolidate(
@@ -198,6 +203,12 @@ def _criterion_score(
     value: Decimal | None
     if consensus is not None:
         value, clipped = consensus.quantize(REPORTED), False
+    elif correction is None and applicable:
+        scoring = call.scoring
+        value, clipped = (
+            _uncorrected(scoring.consolidation, scoring.trim, tuple(sorted(s for _, s in applicable))),
+            False,
+        )
     else:
         value, clipped = _consolidated_value(criterion, applicable, rule, correction)
     return CriterionScore(
@@ -212,6 +223,16 @@ def _criterion_score(
         calibrated=consensus is None and correction is not None and value is not None,
         clipped=clipped,
     )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _uncorrected(consolidation: str, trim: int, scores: tuple[Decimal, ...]) -> Decimal:
+    """The reported value of a set of scores, computed once per distinct set.
+
+    Scores come from a short scale in steps, so 10,000 proposals share a few hundred
+    distinct sets: the exact Fraction arithmetic runs once for each, not per proposal.
+    """
+    return reported(_rule(consolidation, trim)([Fraction(score) for score in scores]))
 
 
 def _consolidated_value(

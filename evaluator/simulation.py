@@ -7,6 +7,7 @@ the call's rank-mode funding line over many noisy draws at once
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from evaluator.allocation import Allocation, Scenario, allocate, portfolio_for
+from evaluator.allocation import Allocation, Scenario, allocate, execute, portfolio_for
 from evaluator.monte_carlo import Walker
 from evaluator.portfolio import Portfolio
 from evaluator.ranking import RankedProposal, Ranking
@@ -208,7 +209,7 @@ def funding_odds(
 def _odds(
     call: Call, ranking: Ranking, p: Portfolio, funded: np.ndarray, runs: int, seed: int, noise: Decimal | None
 ) -> FundingOdds:
-    now = allocate(call, ranking, Scenario(mode="rank"), explain=False).funded
+    now = _funded_now(call, ranking)
     share = funded / runs
     odds = [
         Odds(id=e.id, score=e.weighted_total, funded_now=e.id in now, probability=Decimal(f"{share[k]:.4f}"))
@@ -222,6 +223,13 @@ def _odds(
         odds=odds,
         uncertain=int(np.count_nonzero((share >= 0.05) & (share <= 0.95))),
     )
+
+
+def _funded_now(call: Call, ranking: Ranking) -> set[str]:
+    """Who the rank-mode funding line funds on the scores as they are (no explanation needed here)."""
+    p = portfolio_for(call, ranking.fundable(), Scenario(mode="rank"))
+    line = execute(p, time.monotonic() + float(p.settings.time_limit_seconds))
+    return set() if line.amounts is None else {p.entries[k].id for k in np.flatnonzero(line.amounts > 0).tolist()}
 
 
 def _thresholds_only(call: Call, entry: RankedProposal) -> bool:

@@ -191,7 +191,7 @@ def test_an_infeasible_call_says_why_each_proposal_waits_and_claims_no_gap(mode:
 def test_a_call_with_no_fundable_proposal_says_so() -> None:
     below = ranked("LOW", 8, 100 * K).model_copy(update={"fundable": False, "reasons": ["below the threshold"]})
     allocation = allocate(funding_call(), ranking_of(below))
-    assert allocation.grants == [] and allocation.status == "optimal"
+    assert allocation.grants == [] and allocation.status == "complete"
     assert allocation.notes == ["no proposal is fundable (1 ranked, none eligible and above every threshold)"]
 
 

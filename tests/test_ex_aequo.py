@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evaluator.ex_aequo import Candidate, Order, chain, draw_ticket, order
+from tests.ex_aequo_reference import reference_order
 from tests.factories import partner, proposal
 
 CALL = "TEST-CALL"
@@ -140,3 +141,40 @@ def test_a_tie_the_chain_cannot_break_is_drawn_by_the_documented_hash() -> None:
 @given(st.permutations(["A", "B", "C", "D"]))
 def test_the_draw_does_not_depend_on_the_order_proposals_arrive_in(ids: list[str]) -> None:
     assert [c.id for c in draw(*(tied(i) for i in ids)).ranked] == [c.id for c in draw(*map(tied, "ABCD")).ranked]
+
+
+KEY_NAMES = ["uncovered_topic", "criterion:excellence", "gender_balance", "new_countries", "sme_share", "lower_request"]
+
+
+@st.composite
+def tied_lists(draw: st.DrawFn) -> tuple[list[str], list[Candidate]]:
+    """A chain and a list with many ties: few scores, topics, countries and requests to choose from."""
+    keys = draw(st.lists(st.sampled_from(KEY_NAMES), unique=True, max_size=4))
+    candidates = []
+    for k in range(draw(st.integers(1, 14))):
+        countries = draw(st.lists(st.sampled_from(["AT", "SI", "HU", "IT", "DE"]), min_size=1, max_size=3, unique=True))
+        extra: dict[str, Any] = {"topic": draw(st.sampled_from([None, "batteries", "hydrogen"]))}
+        if draw(st.booleans()):
+            extra["gender_balance"] = draw(st.sampled_from(["0.4", "0.5", "0.6", "0.8"]))
+        candidates.append(
+            tied(
+                f"P{k}",
+                draw(st.sampled_from(["11", "12"])),
+                scores={"excellence": draw(st.sampled_from(["4", "4.5"]))},
+                countries=" ".join(countries),
+                requested=draw(st.sampled_from([300_000, 400_000])),
+                **extra,
+            )
+        )
+    return keys, candidates
+
+
+@given(tied_lists())
+def test_the_fast_ordering_agrees_with_the_quadratic_one_it_replaced(
+    instance: tuple[list[str], list[Candidate]],
+) -> None:
+    keys, candidates = instance
+    fast, reference = order(CALL, chain(keys), candidates), reference_order(CALL, chain(keys), candidates)
+    assert [c.id for c in fast.ranked] == [c.id for c in reference.ranked]
+    assert fast.tie_breaks == reference.tie_breaks
+    assert fast.unresolved == reference.unresolved

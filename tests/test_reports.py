@@ -134,3 +134,15 @@ def test_templates_are_compiled_once_not_once_per_proposal(decision: Decision, t
         write_report(decision, tmp_path)
         write_report(decision, tmp_path)
     assert parse.call_count <= 2
+
+
+def test_the_report_says_in_words_what_limits_cost_and_what_keeps_a_reserve_out(
+    report: Path, decision: Decision
+) -> None:
+    html = report.read_text(encoding="utf-8")
+    effects = [p.explanation for p in getattr(decision.allocation, "prices", [])]
+    assert effects and all(text.replace("“", "&#8220;") in html or text in html for text in effects)
+    assert "costs" not in html.split("<h2>Ranking</h2>")[0]
+    for pid in decision.allocation.reserve:
+        page = next((report.parent / "proposals").glob(f"{pid}*.html")).read_text(encoding="utf-8")
+        assert "kept out by" in page or "does not fit" in page or "below the funding line" in page

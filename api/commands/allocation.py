@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
+from api.commands.screen import AllRows, screenful
 from evaluator.allocation import Allocation, Scenario, allocate
 from evaluator.ranking import Ranking
 from evaluator.simulation import (
@@ -36,6 +37,7 @@ from rules.proposal import Proposal
 BUDGET = TypeAdapter(PositiveMoney)
 JSON_KEYS = ("status", "objective", "total_awarded", "budget_left", "grants", "reserve", "binding")
 PROGRESS_CELLS = 2_000_000
+DOUBT = (Decimal("0.05"), Decimal("0.95"))
 UNLIMITED = 10_000
 Mode = Annotated[
     Literal["rank", "optimal"] | None, typer.Option("--mode", help="rank or optimal (default: the call's)")
@@ -61,16 +63,25 @@ def allocate_command(
     mode: Mode = None,
     budget: Budget = None,
     as_json: AsJson = False,
+    everything: AllRows = False,
+    explain_share: Annotated[
+        float,
+        typer.Option(
+            "--explain-share",
+            min=0.0,
+            help="time for exact explanation re-solves, as a share of the allocation's own (0: bounds only)",
+        ),
+    ] = 1.0,
 ) -> None:
     """Allocate the budget: the funding line (rank) or the integer program (optimal), explained."""
     scenario = Scenario(mode=mode, budget=_amount(budget, "--budget") if budget is not None else None)
     inputs = ranked(call_path, proposals_path)
     call, ranking = inputs.call, inputs.ranking
-    allocation = allocate(call, ranking, scenario)
+    allocation = allocate(call, ranking, scenario, explain_share=explain_share)
     if as_json:
         typer.echo(json.dumps(allocation_json(allocation), indent=2, ensure_ascii=False))
         return
-    _print_allocation(call, allocation)
+    _print_allocation(call, allocation, everything)
 
 
 def allocation_json(allocation: Allocation) -> dict[str, Any]:
@@ -82,11 +93,12 @@ def allocation_json(allocation: Allocation) -> dict[str, Any]:
     return {**head, **tail, "grant_details": data["grants"]}
 
 
-def _print_allocation(call: Call, allocation: Allocation) -> None:
+def _print_allocation(call: Call, allocation: Allocation, everything: bool = False) -> None:
     table = Table(title=f"Allocation — {call.id} ({allocation.mode} mode, amounts in {call.currency})")
     for column in ("proposal", "list", "#", "score", "requested", "grant", "share"):
         table.add_column(column, justify="left" if column in {"proposal", "list"} else "right", no_wrap=True)
-    for g in allocation.grants:
+    grants, rest = screenful(allocation.grants, everything)
+    for g in grants:
         table.add_row(
             escape(g.id),
             escape(g.list_name),
@@ -97,27 +109,48 @@ def _print_allocation(call: Call, allocation: Allocation) -> None:
             f"{g.share_of_request:.2%}",
         )
     _print_wide(table)
-    console.print(
-        f"status {allocation.status}; {len(allocation.grants)} grants, {allocation.total_awarded:,.2f} awarded "
-        f"of {allocation.budget:,.2f}, {allocation.budget_left:,.2f} left; objective {allocation.objective}"
+    if rest:
+        console.print(rest)
+    console.print(_summary(call, allocation))
+    _print_explanation(allocation, everything)
+
+
+STATUS_WORDS = {
+    "complete": "funding line drawn in rank order",
+    "optimal": "optimal portfolio (proven within the gap)",
+    "feasible_time_limit": "best portfolio found before the time limit (not proven optimal)",
+    "infeasible": "no allocation meets every limit",
+}
+
+
+def _summary(call: Call, allocation: Allocation) -> str:
+    """The outcome in the call's money; the objective only where it is what was maximised, with its unit."""
+    money = call.currency
+    text = (
+        f"{STATUS_WORDS[allocation.status]}: {len(allocation.grants)} grants, {money} "
+        f"{allocation.total_awarded:,.2f} awarded of {allocation.budget:,.2f}, {allocation.budget_left:,.2f} left"
     )
-    _print_explanation(allocation)
+    if allocation.mode == "optimal" and allocation.status != "infeasible":
+        text += f"; objective {allocation.objective:,} {allocation.objective_unit}"
+    return escape(text)
 
 
-def _print_explanation(allocation: Allocation) -> None:
-    for id in allocation.reserve:
+def _print_explanation(allocation: Allocation, everything: bool) -> None:
+    reserve, rest = screenful(allocation.reserve, everything)
+    for id in reserve:
         console.print(f"reserve {escape(id)}: {escape(allocation.reasons.get(id, ''))}")
+    if rest:
+        console.print(rest.replace("rows", "reserve proposals", 1))
     if allocation.binding:
-        console.print(f"binding: {escape(', '.join(allocation.binding))}")
+        console.print(f"holding the allocation back: {escape(', '.join(allocation.binding))}")
     for price in allocation.prices:
-        cost = "was not priced in time" if price.price is None else f"costs {price.price} (objective gained without it)"
-        console.print(f"constraint {escape(price.constraint)} {cost}")
-    gain = allocation.more_budget
-    if gain is not None:
-        console.print(
-            f"{gain.extra:,.2f} more would fund {escape(', '.join(gain.newly_funded) or 'nothing new')}"
-            f" (objective +{gain.objective_gain})"
-        )
+        if price.binds or not price.exact:
+            console.print(escape(price.explanation))
+    quiet = [p.constraint for p in allocation.prices if not p.binds and p.exact]
+    if quiet:
+        console.print(escape(f"without {', '.join(quiet)} the same proposals would be funded"))
+    if allocation.more_budget is not None:
+        console.print(escape(allocation.more_budget.explanation))
     for conflict in allocation.conflicts:
         console.print(f"[red]conflict[/red] {escape(conflict)}")
     for note in allocation.notes:
@@ -148,6 +181,7 @@ def simulate_command(
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same odds)")] = 0,
     scenarios: Annotated[Path | None, typer.Option("--scenarios", help="a YAML list of scenarios")] = None,
     as_json: AsJson = False,
+    everything: AllRows = False,
 ) -> None:
     """Budget sweeps, Monte Carlo funding odds, or scenarios side by side."""
     chosen = [
@@ -173,7 +207,7 @@ def simulate_command(
         _show(compare(call, ranking, planned), as_json, _print_scenarios)
     else:
         odds = _odds_with_progress(call, ranking, proposals, sd, runs, seed, resample)
-        _show(odds, as_json, _print_odds)
+        _show(odds, as_json, lambda result: _print_odds(result, everything))
 
 
 def _noise(text: str) -> Decimal:
@@ -259,16 +293,24 @@ def _print_scenarios(rows: list[ScenarioSummary]) -> None:
     _print_wide(table)
 
 
-def _print_odds(odds: FundingOdds) -> None:
+def _print_odds(odds: FundingOdds, everything: bool = False) -> None:
+    """By default the proposals whose funding is in doubt (5% to 95% of the draws), a screen of them."""
     title = f"Funding odds — {odds.runs} draws, " + (
         f"evaluator noise sd {odds.noise}" if odds.method == "noise" else "evaluators resampled"
     )
     table = Table(title=title)
     for column in ("proposal", "score", "funded now", "probability"):
         table.add_column(column, justify="left" if column == "proposal" else "right")
-    for o in odds.odds:
+    doubtful = odds.odds if everything else [o for o in odds.odds if DOUBT[0] <= o.probability <= DOUBT[1]]
+    rows, rest = screenful(doubtful, everything)
+    for o in rows:
         table.add_row(escape(o.id), str(o.score), "yes" if o.funded_now else "no", f"{o.probability:.1%}")
     _print_wide(table)
+    if rest:
+        console.print(rest)
+    if not everything:
+        surely = sum(o.probability > DOUBT[1] for o in odds.odds)
+        console.print(f"{surely} proposals are funded in more than 95% of the draws, the rest in fewer than 5% (--all)")
     console.print(f"{odds.uncertain} proposals are funded in 5% to 95% of the draws (seed {odds.seed})")
     if odds.infeasible_draws:
         console.print(f"{odds.infeasible_draws} draws could not meet a minimum and fund nobody")

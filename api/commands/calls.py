@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from api.commands.screen import AllRows, screenful
 from evaluator.inputs import places_and_scores
 from evaluator.ranking import Ranking, rank
 from rules.check import EligibilityReport, check
@@ -90,7 +92,9 @@ def validate(call_path: CallPath) -> None:
     )
 
 
-def check_command(call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False) -> None:
+def check_command(
+    call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False, everything: AllRows = False
+) -> None:
     """Check every proposal against every eligibility rule of the call."""
     call, proposals = load_inputs(call_path, proposals_path)
     report = checked(call, proposals, proposals_path)
@@ -104,12 +108,19 @@ def check_command(call_path: CallPath, proposals_path: ProposalsPath, as_json: A
     table.add_column("proposal")
     table.add_column("eligible")
     table.add_column("failed rules and reasons")
-    for result in report.results:
+    results = report.results if everything else sorted(report.results, key=lambda r: r.eligible)
+    shown, rest = screenful(results, everything)
+    for result in shown:
         reasons = "\n".join(f"{f.rule}: {f.reason}" for f in result.failures)
-        table.add_row(result.id, "yes" if result.eligible else "[red]no[/red]", escape(reasons))
+        table.add_row(escape(result.id), "yes" if result.eligible else "[red]no[/red]", escape(reasons))
     console.print(table)
+    if rest:
+        console.print(f"{rest}; the ineligible are listed first")
     eligible = sum(r.eligible for r in report.results)
     console.print(f"{eligible} of {len(report.results)} proposals are eligible")
+    failed = Counter(f.rule for r in report.results for f in r.failures)
+    for rule, count in failed.most_common():
+        console.print(f"  {escape(rule)}: {count} proposals fail it")
 
 
 def schema(kind: Annotated[str, typer.Argument(help="call or proposal")]) -> None:

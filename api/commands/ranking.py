@@ -12,6 +12,7 @@ from rich.table import Table
 
 from api.commands.bayesian import Bayes, Rankogram, bayesian_of, print_bayesian, ranking_json, wanted
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
+from api.commands.screen import AllRows, screenful
 from evaluator.calibration import Calibration
 from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
 from evaluator.scoring import show
@@ -34,6 +35,7 @@ def rank_command(
     calibrate: Calibrate = None,
     bayes: Bayes = None,
     rankogram: Rankogram = None,
+    everything: AllRows = False,
 ) -> None:
     """Rank a call's proposals: thresholds, weighted totals, the ex aequo chain (and, --bayes, the grey zone)."""
     inputs = ranked(call_path, proposals_path, calibrate)
@@ -42,12 +44,12 @@ def rank_command(
     if as_json:
         typer.echo(json.dumps(ranking_json(inputs, bayesian), indent=2, ensure_ascii=False))
         return
-    _print_ranking(call, ranking)
+    _print_ranking(call, ranking, everything)
     if bayesian is not None:
         print_bayesian(bayesian)
 
 
-def _print_ranking(call: Call, ranking: Ranking) -> None:
+def _print_ranking(call: Call, ranking: Ranking, everything: bool = False) -> None:
     """The table holds the figures; reasons, ex aequo decisions and flags follow it, one line each."""
     table = Table(title=f"Ranking — {call.id} (amounts in {call.currency})")
     per_topic = call.ranking.lists == "per_topic"
@@ -55,7 +57,8 @@ def _print_ranking(call: Call, ranking: Ranking) -> None:
     for column in [*columns, *(c.id for c in call.criteria), "total", "score", "fundable"]:
         left = column in {"list", "proposal", "lead"}
         table.add_column(column, justify="left" if left else "right", no_wrap=True)
-    for entry in ranking.entries:
+    entries, rest = screenful(ranking.entries, everything)
+    for entry in entries:
         table.add_row(
             *[entry.list_name] * per_topic,
             str(entry.position or ""),
@@ -71,7 +74,9 @@ def _print_ranking(call: Call, ranking: Ranking) -> None:
     natural = Measurement.get(console, console.options.update_width(UNLIMITED), table).maximum
     table.width = max(natural, console.width)
     console.print(table, crop=False)
-    for entry in ranking.entries:
+    if rest:
+        console.print(rest)
+    for entry in entries:
         for note in _notes(entry):
             console.print(f"{escape(entry.id)}: {escape(note)}")
     console.print(f"{len(ranking.fundable())} of {len(ranking.entries)} proposals are fundable")

@@ -161,6 +161,7 @@ def render_index(decision: Decision, page_link: Callable[[str], str] = served_pa
             allocation=decision.allocation,
             budget=decision.budget,
             binding=list(decision.allocation.binding),
+            limit_effects=_limit_effects(decision.allocation),
             granted=decision.granted,
             reserve=decision.reserve_positions,
             proposals_count=len(decision.proposals),
@@ -200,9 +201,17 @@ def render_proposal(decision: Decision, proposal: Proposal) -> str:
             granted=decision.granted.get(proposal.id),
             reserve_position=decision.reserve_positions.get(proposal.id),
             consensus_text=decision.consensus_text.get(proposal.id, {}),
+            reserve_reason=getattr(decision.allocation, "reasons", {}).get(proposal.id),
             money=lambda amount: format_money(Decimal(amount), call.currency),
         )
     )
+
+
+def _limit_effects(allocation: AllocationView) -> list[str]:
+    """What each limit costs and what more budget buys, in words (an allocation from the store may have none)."""
+    effects = [p.explanation for p in getattr(allocation, "prices", []) if p.explanation]
+    more = getattr(allocation, "more_budget", None)
+    return effects + ([more.explanation] if more is not None and more.explanation else [])
 
 
 def ranking_rows(decision: Decision) -> list[list[Any]]:

@@ -1,0 +1,467 @@
+"""Why an allocation is what it is, in the call's money and in words a finance officer reads.
+
+Two questions get answered. For each limit of the call (a quota, the grant count, the
+ranking discipline): what would be funded without it, for how much more money. For each
+reserve proposal: what keeps it out (the budget, a cap, the grant count) and what it
+would take to fund it (more budget, or which funded proposals would have to leave).
+
+The first question costs a solve per limit if answered by re-solving, so re-solves are
+spent where they tell something. The relaxation's prices (milliseconds) bound what any
+limit can cost: a limit priced at zero costs at most what the Lagrangian bound leaves
+above the allocation found, and is not re-solved. The others are re-solved exactly,
+costliest bound first, warm-started from the allocation found, while the share of time
+the user allows lasts; a limit left when time is out keeps its bound. Every figure says
+whether it is exact (``exact``) or a bound (``price_bound``). The reserve explanations
+need no solve at all: they are read off the allocation and the limits' room.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from evaluator.integer_program import (
+    item_values,
+    lagrangian_bound,
+    relaxation,
+    signed_prices,
+    weights,
+)
+from evaluator.portfolio import Limit, Portfolio
+from rules.money import Money, from_cents
+
+if TYPE_CHECKING:
+    from evaluator.allocation import Run
+
+Rerun = Callable[[Portfolio, float, "np.ndarray | None"], "Run"]
+"""Runs a variant of the portfolio before a deadline, warm-started from an allocation (cents)."""
+
+SETTLED = ("complete", "optimal")
+"""Statuses whose allocation is the mode's own answer, not a best-in-time."""
+
+SHOWN = 5
+"""How many proposal ids a sentence names before it says "and N more"."""
+
+
+class ConstraintPrice(BaseModel):
+    """What one limit of the call costs: what the same call would fund without it."""
+
+    constraint: str
+    price: Decimal | None = Field(
+        description="exact gain of the objective without it (objective units); None when only bounded"
+    )
+    price_bound: Decimal | None = Field(
+        default=None, description="the gain is at most this much (objective units); None when the price is exact"
+    )
+    exact: bool = Field(default=False, description="whether the figures come from an exact re-solve")
+    binds: bool = Field(default=True, description="whether the limit holds the allocation back at all")
+    funds_instead: list[str] = Field(default_factory=list, description="proposals funded only without it")
+    no_longer_funded: list[str] = Field(default_factory=list, description="funded now, not without it")
+    extra_awarded: Decimal | None = Field(
+        default=None, description="how much more (negative: less) would be granted without it, in the call's currency"
+    )
+    explanation: str = ""
+
+
+class BudgetGain(BaseModel):
+    """What the smallest budget increase that moves the funding line would buy."""
+
+    extra: Money
+    newly_funded: list[str]
+    no_longer_funded: list[str]
+    objective_gain: Decimal | None = Field(description="exact gain in objective units; None when only bounded")
+    objective_gain_bound: Decimal | None = None
+    exact: bool = True
+    explanation: str = ""
+
+
+class ReserveReason(BaseModel):
+    """What keeps one reserve proposal out, and what it would take to fund it."""
+
+    id: str
+    kept_out_by: list[str] = Field(description="the limits that leave it no room: budget, a cap, the grant count")
+    needs: Money = Field(description="the smallest grant it may get")
+    extra_budget: Money | None = Field(
+        default=None, description="more budget that would make room for it, when money is all that keeps it out"
+    )
+    would_leave: list[str] = Field(
+        default_factory=list, description="funded proposals (lowest scores first) whose leaving makes room for it"
+    )
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Currency:
+    """Amounts in words in the call's currency."""
+
+    currency: str
+
+    def __call__(self, cents: int | float) -> str:
+        return f"{self.currency} {from_cents(int(cents)):,.2f}"
+
+
+def objective_unit(p: Portfolio, currency: str) -> str:
+    """What the objective counts, for a reader: it means nothing without its unit."""
+    return {
+        "score_weighted_funding": f"score × {currency} granted",
+        "total_score": "points of score funded",
+        "grants": "grants",
+    }[p.objective]
+
+
+def listed(ids: Sequence[str]) -> str:
+    if len(ids) <= SHOWN:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:SHOWN])} and {len(ids) - SHOWN} more"
+
+
+# --- What each limit costs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    portfolio: Portfolio
+    rows: list[int]
+
+
+def variants(p: Portfolio) -> list[Variant]:
+    """Each quota (all its rows), the grant count and, if on, the ranking discipline, as the call without it."""
+    quotas = list(dict.fromkeys(limit.quota for limit in p.limits if limit.quota != "budget"))
+    found = [
+        Variant(name, _label(p, name), p.without(name), [r for r, lm in enumerate(p.limits) if lm.quota == name])
+        for name in quotas
+    ]
+    if p.settings.ranking_discipline:
+        free = p.settings.model_copy(update={"ranking_discipline": False})
+        found.append(
+            Variant("ranking_discipline", "the ranking discipline", Portfolio(**{**p.__dict__, "settings": free}), [])
+        )
+    return found
+
+
+def _label(p: Portfolio, quota: str) -> str:
+    if quota == "max_grants":
+        return f"the {p.settings.max_grants}-grant limit"
+    return f"the {quota} limit"
+
+
+def prices(run: Run, rerun: Rerun, deadline: float, share_deadline: float, currency: str) -> list[ConstraintPrice]:
+    """The price of every limit: exact where re-solved in time, otherwise the Lagrangian bound."""
+    found = run.objective_float()
+    bounds = _bounds(run, deadline)
+    order = sorted(range(len(bounds)), key=lambda i: -bounds[i][1])
+    results: dict[int, ConstraintPrice] = {}
+    for i in order:
+        variant, bound, priced = bounds[i]
+        if not priced:
+            results[i] = _not_binding(variant, bound, found)
+        elif time.monotonic() < share_deadline or run.p.settings.mode == "rank":
+            results[i] = _resolved(run, variant, rerun(variant.portfolio, share_deadline, run.amounts), bound, currency)
+        else:
+            results[i] = _bounded(variant, bound, found)
+    return [results[i] for i in range(len(bounds))]
+
+
+def _bounds(run: Run, deadline: float) -> list[tuple[Variant, float, bool]]:
+    """An upper bound on what each limit costs, and whether the relaxation prices it (zero: no extra solve).
+
+    A limit whose rows all have a zero relaxation price leaves the relaxation's optimum
+    optimal without it, so the Lagrangian bound is the same and what it can cost is at
+    most what that bound leaves above the allocation found.
+    """
+    p = run.p
+    if p.settings.mode == "rank":
+        return [(v, float("inf"), True) for v in variants(p)]
+    w = weights(p)
+    relaxed = relaxation(p, w, p.limits, deadline)
+    if relaxed.duals is None:
+        return [(v, float("inf"), True) for v in variants(p)]
+    prices_all = signed_prices(p.limits, relaxed.duals)
+    whole = lagrangian_bound(p, p.limits, prices_all, item_values(p, w, p.limits, prices_all))
+    found = run.objective_float()
+    out = []
+    for variant in variants(p):
+        if variant.rows and not np.any(prices_all[variant.rows]):
+            out.append((variant, max(whole - found, 0.0), False))
+            continue
+        q = variant.portfolio
+        other = relaxation(q, w, q.limits, deadline)
+        if other.duals is None:
+            out.append((variant, float("inf"), True))
+            continue
+        priced = signed_prices(q.limits, other.duals)
+        bound = lagrangian_bound(q, q.limits, priced, item_values(q, w, q.limits, priced))
+        out.append((variant, max(bound - found, 0.0), True))
+    return out
+
+
+def _not_binding(variant: Variant, bound: float, found: float) -> ConstraintPrice:
+    exact = bound == 0.0
+    return ConstraintPrice(
+        constraint=variant.name,
+        price=Decimal(0) if exact else None,
+        price_bound=None if exact else _objective(bound),
+        exact=exact,
+        binds=False,
+        extra_awarded=Decimal(0) if exact else None,
+        explanation=f"{variant.label} does not hold the allocation back (its relaxation price is zero)"
+        + ("" if exact else f": lifting it could add at most {_as_share(bound, found)} to the objective"),
+    )
+
+
+def _as_share(value: float, of: float) -> str:
+    share = value / max(abs(of), 1.0)
+    return "less than 0.01%" if share < 1e-4 else f"{share:.2%}"
+
+
+def _bounded(variant: Variant, bound: float, found: float) -> ConstraintPrice:
+    return ConstraintPrice(
+        constraint=variant.name,
+        price=None,
+        price_bound=_objective(bound),
+        exact=False,
+        explanation=f"without {variant.label}, the objective could rise by at most {_as_share(bound, found)} "
+        "(a bound from the relaxation; no time was left to re-solve it exactly)",
+    )
+
+
+def _resolved(run: Run, variant: Variant, other: Run, bound: float, currency: str) -> ConstraintPrice:
+    if other.amounts is None or run.amounts is None or other.status == "infeasible":
+        return _bounded(variant, bound, run.objective_float())
+    exact = other.status in SETTLED and run.status in SETTLED
+    gained, lost = newly(run.p, run.amounts, other.amounts), newly(run.p, other.amounts, run.amounts)
+    extra = int(other.amounts.sum()) - int(run.amounts.sum())
+    price = other.objective() - run.objective()
+    money = Currency(currency)
+    if gained or lost:
+        change = [
+            f"{listed(gained)} would also be funded" if gained else "",
+            f"{listed(lost)} would not" if lost else "",
+        ]
+        what = " and ".join(c for c in change if c)
+        more = f"{money(abs(extra))} {'more' if extra >= 0 else 'less'} in grants"
+        text = f"without {variant.label}, {what}, for {more}"
+    else:
+        text = f"without {variant.label}, the same proposals would be funded"
+    if not exact:
+        text += " (the re-solve stopped at its time share: the best found, not proven optimal)"
+    return ConstraintPrice(
+        constraint=variant.name,
+        price=price if exact else None,
+        price_bound=None if exact else _objective(bound),
+        exact=exact,
+        binds=bool(gained or lost or price),
+        funds_instead=gained,
+        no_longer_funded=lost,
+        extra_awarded=from_cents(extra) if extra >= 0 else -from_cents(-extra),
+        explanation=text,
+    )
+
+
+def _objective(value: float) -> Decimal:
+    return Decimal(format(value, ".6g"))
+
+
+def newly(p: Portfolio, before: np.ndarray, after: np.ndarray) -> list[str]:
+    return [p.entries[k].id for k in np.flatnonzero((after > 0) & (before == 0)).tolist()]
+
+
+# --- What more budget buys -------------------------------------------------------------------------------------
+
+
+def budget_gain(run: Run, rerun: Rerun, share_deadline: float, currency: str) -> BudgetGain | None:
+    """Fund the first proposal in rank order that the budget alone keeps out, and see what moves."""
+    p = run.p
+    if run.amounts is None:
+        return None
+    left = p.budget - int(run.amounts.sum())
+    waiting = [k for k in np.flatnonzero(run.amounts == 0).tolist() if p.low[k] > left]
+    if not waiting:
+        return None
+    extra = int(p.low[waiting[0]]) - left
+    budget_limit = Limit("budget", "budget", np.arange(p.size), "amount", high=p.budget + extra)
+    richer = Portfolio(**{**p.__dict__, "budget": p.budget + extra, "limits": [budget_limit, *p.limits[1:]]})
+    if time.monotonic() >= share_deadline and p.settings.mode != "rank":
+        return None
+    other = rerun(richer, share_deadline, run.amounts)
+    if other.amounts is None:
+        return None
+    exact = other.status in SETTLED and run.status in SETTLED
+    gained, lost = newly(p, run.amounts, other.amounts), newly(p, other.amounts, run.amounts)
+    money = Currency(currency)
+    what = f"would also fund {listed(gained)}" if gained else "would fund nothing new"
+    if lost:
+        what += f" (instead of {listed(lost)})"
+    text = f"{money(extra)} more budget {what}"
+    if not exact:
+        text += "; the re-solve stopped at its time share (the best found, not proven optimal)"
+    gain = other.objective() - run.objective()
+    return BudgetGain(
+        extra=from_cents(extra),
+        newly_funded=gained,
+        no_longer_funded=lost,
+        objective_gain=gain if exact else None,
+        objective_gain_bound=None,
+        exact=exact,
+        explanation=text,
+    )
+
+
+# --- What keeps each reserve proposal out ----------------------------------------------------------------------
+
+
+def reserve_reasons(p: Portfolio, amounts: np.ndarray, currency: str) -> list[ReserveReason]:
+    """For each unfunded proposal, the full caps and what would make room: more budget, or who would leave.
+
+    Read off the allocation without a solve: a cap blocks a proposal when what is left
+    under it is less than the proposal's smallest grant (one grant for a count). Room is
+    made by the lowest-scoring funded proposals that share every blocking cap with it;
+    a minimum that their leaving would break is said, not hidden.
+    """
+    unfunded = np.flatnonzero(amounts == 0)
+    if not len(unfunded):
+        return []
+    caps = [r for r, limit in enumerate(p.limits) if limit.high is not None]
+    short = {r: _shortfall(p, p.limits[r], amounts) for r in caps}
+    blockers: dict[int, list[int]] = defaultdict(list)
+    for r in caps:
+        for k in np.flatnonzero(short[r] > 0).tolist():
+            blockers[k].append(r)
+    money = Currency(currency)
+    maker = _RoomMaker(p, amounts)
+    return [_reserve(p, k, blockers.get(k, []), short, maker, money) for k in unfunded.tolist()]
+
+
+def _shortfall(p: Portfolio, limit: Limit, amounts: np.ndarray) -> np.ndarray:
+    """For every proposal outside the allocation and under this cap, how much it lacks (cents or grants)."""
+    assert limit.high is not None
+    left = limit.high - limit.total(amounts)
+    need = np.zeros(p.size, dtype=np.int64)
+    members = limit.members[amounts[limit.members] == 0]
+    need[members] = (p.low[members] if limit.measure == "amount" else 1) - left
+    return need
+
+
+class _RoomMaker:
+    """Funded proposals in increasing score, per set of blocking caps, with their running totals."""
+
+    def __init__(self, p: Portfolio, amounts: np.ndarray) -> None:
+        self.p, self.amounts = p, amounts
+        self.funded = np.flatnonzero(amounts > 0)
+        self.funded = self.funded[np.lexsort((-amounts[self.funded], p.score[self.funded]))]
+        self.funded = np.concatenate([self.funded[~self._held(self.funded)], self.funded[self._held(self.funded)]])
+        self.cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self.minimums = [(limit, self._mask(limit), limit.total(amounts)) for limit in p.limits if limit.low]
+        self.after: dict[tuple[int, ...], list[int]] = {}
+
+    def _mask(self, limit: Limit) -> np.ndarray:
+        mask = np.zeros(self.p.size, dtype=bool)
+        mask[limit.members] = True
+        return mask
+
+    def _held(self, funded: np.ndarray) -> np.ndarray:
+        """Funded proposals a minimum cannot spare: they are offered to leave last."""
+        held = np.zeros(self.p.size, dtype=bool)
+        for limit in self.p.limits:
+            if not limit.low:
+                continue
+            slack = limit.total(self.amounts) - limit.low
+            need = self.amounts[limit.members] if limit.measure == "amount" else np.ones(len(limit.members))
+            held[limit.members[need > slack]] = True
+        return held[funded]
+
+    def candidates(self, rows: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        if rows not in self.cache:
+            inside = np.ones(self.p.size, dtype=bool)
+            for r in rows:
+                inside &= self._mask(self.p.limits[r])
+            chosen = self.funded[inside[self.funded]]
+            self.cache[rows] = chosen, np.cumsum(self.amounts[chosen])
+        return self.cache[rows]
+
+    def leavers(self, rows: tuple[int, ...], cents: int, grants: int) -> list[int] | None:
+        chosen, running = self.candidates(rows)
+        count = max(grants, int(np.searchsorted(running, cents)) + 1 if cents > 0 else 0)
+        return chosen[:count].tolist() if count <= len(chosen) else None
+
+    def broken_minimums(self, k: int, leaving: list[int]) -> list[str]:
+        """The minimums that funding ``k`` in place of ``leaving`` would break."""
+        key = tuple(leaving)
+        if key not in self.after:
+            out = np.array(leaving, dtype=np.int64)
+            self.after[key] = [
+                value
+                - (int(self.amounts[out[inside[out]]].sum()) if limit.measure == "amount" else int(inside[out].sum()))
+                for limit, inside, value in self.minimums
+            ]
+        broken = []
+        for (limit, inside, _), value in zip(self.minimums, self.after[key], strict=True):
+            assert limit.low is not None
+            if inside[k]:
+                value += int(self.p.low[k]) if limit.measure == "amount" else 1
+            if value < limit.low:
+                broken.append(limit.name)
+        return broken
+
+
+def _reserve(
+    p: Portfolio, k: int, rows: list[int], short: dict[int, np.ndarray], maker: _RoomMaker, money: Currency
+) -> ReserveReason:
+    entry, needs = p.entries[k], int(p.low[k])
+    names = [p.limits[r].name for r in rows]
+    if not rows:
+        why = "the ranking discipline (a proposal above it in its list is not funded)"
+        if not p.settings.ranking_discipline:
+            why = "the objective: it fits every limit, but the solver's allocation is as good without it"
+        return ReserveReason(id=entry.id, kept_out_by=[], needs=from_cents(needs), explanation=f"kept out by {why}")
+    parts = []
+    for r in rows:
+        limit = p.limits[r]
+        assert limit.high is not None
+        left = (needs if limit.measure == "amount" else 1) - int(short[r][k])
+        if limit.measure == "amount":
+            parts.append(f"{_limit_name(limit)} ({money(left)} left; it needs {money(needs)})")
+        else:
+            parts.append(f"{_limit_name(limit)} (all {limit.high} grants given)")
+    amount_rows = [r for r in rows if p.limits[r].measure == "amount"]
+    cents = max((int(short[r][k]) for r in amount_rows), default=0)
+    grants = max((int(short[r][k]) for r in rows if p.limits[r].measure == "grants"), default=0)
+    only_budget = [p.limits[r].quota for r in rows] == ["budget"]
+    extra = from_cents(cents) if only_budget else None
+    leaving = maker.leavers(tuple(rows), cents, grants)
+    ways = [f"{money(cents)} more budget"] if extra is not None else []
+    if leaving:
+        ids = [p.entries[j].id for j in leaving]
+        broken = maker.broken_minimums(k, leaving)
+        caveat = f", though that would take {', '.join(broken)} below its minimum" if broken else ""
+        ways.append(f"{listed(ids)} leaving (the lowest-scoring funded proposals it competes with{caveat})")
+    take = f"; it would fit with {' or '.join(ways)}" if ways else "; no funded proposal it competes with frees enough"
+    return ReserveReason(
+        id=entry.id,
+        kept_out_by=names,
+        needs=from_cents(needs),
+        extra_budget=extra,
+        would_leave=[p.entries[j].id for j in leaving or []],
+        explanation=f"kept out by {joined(parts)}{take}",
+    )
+
+
+def _limit_name(limit: Limit) -> str:
+    if limit.quota == "budget":
+        return "the budget"
+    if limit.quota == "max_grants":
+        return "the grant count"
+    return f"the limit “{limit.name}”"
+
+
+def joined(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
