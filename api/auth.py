@@ -27,16 +27,11 @@ from api.db import limits
 from api.db.models import EvaluatorRow, TokenRow
 from api.db.session import Store
 from api.problems import Forbidden, NotFound, Unauthorized
+from api.roles import Role
 from rules.errors import GrantsError
 
 TOKEN_PREFIX = "grants_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class Role(StrEnum):
-    agency = "agency"
-    evaluator = "evaluator"
-    finance = "finance"
 
 
 class Scope(StrEnum):

@@ -168,4 +168,4 @@ def test_unknown_schema_kind_is_a_user_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = grants(capsys, monkeypatch, "schema", "ranking")
-    assert result.code == 2 and "unknown schema 'ranking'" in result.err
+    assert result.code == 2 and "'ranking' is not one of 'call', 'proposal'" in result.err

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -10,11 +10,11 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
-from evaluator.calibration import Calibration
-from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
-from evaluator.scoring import show
-from rules.model import Call
-from rules.money import format_money
+
+if TYPE_CHECKING:
+    from evaluator.calibration import Calibration
+    from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
+    from rules.model import Call
 
 UNLIMITED = 10_000
 Calibrate = Annotated[
@@ -80,6 +80,8 @@ def _notes(entry: RankedProposal) -> list[str]:
 
 
 def _print_calibration(calibration: Calibration, changes: list[RankChange]) -> None:
+    from evaluator.scoring import show
+
     noise = f"; noise left: sd {calibration.residual_sd}" if calibration.residual_sd is not None else ""
     table = Table(title=f"Evaluator offsets (points on a scale {show(calibration.scale_width)} wide{noise})")
     for column in ("evaluator", "offset", "scores", "group"):
@@ -96,6 +98,9 @@ def _print_calibration(calibration: Calibration, changes: list[RankChange]) -> N
 
 
 def _print_first_stage(first_stage: FirstStageThreshold, call: Call) -> None:
+    from evaluator.scoring import show
+    from rules.money import format_money
+
     table = Table(title="First stage: candidate overall thresholds")
     for column in ("threshold", "proposals", "requested", "× budget"):
         table.add_column(column, justify="right")

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from api.commands.calls import CallPath, ProposalsPath, ranked
-from evaluator.allocation import allocate
-from evaluator.reports import Decision, write_report
-from evaluator.simulation import budget_range, budget_sweep
 from rules.errors import CallError, GrantsError
-from rules.lint import lint_text
-from rules.load import read_text
+
+if TYPE_CHECKING:
+    from evaluator.reports import Decision
 
 console = Console(highlight=False, soft_wrap=True)
 DEMO_CALL = Path("calls") / "cosme_cluster_2020"
@@ -30,6 +28,10 @@ SWEEP_STEPS = 11
 
 def decide(call_path: Path, proposals_path: Path) -> Decision:
     """Check, rank and allocate with the call's own settings, and sweep the budget around it."""
+    from evaluator.allocation import allocate
+    from evaluator.reports import Decision
+    from evaluator.simulation import budget_range, budget_sweep
+
     inputs = ranked(call_path, proposals_path)
     call, ranking = inputs.call, inputs.ranking
     allocation = allocate(call, ranking)
@@ -41,9 +43,11 @@ def decide(call_path: Path, proposals_path: Path) -> Decision:
 def report(
     call_path: CallPath,
     proposals_path: ProposalsPath,
-    out: Annotated[Path, typer.Option("--out", help="folder to write the report into")] = Path("report"),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="folder to write the report into")] = Path("report"),
 ) -> None:
     """Write the ranking and allocation report: HTML with charts, one page per proposal, CSV, XLSX, JSON."""
+    from evaluator.reports import write_report
+
     index = write_report(decide(call_path, proposals_path), out)
     console.print(f"report written: {index}")
 
@@ -57,9 +61,15 @@ def _demo_folder() -> Path:
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="folder to write the report into")] = Path("demo-report"),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="folder to write the report into")] = Path(
+        "demo-report"
+    ),
 ) -> None:
     """Run the whole pipeline on the European Strategic Cluster Partnerships sample and write its report."""
+    from evaluator.reports import write_report
+    from rules.lint import lint_text
+    from rules.load import read_text
+
     folder = _demo_folder()
     call_path, proposals_path = folder / "call.yaml", folder / "proposals.yaml"
     decision = decide(call_path, proposals_path)
