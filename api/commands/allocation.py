@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
+from api.commands.progress import progress
 
 if TYPE_CHECKING:
     from evaluator.allocation import Allocation
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from rules.proposal import Proposal
 
 JSON_KEYS = ("status", "objective", "total_awarded", "budget_left", "grants", "reserve", "binding")
-PROGRESS_CELLS = 2_000_000
 UNLIMITED = 10_000
 Mode = Annotated[
     Literal["rank", "optimal"] | None, typer.Option("--mode", help="rank or optimal (default: the call's)")
@@ -175,9 +174,13 @@ def simulate_command(
     inputs = ranked(call_path, proposals_path)
     call, proposals, ranking = inputs.call, inputs.proposals, inputs.ranking
     if sweep is not None:
-        _show(budget_sweep(call, ranking, sweep), as_json, _print_sweep)
+        with progress("Budget sweep", len(sweep)) as bar:
+            points = budget_sweep(call, ranking, sweep, on_step=bar)
+        _show(points, as_json, _print_sweep)
     elif planned is not None:
-        _show(compare(call, ranking, planned), as_json, _print_scenarios)
+        with progress("Scenarios", len(planned)) as bar:
+            summaries = compare(call, ranking, planned, on_step=bar)
+        _show(summaries, as_json, _print_scenarios)
     else:
         odds = _odds_with_progress(call, ranking, proposals, sd, runs, seed, resample)
         _show(odds, as_json, _print_odds)
@@ -198,25 +201,10 @@ def _noise(text: str) -> Decimal:
 def _odds_with_progress(
     call: Call, ranking: Ranking, proposals: list[Proposal], sd: Decimal | None, runs: int, seed: int, resample: bool
 ) -> FundingOdds:
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
     from evaluator.simulation import funding_odds
 
-    if runs * len(ranking.entries) < PROGRESS_CELLS:
-        return funding_odds(call, ranking, proposals, noise=sd, runs=runs, seed=seed, resample=resample)
-    columns = (TextColumn("Monte Carlo"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("draws", total=runs)
-        return funding_odds(
-            call,
-            ranking,
-            proposals,
-            noise=sd,
-            runs=runs,
-            seed=seed,
-            resample=resample,
-            on_chunk=lambda done, _: progress.update(task, completed=done),
-        )
+    with progress("Monte Carlo", runs) as bar:
+        return funding_odds(call, ranking, proposals, noise=sd, runs=runs, seed=seed, resample=resample, on_chunk=bar)
 
 
 def _show(result: Any, as_json: bool, printer: Any) -> None:

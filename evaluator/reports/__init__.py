@@ -42,6 +42,8 @@ class AllocationView(Protocol):
     """What a report reads of an allocation, whatever model produced it."""
 
     @property
+    def mode(self) -> str: ...
+    @property
     def status(self) -> str: ...
     @property
     def total_awarded(self) -> Decimal: ...
@@ -89,6 +91,13 @@ class Decision:
         if proposal_id in self.granted:
             return "funded"
         return "reserve" if proposal_id in self.reserve_positions else "not funded"
+
+
+def outcome_words(mode: str, status: str) -> str:
+    """What came out, in words: "optimal" is a claim the integer program proves, never the funding line's."""
+    if mode == "rank":
+        return "no funding line meets the call's minimums" if status == "infeasible" else "funding line drawn"
+    return {"optimal": "optimal portfolio", "feasible": "best portfolio found in the time limit"}.get(status, status)
 
 
 @functools.cache
@@ -148,6 +157,7 @@ def render_index(decision: Decision, page_link: Callable[[str], str] = served_pa
             call=call,
             ranking=decision.ranking,
             allocation=decision.allocation,
+            outcome=outcome_words(decision.allocation.mode, decision.allocation.status),
             budget=decision.budget,
             binding=list(decision.allocation.binding),
             granted=decision.granted,
@@ -251,24 +261,29 @@ def _write_xlsx(path: Path, sheets: dict[str, list[list[str]]]) -> None:
     book.save(path)
 
 
-def write_report(decision: Decision, out_dir: Path) -> Path:
-    """Write index.html, one page per proposal, CSV, XLSX and JSON; return the index."""
+def write_report(decision: Decision, out_dir: Path, on_page: Callable[[int], None] | None = None) -> Path:
+    """Write index.html, one page per proposal, CSV, XLSX and JSON; return the index.
+
+    ``on_page`` hears how many proposal pages are written, after each (a progress bar).
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError([Problem("is a file; the report needs a folder to write into", file=str(out_dir))])
     try:
-        return _write_files(decision, out_dir)
+        return _write_files(decision, out_dir, on_page)
     except OSError as exc:
         where = str(exc.filename or out_dir)
         raise OutputError([Problem(f"cannot write the report: {exc.strerror or exc}", file=where)]) from None
 
 
-def _write_files(decision: Decision, out_dir: Path) -> Path:
+def _write_files(decision: Decision, out_dir: Path, on_page: Callable[[int], None] | None) -> Path:
     pages = out_dir / "proposals"
     pages.mkdir(parents=True, exist_ok=True)
     index = out_dir / "index.html"
     index.write_text(render_index(decision, written_page), encoding="utf-8")
-    for proposal in decision.proposals:
+    for written, proposal in enumerate(decision.proposals, start=1):
         (pages / page_file(proposal.id)).write_text(render_proposal(decision, proposal), encoding="utf-8")
+        if on_page is not None:
+            on_page(written)
     ranking, allocation = ranking_rows(decision), allocation_rows(decision)
     _write_csv(out_dir / "ranking.csv", ranking)
     _write_csv(out_dir / "allocation.csv", allocation)
