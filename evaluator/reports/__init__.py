@@ -100,6 +100,11 @@ def outcome_words(mode: str, status: str) -> str:
     return {"optimal": "optimal portfolio", "feasible": "best portfolio found in the time limit"}.get(status, status)
 
 
+def tie_words(key: str, detail: str) -> str:
+    """An ex aequo decision for readers: the draw is named, its digests are left to the JSON files."""
+    return "the documented draw (the call's reproducible lottery)" if key == "draw" else detail
+
+
 @functools.cache
 def _environment() -> Environment:
     """One environment for every page, so each template is compiled once, not once per proposal
@@ -110,6 +115,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["tie_words"] = lambda tie: tie_words(tie.key, tie.detail)
     return env
 
 
@@ -143,7 +149,7 @@ def _bars(decision: Decision) -> list[Bar]:
             status = "funded" if amount == entry.requested_amount else "partial"
         else:
             status = "reserve" if entry.id in reserve else "not fundable"
-        bars.append(Bar(entry.id, entry.requested_amount, entry.weighted_total, status))
+        bars.append(Bar(entry.id, entry.requested_amount, entry.weighted_total, status, amount))
     return bars
 
 
