@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import Annotated
 
 import typer
+from typer._click import Context
 from typer.core import TyperGroup
 
 from api.commands import allocation, calls, ranking, reporting, server
@@ -25,7 +26,7 @@ USER_ERROR = 2
 
 
 class PipelineOrder(TyperGroup):
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         names = super().list_commands(ctx)
         return sorted(names, key=lambda name: PIPELINE.index(name) if name in PIPELINE else len(PIPELINE))
 

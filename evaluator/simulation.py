@@ -86,7 +86,7 @@ def compare(
     call: Call, ranking: Ranking, scenarios: Sequence[Scenario], on_step: Callable[[int], None] | None = None
 ) -> list[ScenarioSummary]:
     """Each scenario's allocation, with what it funds differently from the first one."""
-    allocations = []
+    allocations: list[Allocation] = []
     for scenario in scenarios:
         if on_step is not None:
             on_step(len(allocations))
@@ -139,7 +139,7 @@ def budget_sweep(
     ``on_step`` hears how many budgets are done after each one (a progress bar).
     """
     base = base or Scenario()
-    points = []
+    points: list[SweepPoint] = []
     for budget in budgets:
         if on_step is not None:
             on_step(len(points))

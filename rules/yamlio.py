@@ -193,7 +193,7 @@ def _screen_events(text: str) -> None:
     written, first_alias = 0, None
     try:
         for event in yaml.parse(text, Loader=Loader):
-            line = event.start_mark.line + 1
+            line = event.start_mark.line + 1 if event.start_mark else None
             if isinstance(event, yaml.AliasEvent):
                 open_nodes[-1][0] += sizes.get(event.anchor or "", 1)
                 first_alias = first_alias or line
@@ -224,7 +224,7 @@ def _screen_events(text: str) -> None:
         )
 
 
-def _check_number(event: yaml.ScalarEvent, line: int) -> None:
+def _check_number(event: yaml.ScalarEvent, line: int | None) -> None:
     value = event.value
     if event.implicit[0] and len(value) > MAX_DIGITS and PLAIN_INT.match(value):
         raise Refused(f"a number of {len(value):,} digits; at most {MAX_DIGITS:,} are read (write it in quotes)", line)
