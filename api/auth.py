@@ -36,17 +36,12 @@ from api.db.models import CallRow, TokenRow, utcnow
 from api.db.session import Store
 from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
+from api.roles import DEFAULT_AGENCY, Role
+from rules.errors import GrantsError
 
 TOKEN_PREFIX = "grants_"
-DEFAULT_AGENCY = "main"  # the agency of a single-agency server, and of calls and tokens made before tenancy
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
-
-
-class Role(StrEnum):
-    agency = "agency"
-    evaluator = "evaluator"
-    finance = "finance"
 
 
 class Scope(StrEnum):

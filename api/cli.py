@@ -2,25 +2,42 @@
 
 Commands live in ``api/commands/`` by area of work; here they are registered and
 every :class:`~rules.errors.GrantsError` becomes ``file:line: field: message`` lines
-on stderr and exit code 2, never a traceback.
+on stderr and exit code 2, never a traceback. Importing this module loads no engine,
+store or solver (a test holds it to that): each command imports what it runs.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+from importlib import metadata
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+from typer._click import Context
+from typer.core import TyperGroup
 
 from api.commands import allocation, audit_log, calls, lottery, ranking, reporting, server, spreadsheets, tokens
 from rules.errors import GrantsError
 
+PIPELINE = ("validate", "check", "rank", "allocate", "simulate", "report", "demo", "schema")
+"""Commands in the order a call goes through them; the server's commands follow."""
+USER_ERROR = 2
+
+
+class PipelineOrder(TyperGroup):
+    def list_commands(self, ctx: Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda name: PIPELINE.index(name) if name in PIPELINE else len(PIPELINE))
+
+
 app = typer.Typer(
+    cls=PipelineOrder,
     help="Run public funding calls end to end: eligibility, scores, ranking, allocation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 calls.register(app)
 ranking.register(app)
@@ -32,13 +49,32 @@ lottery.register(app)
 tokens.register(app)
 server.audit_app.command("head")(audit_log.audit_head)
 
-USER_ERROR = 2
+
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"grants {metadata.version('grants')}")
+        raise typer.Exit
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Write the solvers' logs to stderr.")] = False,
+) -> None:
+    """Run public funding calls end to end: eligibility, scores, ranking, allocation."""
+    if verbose:
+        logging.basicConfig(stream=sys.stderr, level=logging.DEBUG, format="%(name)s: %(message)s")
 
 
 def main() -> None:
     try:
         app()
     except GrantsError as exc:
+        from rich.console import Console
+        from rich.markup import escape
+
         console = Console(stderr=True, highlight=False, soft_wrap=True)
         for problem in exc.problems:
             console.print(f"[red]error[/red] {escape(str(problem))}")

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.auth import Principal, Role
+from api.roles import Role
 from api.db.models import TokenRow, WebSession, utcnow
 
 COOKIE = "grants_session"
@@ -116,6 +116,8 @@ def sign_out(session: Session, cookie: str | None) -> None:
 
 def _actor(token: TokenRow) -> str:
     """The audit log's name for whoever holds the token, as for an API request."""
+    from api.auth import Principal  # api.auth reads sessions: imported when first needed
+
     return Principal(
         token.id, Role(token.role), token.evaluator_id, agency_id=token.agency_id, call_id=token.call_id
     ).name

@@ -83,9 +83,15 @@ class FundingOdds(BaseModel):
     infeasible_draws: int = Field(default=0, description="draws in which a minimum could not be met (nobody funded)")
 
 
-def compare(call: Call, ranking: Ranking, scenarios: Sequence[Scenario]) -> list[ScenarioSummary]:
+def compare(
+    call: Call, ranking: Ranking, scenarios: Sequence[Scenario], on_step: Callable[[int], None] | None = None
+) -> list[ScenarioSummary]:
     """Each scenario's allocation, with what it funds differently from the first one."""
-    allocations = [allocate(call, ranking, s, explain=False) for s in scenarios]
+    allocations: list[Allocation] = []
+    for scenario in scenarios:
+        if on_step is not None:
+            on_step(len(allocations))
+        allocations.append(allocate(call, ranking, scenario, explain=False))
     first = allocations[0].funded if allocations else set()
     return [_summary(a, first) for a in allocations]
 
@@ -123,12 +129,21 @@ def budget_range(low: Decimal, high: Decimal, steps: int) -> list[Decimal]:
 
 
 def budget_sweep(
-    call: Call, ranking: Ranking, budgets: Sequence[Decimal], base: Scenario | None = None
+    call: Call,
+    ranking: Ranking,
+    budgets: Sequence[Decimal],
+    base: Scenario | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[SweepPoint]:
-    """The allocation at each budget: how many grants, how much score, where the line falls."""
+    """The allocation at each budget: how many grants, how much score, where the line falls.
+
+    ``on_step`` hears how many budgets are done after each one (a progress bar).
+    """
     base = base or Scenario()
-    points = []
+    points: list[SweepPoint] = []
     for budget in budgets:
+        if on_step is not None:
+            on_step(len(points))
         allocation = allocate(call, ranking, base.model_copy(update={"budget": budget}), explain=False)
         funded = allocation.grants
         points.append(

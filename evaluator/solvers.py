@@ -12,6 +12,7 @@ if it does not stop, killed; both return the best solution found with its bound.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -32,8 +34,9 @@ from pulp.apis import coin_api
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 SolverName = Literal["highs", "cbc"]
 GRACE_SECONDS = 0.5
-_BANNER_LOCK = threading.Lock()
-_banner_shown = False
+LOG = logging.getLogger(__name__)
+"""At DEBUG level (``grants --verbose``), HiGHS writes its own log, to stderr."""
+_NATIVE_STDOUT = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -121,38 +124,14 @@ def _highs_lp(model: MatrixModel) -> Any:
     return lp
 
 
-def _new_highs() -> Any:
-    """A HiGHS instance; the first one of a process prints a banner on stdout, sent to stderr instead.
-
-    stdout is a contract (``--json``: one document, nothing else), and highspy 1.16
-    prints its banner from C++ before any option can silence it.
-    """
-    import highspy
-
-    global _banner_shown
-    with _BANNER_LOCK:
-        if _banner_shown:
-            return highspy.Highs()
-        sys.stdout.flush()
-        saved = os.dup(1)
-        try:
-            os.dup2(2, 1)
-            highs = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-            _banner_shown = True
-        return highs
-
-
 def _solve_highs(
     model: MatrixModel, deadline: float, gap: float, start: np.ndarray | None, options: dict[str, str]
 ) -> SolverResult:
     import highspy
 
     began = time.monotonic()
-    highs = _new_highs()
-    highs.setOptionValue("output_flag", False)
+    log = LOG.isEnabledFor(logging.DEBUG)
+    highs = _new_highs(log)
     for name, value in options.items():
         highs.setOptionValue(name, value)
     highs.setOptionValue("mip_rel_gap", gap)
@@ -166,10 +145,39 @@ def _solve_highs(
     watchdog = threading.Timer(max(deadline - began, 0.0) + GRACE_SECONDS, highs.cancelSolve)
     watchdog.start()
     try:
-        highs.run()
+        with _native_stdout_to_stderr() if log else contextlib.nullcontext():
+            highs.run()
     finally:
         watchdog.cancel()
     return _highs_result(highs, model, time.monotonic() - began)
+
+
+def _new_highs(log: bool) -> Any:
+    """A HiGHS instance that prints nothing on stdout, where ``--json`` promises one document.
+
+    HiGHS (1.16) prints its banner from native code as the object is created, before any
+    option can switch output off; so the creation runs with file descriptor 1 on stderr.
+    """
+    import highspy
+
+    with _native_stdout_to_stderr():
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", log)
+    return highs
+
+
+@contextlib.contextmanager
+def _native_stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr for native code; one thread at a time, or a restore would be lost."""
+    with _NATIVE_STDOUT:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _highs_result(highs: object, model: MatrixModel, seconds: float) -> SolverResult:

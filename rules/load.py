@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +21,7 @@ from rules.errors import AreaError, CallError, GrantsError, Problem, ProposalErr
 from rules.import_file import is_import_file
 from rules.model import Call
 from rules.proposal import Proposal
-from rules.yamlio import PathKey, line_map, locate, parse_yaml, path_key
+from rules.yamlio import PathKey, line_map, locate, parse_json, parse_yaml, path_key
 
 M = TypeVar("M", bound=BaseModel)
 PROPOSALS = TypeAdapter(list[Proposal])
@@ -192,7 +191,8 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
     """Proposals from a YAML or JSON list, or a mapping with a ``proposals`` list; both read the same way."""
     if fmt == "json":
         text = text.removeprefix("\ufeff")  # RFC 8259 lets a parser ignore it; editors on Windows write it
-        data = _parse_json(text, source)
+        with gc_paused():
+            data = parse_json(text, source, ProposalError)
     else:
         data = parse_yaml(text, source, ProposalError)
     prefix: PathKey = ()
@@ -208,29 +208,6 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
     except ValidationError as exc:
         problems = validation_problems(exc, text, source, {"proposals": data} if prefix else data, prefix)
         raise ProposalError(problems) from None
-
-
-class _RepeatedJsonKey(Exception):
-    pass
-
-
-def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        raise _RepeatedJsonKey
-    return data
-
-
-def _parse_json(text: str, source: str) -> Any:
-    """JSON as data; a key written twice in one object is an error, as in YAML, located by the YAML reader."""
-    try:
-        with gc_paused():
-            return json.loads(text, object_pairs_hook=_distinct_keys)
-    except json.JSONDecodeError as exc:
-        raise ProposalError([Problem(f"malformed JSON: {exc.msg}", file=source, line=exc.lineno)]) from None
-    except _RepeatedJsonKey:
-        parse_yaml(text, source, ProposalError)  # JSON is YAML: this names the key and its two lines
-        raise ProposalError([Problem("a key is written twice in one object", file=source)]) from None
 
 
 def load_proposals(

@@ -41,6 +41,42 @@ EXTRA_COUNTRIES = {"XK": "Kosovo"}
 LOOKALIKES = {"AU": "AT", "SL": "SI", "SW": "SE", "DN": "DK", "EN": "GB"}  # not GE: Georgia takes part in EU calls
 # NUTS level-0 prefix where it differs from the ISO code.
 NUTS_PREFIX = {"GR": "EL", "GB": "UK"}
+# The NUTS 1 units of each country in every version since 2003 (a unit's letter or digit after the
+# country prefix is stable enough to check a code's first three characters against it).
+NUTS1 = {
+    country: frozenset(prefix + unit for unit in units.split())
+    for country, prefix, units in (
+        ("AT", "AT", "1 2 3"),
+        ("BE", "BE", "1 2 3"),
+        ("BG", "BG", "3 4"),
+        ("CY", "CY", "0"),
+        ("CZ", "CZ", "0"),
+        ("DE", "DE", "1 2 3 4 5 6 7 8 9 A B C D E F G"),
+        ("DK", "DK", "0"),
+        ("EE", "EE", "0"),
+        ("ES", "ES", "1 2 3 4 5 6 7"),
+        ("FI", "FI", "1 2"),
+        ("FR", "FR", "1 2 3 4 5 6 7 8 9 A B C D E F G H I J K L M Y"),
+        ("GR", "EL", "1 2 3 4 5 6"),
+        ("HR", "HR", "0"),
+        ("HU", "HU", "1 2 3"),
+        ("IE", "IE", "0"),
+        ("IT", "IT", "C D E F G H I"),
+        ("LT", "LT", "0"),
+        ("LU", "LU", "0"),
+        ("LV", "LV", "0"),
+        ("MT", "MT", "0"),
+        ("NL", "NL", "1 2 3 4"),
+        ("PL", "PL", "1 2 3 4 5 6 7 8 9"),
+        ("PT", "PT", "1 2 3"),
+        ("RO", "RO", "1 2 3 4"),
+        ("SE", "SE", "1 2 3"),
+        ("SI", "SI", "0"),
+        ("SK", "SK", "0"),
+    )
+}
+# Countries whose every NUTS 2 region (of each version) is in data/regions.csv: there a code is known or wrong.
+COMPLETE_NUTS2 = frozenset({"IT", "GR", "SI", "HR", "CY", "MT"})
 
 _FILLER_WORDS = {
     "oblast",
@@ -160,6 +196,8 @@ class RegionIndex:
             region = self._by_name.get((country, normalise(raw)))
         if region is None and _looks_like_nuts(country, code):
             region = self._by_code.get(code[:4]) or self._by_code.get(code[:3])
+            if region is None and not _possible_nuts(country, code):
+                raise RegionError(self._unknown_code(country, raw))
             if region is None:
                 region = Region(id=code, country=country, name=code, level="NUTS", codes=frozenset({code}))
         if region is None:
@@ -179,6 +217,19 @@ class RegionIndex:
             close = [normal[m] for m in difflib.get_close_matches(normalise(raw), list(normal), n=3)]
         hint = f"; did you mean {', '.join(names[c].label() for c in close)}?" if close else ""
         return f"unknown region {raw!r} in {country_name(country)} ({country}){hint}"
+
+    def _unknown_code(self, country: str, raw: str) -> str:
+        """A NUTS-shaped code that is no unit of the country, with the known codes closest to it."""
+        prefix = NUTS_PREFIX.get(country, country)
+        listed = {
+            c: r for c, r in self._by_code.items() if r.country == country and c.startswith(prefix) and c.isalnum()
+        }
+        close = difflib.get_close_matches(raw.upper(), sorted(listed), n=3, cutoff=0.5)
+        shown = [listed[c].label() if listed[c].id == c else f"{c} {listed[c].name}" for c in close]
+        if not shown:
+            shown = difflib.get_close_matches(raw.upper(), sorted(NUTS1.get(country, ())), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(shown)}?" if shown else ""
+        return f"unknown NUTS region {raw!r} in {country_name(country)} ({country}){hint}"
 
     def _load_subdivisions(self, country: str) -> None:
         """Add pycountry's ISO 3166-2 subdivisions of a country the first time it is asked for."""
@@ -203,6 +254,16 @@ class RegionIndex:
 def _looks_like_nuts(country: str, code: str) -> bool:
     prefix = NUTS_PREFIX.get(country, country)
     return re.fullmatch(rf"{prefix}[0-9A-Z]{{1,3}}", code) is not None
+
+
+def _possible_nuts(country: str, code: str) -> bool:
+    """Whether an unlisted NUTS-shaped code could still be a unit: not where the table is complete,
+    and only under one of the country's NUTS 1 units where those are known."""
+    if code in NUTS1.get(country, ()):
+        return True
+    if country in COMPLETE_NUTS2:
+        return False
+    return country not in NUTS1 or code[:3] in NUTS1[country]
 
 
 def _split(cell: str) -> list[str]:

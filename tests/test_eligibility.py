@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rules import check
+from rules.check import check
 from rules.proposal import Proposal
 from tests.factories import call, partner, proposal
 from tests.grants_cli import grants

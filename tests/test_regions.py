@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from rules.areas import builtin_areas
@@ -119,3 +123,43 @@ def test_unknown_country_suggests_a_close_name() -> None:
 def test_region_of_another_country_is_refused() -> None:
     with pytest.raises(RegionError, match="region 'ITH5' is in Italy"):
         resolve_location("AT", "ITH5")
+
+
+@pytest.mark.parametrize(
+    ("country", "code", "closest"),
+    [
+        ("IT", "ITX9", "ITI4 Lazio"),
+        ("IT", "ITQQ", "ITI4 Lazio"),
+        ("ES", "ES99", "ES62 Región de Murcia"),
+        ("GR", "EL99", "EL65"),
+    ],
+)
+def test_a_nuts_shaped_code_of_no_region_is_an_error_with_the_closest_known_codes(
+    country: str, code: str, closest: str
+) -> None:
+    with pytest.raises(RegionError, match=f"unknown NUTS region '{code}' in .*; did you mean .*{closest}"):
+        resolve_location(country, code)
+
+
+@pytest.mark.parametrize(
+    ("country", "code", "label"),
+    [("IT", "ITD55", "ITH5 Emilia-Romagna, Italy"), ("IT", "ITC", "ITC, Italy"), ("ES", "ES11", "ES11, Spain")],
+)
+def test_a_unit_of_the_country_not_in_the_table_is_still_read(country: str, code: str, label: str) -> None:
+    assert resolve_location(country, code).label() == label
+
+
+def test_grants_check_names_the_line_of_an_unknown_nuts_code(tmp_path: Path) -> None:
+    seed = Path(__file__).resolve().parents[1] / "calls" / "see_2007_2013_call4"
+    text = (seed / "proposals.yaml").read_text().replace("region: ITD5", "region: ITX9", 1)
+    path = tmp_path / "proposals.yaml"
+    path.write_text(text)
+    done = subprocess.run(
+        [Path(sys.executable).parent / "grants", "check", str(seed / "call.yaml"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "ITX9" in row)
+    assert done.returncode == 2
+    assert f"{path}:{line}: " in done.stderr and "unknown NUTS region 'ITX9' in Italy (IT)" in done.stderr

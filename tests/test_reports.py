@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from unittest import mock
@@ -99,6 +101,16 @@ def test_demo_runs_the_whole_pipeline_and_says_where_the_report_is(
     assert result.code == 0, result.err
     assert "12 grants" in result.out and "index.html" in result.out
     assert (tmp_path / "demo" / "index.html").is_file()
+
+
+def test_demo_runs_away_from_a_checkout_and_says_optimal_only_for_optimal_mode(tmp_path: Path) -> None:
+    """The demo call is package data; the cluster call runs in rank mode, where nothing is "optimal"."""
+    grants_command = Path(sys.executable).parent / "grants"
+    done = subprocess.run([grants_command, "demo"], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "4. allocate: funding line drawn: 12 grants" in done.stdout and "optimal" not in done.stdout
+    index = (tmp_path / "demo-report" / "index.html").read_text(encoding="utf-8")
+    assert "<div>outcome<b>funding line drawn</b></div>" in index and "optimal" not in index
 
 
 ODD_IDS = {"ESCP4X-021": "Bé/ß 日本", "ESCP4X-050": "ESCP 50", "ESCP4X-002": "100%: A?"}

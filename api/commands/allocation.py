@@ -5,54 +5,48 @@ from __future__ import annotations
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from pydantic import TypeAdapter, ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
+from api.commands.progress import progress
 from api.commands.screen import AllRows, screenful
-from evaluator.allocation import Allocation, Scenario, allocate
-from evaluator.ranking import Ranking
-from evaluator.simulation import (
-    FundingOdds,
-    ScenarioSummary,
-    SimulationError,
-    SweepPoint,
-    budget_range,
-    budget_sweep,
-    compare,
-    funding_odds,
-    load_scenarios,
-)
-from rules.model import Call
-from rules.money import PositiveMoney
-from rules.proposal import Proposal
 
-BUDGET = TypeAdapter(PositiveMoney)
+if TYPE_CHECKING:
+    from evaluator.allocation import Allocation
+    from evaluator.ranking import Ranking
+    from evaluator.simulation import FundingOdds, ScenarioSummary, SweepPoint
+    from rules.model import Call
+    from rules.proposal import Proposal
+
 JSON_KEYS = ("status", "objective", "total_awarded", "budget_left", "grants", "reserve", "binding")
-PROGRESS_CELLS = 2_000_000
 DOUBT = (Decimal("0.05"), Decimal("0.95"))
 UNLIMITED = 10_000
 Mode = Annotated[
     Literal["rank", "optimal"] | None, typer.Option("--mode", help="rank or optimal (default: the call's)")
 ]
-Budget = Annotated[str | None, typer.Option("--budget", help="total budget to allocate instead of the call's")]
+Budget = Annotated[
+    str | None, typer.Option("--budget", metavar="AMOUNT", help="total budget to allocate instead of the call's")
+]
 
 
 def _amount(text: str, option: str) -> Decimal:
     """A budget typed on the command line, held to the same rules as a budget in a call file."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from evaluator.simulation import SimulationError
+    from rules.money import PositiveMoney
+
     try:
         value = Decimal(text.replace("_", "").replace(",", ""))
     except InvalidOperation:
         raise SimulationError(f"{option}: {text!r} is not an amount") from None
     try:
-        return BUDGET.validate_python(value)
+        return TypeAdapter(PositiveMoney).validate_python(value)
     except ValidationError as exc:
         raise SimulationError(f"{option}: a budget of {text}: {exc.errors()[0]['msg']}") from None
 
@@ -74,6 +68,8 @@ def allocate_command(
     ] = 1.0,
 ) -> None:
     """Allocate the budget: the funding line (rank) or the integer program (optimal), explained."""
+    from evaluator.allocation import Scenario, allocate
+
     scenario = Scenario(mode=mode, budget=_amount(budget, "--budget") if budget is not None else None)
     inputs = ranked(call_path, proposals_path)
     call, ranking = inputs.call, inputs.ranking
@@ -162,6 +158,8 @@ def _print_explanation(allocation: Allocation, everything: bool) -> None:
 
 def parse_budgets(text: str) -> list[Decimal]:
     """``FROM:TO:STEPS`` as a list of budgets, or a clear error."""
+    from evaluator.simulation import SimulationError, budget_range
+
     parts = text.split(":")
     if len(parts) != 3:
         raise SimulationError(f"--budgets: expected FROM:TO:STEPS, got {text!r}")
@@ -174,16 +172,24 @@ def parse_budgets(text: str) -> list[Decimal]:
 def simulate_command(
     call_path: CallPath,
     proposals_path: ProposalsPath,
-    budgets: Annotated[str | None, typer.Option("--budgets", help="a budget sweep FROM:TO:STEPS")] = None,
-    noise: Annotated[str | None, typer.Option("--noise", help="sd of each evaluator's score (Monte Carlo)")] = None,
+    budgets: Annotated[
+        str | None, typer.Option("--budgets", metavar="FROM:TO:STEPS", help="a budget sweep FROM:TO:STEPS")
+    ] = None,
+    noise: Annotated[
+        str | None, typer.Option("--noise", metavar="SD", help="sd of each evaluator's score (Monte Carlo)")
+    ] = None,
     resample: Annotated[bool, typer.Option("--resample", help="Monte Carlo by resampling evaluators")] = False,
-    runs: Annotated[int, typer.Option("--runs", help="Monte Carlo draws")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same odds)")] = 0,
-    scenarios: Annotated[Path | None, typer.Option("--scenarios", help="a YAML list of scenarios")] = None,
+    runs: Annotated[int, typer.Option("--runs", metavar="N", help="Monte Carlo draws")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="random seed (same seed, same odds)")] = 0,
+    scenarios: Annotated[
+        Path | None, typer.Option("--scenarios", metavar="FILE", help="a YAML list of scenarios")
+    ] = None,
     as_json: AsJson = False,
     everything: AllRows = False,
 ) -> None:
     """Budget sweeps, Monte Carlo funding odds, or scenarios side by side."""
+    from evaluator.simulation import SimulationError, budget_sweep, compare, load_scenarios
+
     chosen = [
         name
         for name, on in (
@@ -202,15 +208,21 @@ def simulate_command(
     inputs = ranked(call_path, proposals_path)
     call, proposals, ranking = inputs.call, inputs.proposals, inputs.ranking
     if sweep is not None:
-        _show(budget_sweep(call, ranking, sweep), as_json, _print_sweep)
+        with progress("Budget sweep", len(sweep)) as bar:
+            points = budget_sweep(call, ranking, sweep, on_step=bar)
+        _show(points, as_json, _print_sweep)
     elif planned is not None:
-        _show(compare(call, ranking, planned), as_json, _print_scenarios)
+        with progress("Scenarios", len(planned)) as bar:
+            summaries = compare(call, ranking, planned, on_step=bar)
+        _show(summaries, as_json, _print_scenarios)
     else:
         odds = _odds_with_progress(call, ranking, proposals, sd, runs, seed, resample)
         _show(odds, as_json, lambda result: _print_odds(result, everything))
 
 
 def _noise(text: str) -> Decimal:
+    from evaluator.simulation import SimulationError
+
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -223,21 +235,10 @@ def _noise(text: str) -> Decimal:
 def _odds_with_progress(
     call: Call, ranking: Ranking, proposals: list[Proposal], sd: Decimal | None, runs: int, seed: int, resample: bool
 ) -> FundingOdds:
-    if runs * len(ranking.entries) < PROGRESS_CELLS:
-        return funding_odds(call, ranking, proposals, noise=sd, runs=runs, seed=seed, resample=resample)
-    columns = (TextColumn("Monte Carlo"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("draws", total=runs)
-        return funding_odds(
-            call,
-            ranking,
-            proposals,
-            noise=sd,
-            runs=runs,
-            seed=seed,
-            resample=resample,
-            on_chunk=lambda done, _: progress.update(task, completed=done),
-        )
+    from evaluator.simulation import funding_odds
+
+    with progress("Monte Carlo", runs) as bar:
+        return funding_odds(call, ranking, proposals, noise=sd, runs=runs, seed=seed, resample=resample, on_chunk=bar)
 
 
 def _show(result: Any, as_json: bool, printer: Any) -> None:

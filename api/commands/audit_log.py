@@ -21,6 +21,6 @@ def audit_head(database: Database = None) -> None:
     from api import audit
     from api.db.session import Store
 
-    store = Store.open(database)
+    store = Store.existing(database)
     with store.session(write=False) as session:
         typer.echo(audit.head(session).model_dump_json())

@@ -1,4 +1,9 @@
-"""Commands for call authors: validate a call, check proposals, export schemas."""
+"""Commands for call authors: validate a call, check proposals, export schemas.
+
+Every ``grants`` command module imports at its top only what building the command line
+needs (typer, rich); the engine is imported by the command that runs it, so ``--help``
+and ``validate`` do not wait for the solvers, scipy or the store to load.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -18,19 +23,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.commands.screen import AllRows, screenful
-from evaluator.inputs import places_and_scores
-from evaluator.ranking import Ranking, rank
-from rules.check import EligibilityReport, check
-from rules.errors import CallError, GrantsError, ProposalError, ScoreError
-from rules.lint import lint_text
-from rules.load import call_from_text, json_schema, load_proposals, locate_in_file, read_text
-from rules.model import Call
-from rules.proposal import Proposal
+from rules.errors import CallError, ProposalError, ScoreError
+
+if TYPE_CHECKING:
+    from evaluator.ranking import Ranking
+    from rules.check import EligibilityReport
+    from rules.model import Call
+    from rules.proposal import Proposal
 
 console = Console(highlight=False, soft_wrap=True)
-CallPath = Annotated[Path, typer.Argument(help="the call's YAML file, e.g. calls/cosme_cluster_2020/call.yaml")]
+CallPath = Annotated[
+    Path, typer.Argument(metavar="CALL", help="the call's YAML file, e.g. calls/cosme_cluster_2020/call.yaml")
+]
 ProposalsPath = Annotated[
-    Path, typer.Argument(help="proposals: YAML, JSON, XLSX or CSV, or an import file naming spreadsheets")
+    Path,
+    typer.Argument(
+        metavar="PROPOSALS", help="proposals: YAML, JSON, XLSX or CSV, or an import file naming spreadsheets"
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
@@ -41,6 +50,9 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
     A spreadsheet's places and scores are checked as it is read, so that all its problems
     come at once, each at its cell.
     """
+    from evaluator.inputs import places_and_scores
+    from rules.load import call_from_text, load_proposals, read_text
+
     call = call_from_text(read_text(call_path, CallError), str(call_path))
     return call, load_proposals(proposals_path, call, also=functools.partial(places_and_scores, call))
 
@@ -48,6 +60,8 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
 @contextmanager
 def located_in(proposals_path: Path, call: Call | None = None) -> Iterator[None]:
     """Re-raise proposal and score problems at their file and line, or cell (JSON is YAML to the locator)."""
+    from rules.load import locate_in_file
+
     try:
         yield
     except (ProposalError, ScoreError) as exc:
@@ -57,6 +71,8 @@ def located_in(proposals_path: Path, call: Call | None = None) -> Iterator[None]
 
 def checked(call: Call, proposals: list[Proposal], proposals_path: Path) -> EligibilityReport:
     """The eligibility report; unknown places are reported at their line in the file."""
+    from rules.check import check
+
     with located_in(proposals_path, call):
         return check(call, proposals, str(proposals_path))
 
@@ -73,6 +89,8 @@ class Ranked:
 
 def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None) -> Ranked:
     """Load, check and rank; every problem is reported at its line in its file."""
+    from evaluator.ranking import rank
+
     call, proposals = load_inputs(call_path, proposals_path)
     report = checked(call, proposals, proposals_path)
     with located_in(proposals_path, call):
@@ -81,6 +99,9 @@ def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None)
 
 def validate(call_path: CallPath) -> None:
     """Validate a call file; print its problems as file:line: field: message, and lint warnings."""
+    from rules.lint import lint_text
+    from rules.load import call_from_text, read_text
+
     text = read_text(call_path, CallError)
     call = call_from_text(text, str(call_path))
     warnings = lint_text(call, text, str(call_path))
@@ -123,10 +144,12 @@ def check_command(
         console.print(f"  {escape(rule)}: {count} proposals fail it")
 
 
-def schema(kind: Annotated[str, typer.Argument(help="call or proposal")]) -> None:
+def schema(
+    kind: Annotated[Literal["call", "proposal"], typer.Argument(metavar="KIND", help="call or proposal")],
+) -> None:
     """Print the JSON Schema of a call file or of a proposal."""
-    if kind not in {"call", "proposal"}:
-        raise GrantsError(f"unknown schema {kind!r}; choose call or proposal")
+    from rules.load import json_schema
+
     typer.echo(json.dumps(json_schema(kind), indent=2))
 
 

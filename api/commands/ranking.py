@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,11 +13,11 @@ from rich.table import Table
 from api.commands.bayesian import Bayes, Rankogram, bayesian_of, print_bayesian, ranking_json, wanted
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
 from api.commands.screen import AllRows, screenful
-from evaluator.calibration import Calibration
-from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
-from evaluator.scoring import show
-from rules.model import Call
-from rules.money import format_money
+
+if TYPE_CHECKING:
+    from evaluator.calibration import Calibration
+    from evaluator.ranking import FirstStageThreshold, RankChange, RankedProposal, Ranking
+    from rules.model import Call
 
 UNLIMITED = 10_000
 Calibrate = Annotated[
@@ -95,6 +95,8 @@ def _notes(entry: RankedProposal) -> list[str]:
 
 
 def _print_calibration(calibration: Calibration, changes: list[RankChange]) -> None:
+    from evaluator.scoring import show
+
     noise = f"; noise left: sd {calibration.residual_sd}" if calibration.residual_sd is not None else ""
     table = Table(title=f"Evaluator offsets (points on a scale {show(calibration.scale_width)} wide{noise})")
     for column in ("evaluator", "offset", "scores", "group"):
@@ -111,6 +113,9 @@ def _print_calibration(calibration: Calibration, changes: list[RankChange]) -> N
 
 
 def _print_first_stage(first_stage: FirstStageThreshold, call: Call) -> None:
+    from evaluator.scoring import show
+    from rules.money import format_money
+
     table = Table(title="First stage: candidate overall thresholds")
     for column in ("threshold", "proposals", "requested", "× budget"):
         table.add_column(column, justify="right")

@@ -1,35 +1,53 @@
-"""Server-side commands: serve the API, verify the audit chain."""
+"""Server-side commands: create the database, serve the API, verify the audit chain.
+
+Only ``init`` and ``serve`` create or migrate a database; the others open an existing
+one and refuse a missing or unmigrated one, so a mistyped ``--database`` is an error
+rather than a new, empty store.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
-from api.audit import ExportedHead, verify
-from api.db.session import Store, database_url
 from rules.errors import GrantsError
+
+if TYPE_CHECKING:
+    from api.audit import ExportedHead
 
 console = Console(highlight=False, soft_wrap=True)
 Database = Annotated[
-    str | None, typer.Option("--database", help="SQLAlchemy URL; default $DATABASE_URL, else sqlite:///grants.db")
+    str | None,
+    typer.Option("--database", metavar="URL", help="SQLAlchemy URL; default $DATABASE_URL, else sqlite:///grants.db"),
 ]
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 TAMPERED = 1
 
 
+def init(database: Database = None) -> None:
+    """Create the database, or migrate it to this version (alembic upgrade head)."""
+    from api.db.session import Store, database_url
+
+    url = database_url(database)
+    Store.open(url).engine.dispose()
+    console.print(f"database ready: {_shown(url)}")
+
+
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    host: Annotated[str, typer.Option(metavar="HOST", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="worker processes")] = 1,
     database: Database = None,
 ) -> None:
     """Serve the HTTP API; the database is created or migrated (alembic upgrade head) first."""
+    import uvicorn
+
+    from api.db.session import Store, database_url
+
     url = database_url(database)
     Store.open(url).engine.dispose()
     os.environ["DATABASE_URL"] = url
@@ -40,6 +58,8 @@ def serve(
 
 
 def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -47,12 +67,16 @@ def _shown(url: str) -> str:
 def audit_verify(
     database: Database = None,
     head: Annotated[
-        Path | None, typer.Option("--head", help="a head `grants audit head` exported: the log must still hold it")
+        Path | None,
+        typer.Option("--head", metavar="FILE", help="a head `grants audit head` exported: the log must still hold it"),
     ] = None,
 ) -> None:
     """Recompute the audit chain and replay it against the tables; name every entry or row that differs (exit 1)."""
+    from api.audit import verify
+    from api.db.session import Store
+
     exported = None if head is None else _exported(head)
-    store = Store.open(database)
+    store = Store.existing(database)
     with store.session(write=False) as session:
         report = verify(session, exported)
     for warning in report.warnings:
@@ -66,6 +90,8 @@ def audit_verify(
 
 
 def _exported(path: Path) -> ExportedHead:
+    from api.audit import ExportedHead
+
     try:
         return ExportedHead.model_validate_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -73,5 +99,6 @@ def _exported(path: Path) -> ExportedHead:
 
 
 def register(app: typer.Typer) -> None:
+    app.command("init")(init)
     app.command("serve")(serve)
     app.add_typer(audit_app, name="audit")

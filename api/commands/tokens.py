@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from api.auth import DEFAULT_AGENCY, Role
+from api.roles import DEFAULT_AGENCY, Role
 from api.commands.server import Database
 
 token_app = typer.Typer(help="API tokens: only their hash is stored; each acts for one agency.", no_args_is_help=True)
@@ -34,7 +34,7 @@ def token_create(
     from api.db.session import Store
     from api.tokens import expiry, grant
 
-    store = Store.open(database)
+    store = Store.existing(database)
     with store.session(write=True) as session:
         granted = grant(
             session,
@@ -63,7 +63,7 @@ def token_list(
     from api.db.session import Store
     from api.tokens import agency_tokens
 
-    store = Store.open(database)
+    store = Store.existing(database)
     with store.session(write=False) as session:
         found = agency_tokens(session, agency)
     if as_json:
@@ -95,7 +95,7 @@ def token_revoke(
     from api.db.session import Store
     from api.tokens import revoke
 
-    store = Store.open(database)
+    store = Store.existing(database)
     with store.session(write=True) as session:
         revoked = revoke(session, "cli", token_id)
         session.commit()

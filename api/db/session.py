@@ -23,10 +23,14 @@ from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit, audit_replay
+from rules.errors import GrantsError
 
 DEFAULT_URL = "sqlite:///grants.db"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -114,6 +118,34 @@ class Store:
         engine = make_engine(url)
         if upgrade:
             migrate(engine)
+        return cls(engine)
+
+    @classmethod
+    def existing(cls, url: str | None = None) -> Store:
+        """The store at ``url`` as it is; a missing or unmigrated database is an error, never created.
+
+        A mistyped ``--database`` would otherwise become a new empty database, and
+        ``audit verify`` would call its empty log intact.
+        """
+        url = database_url(url)
+        shown = make_url(url).render_as_string(hide_password=True)
+        hint = f"create it with: grants init --database {shown}"
+        database = make_url(url).database
+        on_disk = make_url(url).get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+        if on_disk and not Path(str(database)).is_file():
+            raise GrantsError(f"no grants database at {shown}; {hint}")
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                current = set(MigrationContext.configure(connection).get_current_heads())
+        except OperationalError as exc:
+            engine.dispose()
+            raise GrantsError(f"cannot open the database at {shown}: {exc.orig or exc}") from None
+        heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+        if current != heads:
+            engine.dispose()
+            state = "was never migrated" if not current else f"is at migration {', '.join(sorted(current))}"
+            raise GrantsError(f"the database at {shown} {state}, not {', '.join(sorted(heads))}; {hint}")
         return cls(engine)
 
     def session(self, write: bool) -> Session:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Generic, TypeVar
 
-import yaml
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -17,13 +15,9 @@ from api.auth import authorize
 from api.db.limits import MAX_OFFSET
 from api.problems import PreconditionFailed, UnsupportedMediaType
 from rules.errors import GrantsError
-from rules.yamlio import Loader
 
 T = TypeVar("T")
 MAX_BODY_BYTES = request_bounds.MAX_BODY_BYTES
-ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s,\[\]{}]")
-ALIAS_EXPANSION = 10
-MAX_EXPANDED_NODES = 100_000
 VERSION_TAG = re.compile(r"[0-9]{1,18}")  # ASCII digits only ('²' is a digit to str.isdigit), and within 64 bits
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
@@ -85,7 +79,10 @@ class Body(BaseModel):
 
 
 async def raw_body(request: Request) -> Body:
-    """The body as text; JSON or YAML by Content-Type (YAML when none is given)."""
+    """The body as text; JSON or YAML by Content-Type (YAML when none is given).
+
+    It is read by the same reader as the command line's files (:mod:`rules.yamlio`), with the same limits.
+    """
     media = request.headers.get("content-type", "application/yaml").split(";")[0].strip().lower()
     if media == "application/json":
         fmt = "json"
@@ -98,51 +95,7 @@ async def raw_body(request: Request) -> Body:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise GrantsError(f"the body is not UTF-8 text (byte {exc.start})") from None
-    refuse_alias_bombs(text)
     return Body(text=text, fmt=fmt)
-
-
-def expanded_nodes(text: str) -> tuple[int, int]:
-    """How many YAML nodes the text writes, and how many it holds once its aliases are expanded.
-
-    Counted on the parser's events, so a document that would expand to billions of
-    nodes is measured without building any of them.
-    """
-    sizes: dict[str, int] = {}
-    open_nodes: list[list[Any]] = [[0, None]]
-    written = 0
-    for event in yaml.parse(text, Loader=Loader):
-        if isinstance(event, yaml.AliasEvent):
-            open_nodes[-1][0] += sizes.get(event.anchor or "", 1)
-        elif isinstance(event, yaml.ScalarEvent):
-            written += 1
-            open_nodes[-1][0] += 1
-            if event.anchor:
-                sizes[event.anchor] = 1
-        elif isinstance(event, yaml.CollectionStartEvent):
-            written += 1
-            open_nodes.append([1, event.anchor])
-        elif isinstance(event, yaml.CollectionEndEvent):
-            size, anchor = open_nodes.pop()
-            if anchor:
-                sizes[anchor] = size
-            open_nodes[-1][0] += size
-    return written, open_nodes[0][0]
-
-
-def refuse_alias_bombs(text: str) -> None:
-    """Refuse a body whose YAML aliases multiply it (a few hundred bytes can expand to gigabytes)."""
-    if not ALIAS.search(text):
-        return
-    try:
-        written, expanded = expanded_nodes(text)
-    except yaml.YAMLError:
-        return  # the loader reports malformed YAML at its line
-    if expanded > MAX_EXPANDED_NODES and expanded > ALIAS_EXPANSION * written:
-        raise GrantsError(
-            f"YAML aliases expand this body from {written:,} to {expanded:,} values; "
-            f"at most {ALIAS_EXPANSION} times what is written is accepted: write the repeated parts out"
-        )
 
 
 RawBody = Annotated[Body, Depends(raw_body)]

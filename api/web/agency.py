@@ -22,7 +22,7 @@ from api.db.models import AuditEntry, CallVersion, ProposalRow
 from api.phases import TransitionRequest, phase_out
 from api.problems import Conflict, ConflictOfInterest, NotFound, PreconditionFailed
 from api.routers import assignments, audit, calls, conflicts, evaluators, proposals
-from api.routers.common import Body, Pagination, refuse_alias_bombs
+from api.routers.common import Body, Pagination
 from api.routers.rankings import ranked_snapshot
 from api.web.pages import Posted, Seen, form_model, money_in, page_router, render, see_other
 from api.web.scoring import SheetForm
@@ -63,7 +63,6 @@ def _proposals_upload(form: FormData) -> tuple[proposals.Upload, str]:
         return proposals.Upload(sheet=Source(upload.file.read(), upload.filename)), upload.filename
     text, source = _uploaded(form)
     fmt = "json" if source.lower().endswith(".json") or text.lstrip().startswith(("[", "{")) else "yaml"
-    refuse_alias_bombs(text)
     return proposals.Upload(text=Body(text=text, fmt=fmt)), source
 
 
@@ -88,8 +87,7 @@ async def upload_call(request: Request, session: Db, who: Posted) -> Response:
     source = "pasted text"
     try:
         text, source = _uploaded(await request.form())
-        refuse_alias_bombs(text)
-        uploaded = calls.upload_call(Body(text=text, fmt="yaml"), session, who.principal, Response())
+            uploaded = calls.upload_call(Body(text=text, fmt="yaml"), session, who.principal, Response())
     except GrantsError as exc:
         session.rollback()
         return _calls_page(request, session, who, 422, problems=_located(exc, source))

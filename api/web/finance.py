@@ -11,7 +11,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import yaml
 from fastapi import Request, Response
 from starlette.datastructures import FormData
 
@@ -19,12 +18,12 @@ from api.auth import Db
 from api.db import queries
 from api.problems import Conflict
 from api.routers import allocations, calls, reports, simulations
-from api.routers.common import Pagination, refuse_alias_bombs
+from api.routers.common import Pagination
 from api.routers.rankings import ranked_snapshot
 from api.web.pages import Posted, Seen, form_model, money_in, page_router, render, see_other
 from evaluator.reports import charts, funding_chart
 from rules.errors import GrantsError, Problem
-from rules.yamlio import Loader
+from rules.yamlio import parse_yaml
 
 router = page_router(prefix="/finance")
 RUNS = Pagination(limit=500)
@@ -76,13 +75,8 @@ def _scenario(form: FormData) -> dict[str, Any]:
 
 
 def _quotas(text: str) -> Any:
-    refuse_alias_bombs(text)
-    try:
-        quotas = yaml.load(text, Loader=Loader)  # noqa: S506 - the project's safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise GrantsError([Problem(f"not YAML: {getattr(exc, 'problem', exc)}", "quotas", "quotas", line)]) from None
+    """The quotas box, read by the same bounded YAML reader as every file and upload."""
+    quotas = parse_yaml(text, "quotas", GrantsError)
     return quotas if isinstance(quotas, list) else [quotas]
 
 

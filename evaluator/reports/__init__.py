@@ -45,6 +45,8 @@ class AllocationView(Protocol):
     """What a report reads of an allocation, whatever model produced it."""
 
     @property
+    def mode(self) -> str: ...
+    @property
     def status(self) -> str: ...
     @property
     def total_awarded(self) -> Decimal: ...
@@ -97,6 +99,18 @@ class Decision:
         return "reserve" if proposal_id in self.reserve_positions else "not funded"
 
 
+def outcome_words(mode: str, status: str) -> str:
+    """What came out, in words: "optimal" is a claim the integer program proves, never the funding line's."""
+    if mode == "rank":
+        return "no funding line meets the call's minimums" if status == "infeasible" else "funding line drawn"
+    return {"optimal": "optimal portfolio", "feasible": "best portfolio found in the time limit"}.get(status, status)
+
+
+def tie_words(key: str, detail: str) -> str:
+    """An ex aequo decision for readers: the draw is named, its digests are left to the JSON files."""
+    return "the documented draw (the call's reproducible lottery)" if key == "draw" else detail
+
+
 @functools.cache
 def _environment() -> Environment:
     """One environment for every page, so each template is compiled once, not once per proposal
@@ -107,6 +121,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["tie_words"] = lambda tie: tie_words(tie.key, tie.detail)
     return env
 
 
@@ -140,7 +155,7 @@ def _bars(decision: Decision) -> list[Bar]:
             status = "funded" if amount == entry.requested_amount else "partial"
         else:
             status = "reserve" if entry.id in reserve else "not fundable"
-        bars.append(Bar(entry.id, entry.requested_amount, entry.weighted_total, status))
+        bars.append(Bar(entry.id, entry.requested_amount, entry.weighted_total, status, amount))
     return bars
 
 
@@ -159,6 +174,7 @@ def render_index(decision: Decision, page_link: Callable[[str], str] = served_pa
             call=call,
             ranking=decision.ranking,
             allocation=decision.allocation,
+            outcome=outcome_words(decision.allocation.mode, decision.allocation.status),
             budget=decision.budget,
             binding=list(decision.allocation.binding),
             limit_effects=_limit_effects(decision.allocation),
@@ -224,24 +240,29 @@ def allocation_rows(decision: Decision) -> list[list[Any]]:
     return sheet_rows(allocation_sheet(decision))
 
 
-def write_report(decision: Decision, out_dir: Path) -> Path:
-    """Write index.html, one page per proposal, CSV, XLSX and JSON; return the index."""
+def write_report(decision: Decision, out_dir: Path, on_page: Callable[[int], None] | None = None) -> Path:
+    """Write index.html, one page per proposal, CSV, XLSX and JSON; return the index.
+
+    ``on_page`` hears how many proposal pages are written, after each (a progress bar).
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError([Problem("is a file; the report needs a folder to write into", file=str(out_dir))])
     try:
-        return _write_files(decision, out_dir)
+        return _write_files(decision, out_dir, on_page)
     except OSError as exc:
         where = str(exc.filename or out_dir)
         raise OutputError([Problem(f"cannot write the report: {exc.strerror or exc}", file=where)]) from None
 
 
-def _write_files(decision: Decision, out_dir: Path) -> Path:
+def _write_files(decision: Decision, out_dir: Path, on_page: Callable[[int], None] | None) -> Path:
     pages = out_dir / "proposals"
     pages.mkdir(parents=True, exist_ok=True)
     index = out_dir / "index.html"
     index.write_text(render_index(decision, written_page), encoding="utf-8")
-    for proposal in decision.proposals:
+    for written, proposal in enumerate(decision.proposals, start=1):
         (pages / page_file(proposal.id)).write_text(render_proposal(decision, proposal), encoding="utf-8")
+        if on_page is not None:
+            on_page(written)
     sheets = decision_sheets(decision)
     for name in ("eligibility", "ranking", "allocation", "reserve"):
         write_csv(out_dir / f"{name}.csv", sheet_rows(sheets[name]))

@@ -196,3 +196,12 @@ def test_an_unknown_path_or_method_is_problem_json_with_the_status_as_title(agen
 def test_a_token_label_longer_than_the_store_keeps_is_refused_by_name(world: World) -> None:
     with world.store.session(write=True) as session, pytest.raises(GrantsError, match="label: 201 characters"):
         grant(session, "test", Role.finance, label="x" * 201)
+
+
+def test_a_5000_digit_number_in_an_upload_is_refused_at_its_line(agency: Actor, open_call: str) -> None:
+    call = call_yaml().replace("id: ", "note: " + "9" * 5000 + "\nid: ", 1)
+    problem = refused(agency.post("/calls", content=call, headers=YAML), 422)
+    assert "a number of 5,000 digits" in problem["detail"]
+    as_json = '[{"id": "P9", "requested_amount": ' + "9" * 5000 + "}]"
+    response = agency.post(PROPOSALS, content=as_json, headers={"content-type": "application/json"})
+    assert "a number of 5,000 digits" in refused(response, 422)["detail"]

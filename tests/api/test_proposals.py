@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import yaml
 
 from tests.api.conftest import CALL_ID, YAML, Actor, World, assign, call_yaml, proposals_json, sheet, three_proposals
@@ -32,6 +33,20 @@ def test_an_unknown_region_is_refused_at_its_line(agency: Actor) -> None:
     line = next(i for i, row in enumerate(text.splitlines(), start=1) if "Latium Nova" in row)
     assert response.json()["errors"][0]["line"] == line
     assert agency.get(f"/calls/{CALL_ID}/proposals").json()["total"] == 0
+
+
+@pytest.mark.parametrize(("country", "code"), [("IT", "ITX9"), ("IT", "ITQQ"), ("ES", "ES99")])
+def test_a_nuts_shaped_code_of_no_region_is_refused_with_the_closest_codes(
+    agency: Actor, country: str, code: str
+) -> None:
+    agency.post("/calls", content=call_yaml(), headers=YAML)
+    lead = proposal("P9", [partner("Comune di Bologna", country, region=code, role="lead")])
+    text = yaml.safe_dump(proposals_json(lead), sort_keys=False)
+    response = agency.post(f"/calls/{CALL_ID}/proposals", content=text, headers=YAML)
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["line"] == next(i for i, row in enumerate(text.splitlines(), start=1) if code in row)
+    assert error["message"].startswith(f"unknown NUTS region {code!r} in ") and "did you mean" in error["message"]
 
 
 def test_a_malformed_proposal_names_its_field(agency: Actor) -> None:

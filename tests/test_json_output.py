@@ -1,0 +1,57 @@
+"""``--json`` is a contract: on every call and in every mode, stdout is one JSON document and nothing else.
+
+Each command runs as the installed ``grants`` in its own process, so whatever a solver
+library prints from native code on creation (HiGHS's banner) lands where a user's pipe
+would read it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GRANTS = Path(sys.executable).parent / "grants"
+ROOT = Path(__file__).resolve().parents[1]
+CALLS = sorted(p.parent for p in (ROOT / "calls").glob("*/call.yaml"))
+SCENARIOS = "- name: the call's own\n- name: at most three grants\n  max_grants: 3\n- name: rank mode\n  mode: rank\n"
+
+
+def _commands(folder: Path, scenarios: Path) -> dict[str, list[str]]:
+    files = [str(folder / "call.yaml"), str(folder / "proposals.yaml")]
+    return {
+        "check": ["check", *files],
+        "rank": ["rank", *files],
+        "allocate": ["allocate", *files],
+        "allocate rank mode": ["allocate", *files, "--mode", "rank"],
+        "allocate optimal mode": ["allocate", *files, "--mode", "optimal"],
+        "simulate budgets": ["simulate", *files, "--budgets", "100000:5000000:3"],
+        "simulate noise": ["simulate", *files, "--noise", "0.5", "--runs", "20"],
+        "simulate scenarios": ["simulate", *files, "--scenarios", str(scenarios)],
+    }
+
+
+def _document(arguments: list[str]) -> object:
+    done = subprocess.run([GRANTS, *arguments], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        pytest.fail(f"grants {' '.join(arguments)}: stdout is not one JSON document ({exc}): {done.stdout[:300]!r}")
+
+
+@pytest.mark.parametrize("folder", CALLS, ids=[p.name for p in CALLS])
+def test_every_json_command_prints_only_its_document(folder: Path, tmp_path: Path) -> None:
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text(SCENARIOS)
+    for name, arguments in _commands(folder, scenarios).items():
+        document = _document([*arguments, "--json"])
+        assert document, name
+
+
+@pytest.mark.parametrize("kind", ["call", "proposal"])
+def test_schema_prints_only_its_document(kind: str) -> None:
+    assert isinstance(_document(["schema", kind]), dict)
