@@ -37,7 +37,6 @@ from api.db.session import Store
 from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 from api.roles import DEFAULT_AGENCY, Role
-from rules.errors import GrantsError
 
 TOKEN_PREFIX = "grants_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

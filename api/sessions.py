@@ -21,8 +21,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.roles import Role
 from api.db.models import TokenRow, WebSession, utcnow
+from api.roles import Role
 
 COOKIE = "grants_session"
 KEY_VARIABLE = "GRANTS_SESSION_KEY"

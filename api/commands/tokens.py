@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from api.roles import DEFAULT_AGENCY, Role
 from api.commands.server import Database
+from api.roles import DEFAULT_AGENCY, Role
 
 token_app = typer.Typer(help="API tokens: only their hash is stored; each acts for one agency.", no_args_is_help=True)
 Agency = Annotated[str, typer.Option(help="the agency the token acts for")]

@@ -87,7 +87,7 @@ async def upload_call(request: Request, session: Db, who: Posted) -> Response:
     source = "pasted text"
     try:
         text, source = _uploaded(await request.form())
-            uploaded = calls.upload_call(Body(text=text, fmt="yaml"), session, who.principal, Response())
+        uploaded = calls.upload_call(Body(text=text, fmt="yaml"), session, who.principal, Response())
     except GrantsError as exc:
         session.rollback()
         return _calls_page(request, session, who, 422, problems=_located(exc, source))

@@ -22,7 +22,7 @@ from api.routers.common import Pagination
 from api.routers.rankings import ranked_snapshot
 from api.web.pages import Posted, Seen, form_model, money_in, page_router, render, see_other
 from evaluator.reports import charts, funding_chart
-from rules.errors import GrantsError, Problem
+from rules.errors import GrantsError
 from rules.yamlio import parse_yaml
 
 router = page_router(prefix="/finance")
