@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from api.commands.spreadsheets import write_proposals
 from benchmarks.bench_eligibility import generated, timed
+from evaluator.reports.proposal_files import write_proposals
 from rules.load import load_proposals
 from rules.proposal import Proposal
 

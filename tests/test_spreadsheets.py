@@ -53,7 +53,7 @@ def test_each_call_exported_to_xlsx_and_csv_reads_back_to_the_same_decision(
 
 
 def test_the_xlsx_export_has_number_cells_for_amounts_and_reads_back_the_cents(tmp_path: Path) -> None:
-    from api.commands.spreadsheets import write_proposals
+    from evaluator.reports.proposal_files import write_proposals
 
     proposals = load_proposals(COSME / "proposals.yaml")
     write_proposals(proposals, tmp_path / "p.xlsx", load_call(COSME / "call.yaml"))

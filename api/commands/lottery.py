@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
 from rules.errors import GrantsError, OutputError, Problem
-from rules.load import call_from_text, read_text
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from evaluator.lottery import LotteryDraw, Verification
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 FAILED = 1
 SeedFile = Annotated[Path, typer.Option("--seed-file", help="the secret seed: written by commit, read by draw")]
 CommitmentFile = Annotated[Path, typer.Option("--commitment", help="the commitment file commit wrote")]
@@ -40,6 +40,10 @@ class LotteryError(GrantsError):
 
 
 def _read_model(path: Path, model: type[M]) -> M:
+    from pydantic import ValidationError
+
+    from rules.load import read_text
+
     text = read_text(path, LotteryError)
     try:
         return model.model_validate_json(text)
@@ -72,6 +76,7 @@ def commit_command(
 ) -> None:
     """Draw a secret seed into --seed-file and write its SHA-256 (the commitment to publish) to --out."""
     from evaluator.lottery import commit, new_seed
+    from rules.load import call_from_text, read_text
 
     call = call_from_text(read_text(call_path, LotteryError), str(call_path))
     seed = new_seed()
@@ -98,6 +103,7 @@ def draw_command(
     from evaluator.bayesian import with_funding_lines
     from evaluator.lottery import Commitment as CommitmentModel
     from evaluator.lottery import LotteryRecord, commitment_of, draw, recorded
+    from rules.load import read_text
 
     commitment = _read_model(commitment_path, CommitmentModel)
     seed = read_text(seed_file, LotteryError).strip()

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from api.audit import ExportedHead
 
 console = Console(highlight=False, soft_wrap=True)
+warnings = Console(stderr=True, highlight=False, soft_wrap=True)
 Database = Annotated[
     str | None,
     typer.Option("--database", metavar="URL", help="SQLAlchemy URL; default $DATABASE_URL, else sqlite:///grants.db"),
@@ -80,7 +81,7 @@ def audit_verify(
     with store.session(write=False) as session:
         report = verify(session, exported)
     for warning in report.warnings:
-        console.print(f"[yellow]warning[/yellow] {warning}")
+        warnings.print(f"[yellow]warning[/yellow] {warning}")
     if report.ok:
         console.print(f"audit log intact: {report.entries} entries, every hash chains, every governed row as logged")
         return

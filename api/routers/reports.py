@@ -26,16 +26,24 @@ from api.problems import NotFound
 from api.routers.common import guarded_router
 from evaluator.allocation import Allocation
 from evaluator.ranking import Ranking
-from evaluator.reports import Decision, allocation_rows, ranking_rows, render_index, render_proposal
+from evaluator.reports import Decision, render_index, render_proposal
 from evaluator.reports.decision_sheets import decision_sheets
-from evaluator.reports.workbook import csv_text, workbook_bytes
+from evaluator.reports.workbook import csv_text, sheet_rows, workbook_bytes
 from rules.check import check
 from rules.model import Call
 from rules.proposal import Proposal
 
 router = guarded_router(prefix="/calls/{call_id}/reports/allocations/{run_id}", tags=["reports"])
 Document = Literal[
-    "index.html", "ranking.csv", "allocation.csv", "ranking.json", "allocation.json", "eligibility.json", "report.xlsx"
+    "index.html",
+    "eligibility.csv",
+    "ranking.csv",
+    "allocation.csv",
+    "reserve.csv",
+    "ranking.json",
+    "allocation.json",
+    "eligibility.json",
+    "report.xlsx",
 ]
 MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "json": "application/json"}
 Bayes = Annotated[
@@ -76,6 +84,11 @@ def _xlsx(report: Decision) -> bytes:
     return workbook_bytes(decision_sheets(report), report.call.currency)
 
 
+def _sheet_csv(report: Decision, name: str) -> Callable[[], str]:
+    """One of the report's sheets as CSV, as ``grants report`` writes it."""
+    return lambda: csv_text(sheet_rows(decision_sheets(report)[name]))
+
+
 @router.get("/{document}", response_class=HTMLResponse)
 def report_document(
     call_id: str, run_id: int, document: Document, session: Db, principal: Caller, bayes: Bayes = None
@@ -85,8 +98,7 @@ def report_document(
     suffix = document.rsplit(".", 1)[1]
     render: dict[str, Callable[[], str | bytes]] = {
         "index.html": lambda: render_index(report),
-        "ranking.csv": lambda: csv_text(ranking_rows(report)),
-        "allocation.csv": lambda: csv_text(allocation_rows(report)),
+        **{f"{name}.csv": _sheet_csv(report, name) for name in ("eligibility", "ranking", "allocation", "reserve")},
         "ranking.json": lambda: report.ranking.model_dump_json(indent=2),
         "allocation.json": lambda: report.allocation.model_dump_json(indent=2),
         "eligibility.json": lambda: report.eligibility.model_dump_json(indent=2),

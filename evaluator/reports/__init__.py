@@ -14,14 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from evaluator.ranking import RankedProposal, Ranking
 from evaluator.reports.charts import Bar, funding_line, sweep
-from evaluator.reports.decision_sheets import allocation_sheet, decision_sheets, ranking_sheet
+from evaluator.reports.decision_sheets import decision_sheets
 from evaluator.reports.workbook import sheet_rows, workbook_bytes, write_csv
 from evaluator.simulation import SweepPoint
 from rules.check import EligibilityReport, ProposalEligibility
@@ -228,16 +228,6 @@ def _limit_effects(allocation: AllocationView) -> list[str]:
     effects = [p.explanation for p in getattr(allocation, "prices", []) if p.explanation]
     more = getattr(allocation, "more_budget", None)
     return effects + ([more.explanation] if more is not None and more.explanation else [])
-
-
-def ranking_rows(decision: Decision) -> list[list[Any]]:
-    """The ranking as a table: one row per proposal, with a header."""
-    return sheet_rows(ranking_sheet(decision))
-
-
-def allocation_rows(decision: Decision) -> list[list[Any]]:
-    """The grants: acronym, lead, score, requested, granted and the share of the request granted."""
-    return sheet_rows(allocation_sheet(decision))
 
 
 def write_report(decision: Decision, out_dir: Path, on_page: Callable[[int], None] | None = None) -> Path:

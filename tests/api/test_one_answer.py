@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api.commands.spreadsheets import write_proposals
+from evaluator.reports.proposal_files import write_proposals
 from rules.load import load_call, load_proposals
 from tests.api.conftest import YAML, Actor, evaluator_profile
 from tests.grants_cli import grants

@@ -24,6 +24,7 @@ def test_grants_token_list_and_revoke_take_effect_on_the_next_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'grants.db'}"
+    assert grants(capsys, monkeypatch, "init", "--database", url).code == 0
     created = grants(capsys, monkeypatch, "token", "create", "--role", "agency", "--agency", "acme", "--database", url)
     assert created.code == 0
     token = created.out.strip()
@@ -50,6 +51,7 @@ def test_expires_takes_a_lifetime_a_date_or_never_and_refuses_the_past(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'grants.db'}"
+    assert grants(capsys, monkeypatch, "init", "--database", url).code == 0
     for expires in ("12h", "2099-01-31", "never"):
         assert (
             grants(
