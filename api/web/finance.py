@@ -83,15 +83,29 @@ def _quotas(text: str) -> Any:
 def _allocations_page(
     request: Request, session: Db, who: Seen, call_id: str, status: int = 200, **extra: Any
 ) -> Response:
-    call, _ = queries.current_call(session, call_id)
     runs = allocations.list_allocations(call_id, session, RUNS)
+    return _runs_page(request, session, who, call_id, "finance/allocations.html", runs.items, status, **extra)
+
+
+def _runs_page(
+    request: Request,
+    session: Db,
+    who: Seen,
+    call_id: str,
+    template: str,
+    runs: list[Any],
+    status: int,
+    **extra: Any,
+) -> Response:
+    """A call's saved runs, newest first, beside the form that makes another."""
+    call, _ = queries.current_call(session, call_id)
     return render(
         request,
-        "finance/allocations.html",
+        template,
         who,
         status,
         call=call,
-        runs=list(reversed(runs.items)),
+        runs=list(reversed(runs)),
         money=money_in(call.currency),
         typed=extra.pop("typed", {}),
         **extra,
@@ -165,19 +179,8 @@ def compare_page(request: Request, call_id: str, session: Db, who: Seen, a: int 
 def _simulations_page(
     request: Request, session: Db, who: Seen, call_id: str, status: int = 200, **extra: Any
 ) -> Response:
-    call, _ = queries.current_call(session, call_id)
     runs = simulations.list_simulations(call_id, session, RUNS)
-    return render(
-        request,
-        "finance/simulations.html",
-        who,
-        status,
-        call=call,
-        runs=list(reversed(runs.items)),
-        money=money_in(call.currency),
-        typed=extra.pop("typed", {}),
-        **extra,
-    )
+    return _runs_page(request, session, who, call_id, "finance/simulations.html", runs.items, status, **extra)
 
 
 @router.get("/calls/{call_id}/simulations")

@@ -7,7 +7,6 @@ Browsers cannot be downloaded here, so Playwright launches the system's ``chromi
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,18 +20,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from api.db.session import Store
+from tests.chromium import ARGS, CHROMIUM
 from tests.web.seeding import CALL_ID, Tokens, seed_cosme
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 UNSCORED = {("ESCP4X-003", "ev01")}  # left for the evaluator's scenario to score through the page
 
 
