@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.instances import CRITERIA, benchmark_instance  # noqa: E402
+from benchmarks.instances import CRITERIA, benchmark_instance, scored_proposal  # noqa: E402
 from benchmarks.simulated_scores import validate  # noqa: E402
 from evaluator.bayesian import bayesian_ranking  # noqa: E402
 from evaluator.ranking import rank  # noqa: E402
@@ -51,18 +51,7 @@ def scored_call(n: int, per: int, seed: int = 1) -> tuple[Call, list[Proposal]]:
             Evaluation(evaluator=f"E{j}", scores={c: Decimal(str(v)) for c, v in zip(CRITERIA, row, strict=True)})
             for j, row in zip(who.tolist(), scores, strict=True)
         ]
-        proposals.append(
-            Proposal.model_validate(
-                {
-                    "id": entry.id,
-                    "requested_amount": entry.requested_amount,
-                    "duration_months": 24,
-                    "topic": entry.topic,
-                    "partners": [{"name": "Lead", "country": "AT", "role": "lead"}],
-                    "evaluations": evaluations,
-                }
-            )
-        )
+        proposals.append(scored_proposal(entry, evaluations))
     return call, proposals
 
 

@@ -106,18 +106,23 @@ def benchmark_proposals(ranking: Ranking, evaluators: int = 3, seed: int = 1) ->
             for k, sheet in enumerate(sheets):
                 sheet[criterion] = score + spread * (k % 3 - 1)
         proposals.append(
-            Proposal.model_validate(
-                {
-                    "id": entry.id,
-                    "requested_amount": entry.requested_amount,
-                    "duration_months": 24,
-                    "topic": entry.topic,
-                    "partners": [{"name": "Lead", "country": "AT", "role": "lead"}],
-                    "evaluations": [Evaluation(evaluator=f"E{k}", scores=s) for k, s in enumerate(sheets)],
-                }
-            )
+            scored_proposal(entry, [Evaluation(evaluator=f"E{k}", scores=s) for k, s in enumerate(sheets)])
         )
     return proposals
+
+
+def scored_proposal(entry: RankedProposal, evaluations: list[Evaluation]) -> Proposal:
+    """A one-partner proposal standing for a ranked entry, carrying the evaluations a benchmark drew for it."""
+    return Proposal.model_validate(
+        {
+            "id": entry.id,
+            "requested_amount": entry.requested_amount,
+            "duration_months": 24,
+            "topic": entry.topic,
+            "partners": [{"name": "Lead", "country": "AT", "role": "lead"}],
+            "evaluations": evaluations,
+        }
+    )
 
 
 # Real country codes for instances written as files (the loader resolves every partner's country).
