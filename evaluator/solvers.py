@@ -2,8 +2,8 @@
 
 The model is kept as a sparse matrix (:class:`MatrixModel`) because numpy builds
 it in milliseconds and both solvers take it without a Python call per variable:
-HiGHS through ``highspy.passModel``, CBC through a PuLP model whose expressions are
-made from (variable, coefficient) pairs, written once to MPS. Neither solver's own
+HiGHS through ``highspy.passModel``, CBC through an MPS file written straight from
+the arrays (building PuLP objects and writing their MPS cost more than CBC's solve). Neither solver's own
 time limit is trusted alone (CBC ignored its limit on a 50,000-proposal model): HiGHS
 runs in a thread that a watchdog cancels, CBC in a process that is interrupted and,
 if it does not stop, killed; both return the best solution found with its bound.
@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pulp
 import scipy.sparse as sp
-from pulp.apis import coin_api
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 SolverName = Literal["highs", "cbc"]
@@ -199,63 +197,88 @@ def _highs_result(highs: object, model: MatrixModel, seconds: float) -> SolverRe
     return SolverResult("optimal" if optimal else "feasible", values, objective, bound, seconds, "highs", duals)
 
 
-def _cbc() -> pulp.COIN_CMD:
-    """The CBC binary bundled with PuLP, driven through COIN_CMD (PULP_CBC_CMD is deprecated)."""
-    return pulp.COIN_CMD(path=coin_api.pulp_cbc_path, msg=False)
+def cbc_path() -> str:
+    """The CBC binary bundled with PuLP (imported only when CBC is to run: a tenth of a second of start-up)."""
+    from pulp.apis import coin_api
+
+    return str(coin_api.pulp_cbc_path)
 
 
-def pulp_problem(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
-    """The model as a PuLP problem, each row an ``LpAffineExpression`` made from pairs (no ``+=`` in loops)."""
-    problem = pulp.LpProblem("allocation", pulp.LpMaximize)
-    variables = [
-        problem.add_variable(f"x{k}", low, high, pulp.LpInteger if integer else pulp.LpContinuous)
-        for k, (low, high, integer) in enumerate(zip(model.col_low, model.col_high, model.integer, strict=True))
-    ]
-    problem.setObjective(pulp.LpAffineExpression(_pairs(variables, np.arange(len(variables)), model.cost)))
-    csr = model.matrix
-    for r in range(csr.shape[0]):
-        window = slice(csr.indptr[r], csr.indptr[r + 1])
-        expression = pulp.LpAffineExpression(_pairs(variables, csr.indices[window], csr.data[window]))
-        low, high = model.row_low[r], model.row_high[r]
-        if low == high:
-            problem.addConstraint(pulp.LpConstraint(expression, pulp.LpConstraintEQ, f"r{r}", float(low)))
-            continue
-        if np.isfinite(high):
-            problem.addConstraint(pulp.LpConstraint(expression, pulp.LpConstraintLE, f"r{r}u", float(high)))
-        if np.isfinite(low):
-            problem.addConstraint(pulp.LpConstraint(expression, pulp.LpConstraintGE, f"r{r}l", float(low)))
-    return problem, variables
+def write_mps(model: MatrixModel, path: Path) -> None:
+    """The model in free MPS, written straight from the arrays: columns ``x<k>``, rows ``r<i>``.
+
+    Every column gets explicit bounds, since MPS readers give an integer column
+    without them an upper bound of 1; rows bounded on both sides are ``L`` rows with a range.
+    """
+    low, high = model.row_low, model.row_high
+    kinds = np.where(low == high, "E", np.where(np.isfinite(high), "L", np.where(np.isfinite(low), "G", "N")))
+    lines = ["NAME allocation", "ROWS", " N obj"]
+    lines += [f" {kind} r{i}" for i, kind in enumerate(kinds.tolist()) if kind != "N"]
+    lines.append("COLUMNS")
+    csc = model.matrix.tocsc()
+    written = kinds != "N"
+    integer = np.flatnonzero(model.integer)
+    for k in np.flatnonzero(~model.integer).tolist():
+        lines += _column(csc, model.cost, written, k)
+    lines.append(" M 'MARKER' 'INTORG'")
+    for k in integer.tolist():
+        lines += _column(csc, model.cost, written, k)
+    lines.append(" M 'MARKER' 'INTEND'")
+    lines.append("RHS")
+    rhs = np.where(kinds == "G", low, high)
+    lines += [f" rhs r{i} {float(rhs[i])!r}" for i in np.flatnonzero(written)]
+    ranged = np.flatnonzero((kinds == "L") & np.isfinite(low))
+    lines.append("RANGES")
+    lines += [f" rng r{i} {float(high[i] - low[i])!r}" for i in ranged]
+    lines.append("BOUNDS")
+    lines += [_column_bounds(k, lo, hi) for k, (lo, hi) in enumerate(zip(model.col_low, model.col_high, strict=True))]
+    lines.append("ENDATA\n")
+    path.write_text("\n".join(lines))
 
 
-def _pairs(
-    variables: list[pulp.LpVariable], columns: np.ndarray, values: np.ndarray
-) -> list[tuple[pulp.LpVariable, float]]:
-    return [(variables[c], v) for c, v in zip(columns.tolist(), values.tolist(), strict=True) if v != 0]
+def _column(csc: sp.csc_matrix, cost: np.ndarray, written: np.ndarray, k: int) -> list[str]:
+    window = slice(csc.indptr[k], csc.indptr[k + 1])
+    entries = zip(csc.indices[window].tolist(), csc.data[window].tolist(), strict=True)
+    return [f" x{k} obj {float(cost[k])!r}", *(f" x{k} r{i} {v!r}" for i, v in entries if v != 0 and written[i])]
+
+
+def _column_bounds(k: int, low: float, high: float) -> str:
+    if low == high:
+        return f" FX bnd x{k} {float(low)!r}"
+    lower = f" LO bnd x{k} {float(low)!r}" if np.isfinite(low) else f" MI bnd x{k}"
+    return lower + (f"\n UP bnd x{k} {float(high)!r}" if np.isfinite(high) else "")
 
 
 def _solve_cbc(model: MatrixModel, deadline: float, gap: float, start: np.ndarray | None) -> SolverResult:
+    """CBC with its preprocessing off, and HiGHS if it crashes.
+
+    CBC 2.10 (.3 as bundled, .8 as in Debian alike) preprocesses some small models with
+    equality rows into a wrong "Optimal" (a regression test keeps one); without
+    preprocessing it can crash on an infeasible one, which HiGHS then solves.
+    """
     began = time.monotonic()
-    problem, variables = pulp_problem(model)
     with tempfile.TemporaryDirectory(prefix="grants-cbc-") as folder:
         mps, solution, log = (Path(folder) / name for name in ("model.mps", "model.sol", "cbc.log"))
-        written, names, constraint_names, _ = problem.writeMPS(str(mps), rename=1)
+        write_mps(model, mps)
         seconds = max(deadline - time.monotonic(), 0.01)
-        command = [_cbc().path, str(mps), "-max", "-ratio", str(gap), "-sec", f"{seconds:.3f}"]
+        command = [cbc_path(), str(mps), "-max", "-preprocess", "off", "-ratio", str(gap), "-sec", f"{seconds:.3f}"]
         if start is not None:
-            command += _cbc_start(Path(folder) / "start.mst", variables, names, start)
+            command += _cbc_start(Path(folder) / "start.mst", start)
         command += ["-threads", "1", "-solve", "-solution", str(solution)]
-        run_until(command, log, deadline)
-        if not solution.exists():
+        code = run_until(command, log, deadline)
+        text = solution.read_text() if solution.exists() else ""
+        if not text and code not in (0, -signal.SIGKILL) and time.monotonic() < deadline:
+            LOG.warning("CBC ended with code %s and no solution; HiGHS solves the model instead", code)
+            return replace(_solve_highs(model, deadline, gap, start, {}), solver="highs (CBC failed)")
+        if not text:
             return SolverResult("no_solution", None, None, None, time.monotonic() - began, "cbc")
-        return _cbc_result(model, problem, written, names, constraint_names, solution, log, began)
+        return _cbc_result(model, text, log.read_text(), time.monotonic() - began)
 
 
-def _cbc_start(path: Path, variables: list[pulp.LpVariable], names: dict[str, str], start: np.ndarray) -> list[str]:
-    """A MIP start in CBC's solution format, under the names PuLP gave the columns in the MPS file."""
+def _cbc_start(path: Path, start: np.ndarray) -> list[str]:
+    """A MIP start in CBC's own solution format."""
     lines = ["Stopped on time - objective value 0\n"]
-    lines += [
-        f"{k} {names[v.name]} {value} 0\n" for k, (v, value) in enumerate(zip(variables, start.tolist(), strict=True))
-    ]
+    lines += [f"{k} x{k} {value!r} 0\n" for k, value in enumerate(start.tolist())]
     path.write_text("".join(lines))
     return ["-mips", str(path)]
 
@@ -278,30 +301,22 @@ def run_until(command: list[str], log: Path, deadline: float) -> int:
             return process.wait()
 
 
-def _cbc_result(
-    model: MatrixModel,
-    problem: pulp.LpProblem,
-    written: list[pulp.LpVariable],
-    names: dict[str, str],
-    constraint_names: dict[str, str],
-    solution: Path,
-    log: Path,
-    began: float,
-) -> SolverResult:
-    status, values, *_ = _cbc().readsol_MPS(str(solution), problem, written, names, constraint_names)
-    first = solution.read_text().split("\n", 1)[0]
-    seconds = time.monotonic() - began
-    if first.startswith("Infeasible") or "infeasible" in first.lower():
+def _cbc_result(model: MatrixModel, solution: str, log: str, seconds: float) -> SolverResult:
+    first, *rows = solution.splitlines()
+    if "infeasible" in first.lower():
         return SolverResult("infeasible", None, None, None, seconds, "cbc")
-    if status not in (pulp.LpStatusOptimal,) and "objective value" not in first:
+    if not first.startswith("Optimal") and "objective value" not in first:
         return SolverResult("no_solution", None, None, None, seconds, "cbc")
-    x = np.array([values.get(f"x{k}", 0.0) for k in range(model.shape[1])], dtype=np.float64)
+    x = np.zeros(model.shape[1], dtype=np.float64)
+    for row in rows:
+        fields = row.removeprefix("**").split()  # "**" marks a value outside its bounds
+        if len(fields) >= 3 and fields[1].startswith("x"):
+            x[int(fields[1][1:])] = float(fields[2])
     if np.any(np.abs(x[model.integer] - np.rint(x[model.integer])) > 1e-6):
         return SolverResult("no_solution", None, None, None, seconds, "cbc")
     objective = float(model.cost @ x)
-    optimal = first.startswith("Optimal")
-    bound = _cbc_bound(log.read_text(), objective)
-    return SolverResult("optimal" if optimal else "feasible", x, objective, bound, seconds, "cbc")
+    status: Status = "optimal" if first.startswith("Optimal") else "feasible"
+    return SolverResult(status, x, objective, _cbc_bound(log, objective), seconds, "cbc")
 
 
 def _cbc_bound(log: str, objective: float) -> float | None:
@@ -312,7 +327,7 @@ def _cbc_bound(log: str, objective: float) -> float | None:
 
 def solver_available(name: SolverName) -> bool:
     if name == "cbc":
-        return bool(_cbc().available())
+        return os.access(cbc_path(), os.X_OK)
     with contextlib.suppress(ImportError):
         import highspy  # noqa: F401
 
