@@ -31,8 +31,10 @@ from evaluator.scoring import counted, show
 from rules.money import format_money
 from rules.proposal import OrganisationType, Proposal
 
-Value = Fraction | int | None
-Sortable = tuple[bool, Fraction | int]
+HALF = Decimal("0.5")
+Value = Decimal | Fraction | int | None
+"""Exact: Decimal where the inputs are decimals, Fraction for a ratio of them."""
+Sortable = tuple[bool, Decimal | Fraction | int]
 
 
 class TieBreak(BaseModel):
@@ -115,8 +117,7 @@ class HigherCriterion:
         return f"criterion:{self.criterion}"
 
     def value(self, candidate: Candidate, above: Above) -> Value:
-        score = candidate.scores.get(self.criterion)
-        return None if score is None else Fraction(score)
+        return candidate.scores.get(self.criterion)
 
     def describe(self, candidate: Candidate, above: Above) -> str:
         score = candidate.scores.get(self.criterion)
@@ -136,7 +137,7 @@ class GenderBalance:
 
     def value(self, candidate: Candidate, above: Above) -> Value:
         share = candidate.proposal.gender_balance
-        return None if share is None else -abs(Fraction(share) - Fraction(1, 2))
+        return None if share is None else -abs(share - HALF)
 
     def describe(self, candidate: Candidate, above: Above) -> str:
         share = candidate.proposal.gender_balance
@@ -173,6 +174,10 @@ class SmeShare:
     contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:
+        return self.share(candidate)
+
+    @staticmethod
+    def share(candidate: Candidate) -> Fraction | None:
         budgets = [(p.type, p.budget) for p in candidate.proposal.partners]
         total = sum((b for _, b in budgets if b is not None), Decimal(0))
         if any(b is None for _, b in budgets) or total == 0:
@@ -181,7 +186,7 @@ class SmeShare:
         return Fraction(sme) / Fraction(total)
 
     def describe(self, candidate: Candidate, above: Above) -> str:
-        share = self.value(candidate, above)
+        share = self.share(candidate)
         if share is None:
             return "SME budget share unknown"
         percent = Decimal(share.numerator * 100) / Decimal(share.denominator)
@@ -196,7 +201,7 @@ class LowerRequest:
     contextual: ClassVar[bool] = False
 
     def value(self, candidate: Candidate, above: Above) -> Value:
-        return -Fraction(candidate.proposal.requested_amount)
+        return -candidate.proposal.requested_amount
 
     def describe(self, candidate: Candidate, above: Above) -> str:
         return f"requests {format_money(candidate.proposal.requested_amount)}"
@@ -272,7 +277,7 @@ def order(call_id: str, keys: Sequence[Key], candidates: Iterable[Candidate]) ->
     return result
 
 
-Bucket = tuple[Fraction | float, ...]
+Bucket = tuple[Decimal | Fraction | int | float, ...]
 """A proposal's whole chain as plain numbers, negated so the smallest comes first."""
 
 
@@ -359,8 +364,15 @@ class _TiedGroup:
         for (j, place), (k, _) in itertools.pairwise(placed):
             higher, lower = self.group[j], self.group[k]
             context = self.coverage.before(place, higher, lower)
-            result.tie_breaks[higher.id] = _decision(self.call_id, self.keys, higher, lower, context)
+            step = next((i for i, key in enumerate(self.keys) if self._differ(i, key, j, k, context)), None)
+            result.tie_breaks[higher.id] = _described(self.call_id, self.keys, step, higher, lower, context)
         result.ranked += [self.group[j] for j, _ in placed]
+
+    def _differ(self, i: int, key: Key, j: int, k: int, context: Above) -> bool:
+        """Whether key ``i`` tells ``j`` and ``k`` apart: by the ranks already computed unless it is contextual."""
+        if not key.contextual:
+            return self.columns[i][j] != self.columns[i][k]
+        return _sortable(key.value(self.group[j], context)) != _sortable(key.value(self.group[k], context))
 
     def _update(self, k: int) -> None:
         bucket = self.bucket[k]
@@ -373,7 +385,7 @@ class _TiedGroup:
             self._enter(k, moved)
 
 
-def _negated(value: Value) -> Fraction | float:
+def _negated(value: Value) -> Decimal | Fraction | int | float:
     return math.inf if value is None else -value
 
 
@@ -383,10 +395,20 @@ def _sortable(value: Value) -> Sortable:
 
 def _decision(call_id: str, keys: Sequence[Key], higher: Candidate, lower: Candidate, above: Above) -> TieBreak:
     """The first key that tells the pair apart, as seen when the higher one was placed."""
-    for step, key in enumerate(keys, start=1):
-        if _sortable(key.value(higher, above)) != _sortable(key.value(lower, above)):
-            detail = f"{higher.id}: {key.describe(higher, above)}; {lower.id}: {key.describe(lower, above)}"
-            return TieBreak(other=lower.id, step=step, key=key.name, detail=detail)
+    differ = (
+        i for i, key in enumerate(keys) if _sortable(key.value(higher, above)) != _sortable(key.value(lower, above))
+    )
+    return _described(call_id, keys, next(differ, None), higher, lower, above)
+
+
+def _described(
+    call_id: str, keys: Sequence[Key], step: int | None, higher: Candidate, lower: Candidate, above: Above
+) -> TieBreak:
+    """The tie-break decided by ``keys[step]`` (None: by the draw), in words."""
+    if step is not None:
+        key = keys[step]
+        detail = f"{higher.id}: {key.describe(higher, above)}; {lower.id}: {key.describe(lower, above)}"
+        return TieBreak(other=lower.id, step=step + 1, key=key.name, detail=detail)
     tickets = (draw_ticket(call_id, higher.id)[:12], draw_ticket(call_id, lower.id)[:12])
     return TieBreak(
         other=lower.id,

@@ -19,7 +19,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rules.errors import Problem, ScoreError
 from rules.model import Call, Criterion, Scoring
@@ -39,7 +39,9 @@ class Correction(Protocol):
 
 
 class CriterionScore(BaseModel):
-    """One criterion of one proposal: the consolidated value and what it rests on."""
+    """One criterion of one proposal: the consolidated value and what it rests on (frozen: proposals share them)."""
+
+    model_config = ConfigDict(frozen=True)
 
     criterion: str
     value: Decimal | None = Field(
@@ -182,8 +184,7 @@ def consolidate(
 
 def consolidate_proposal(call: Call, proposal: Proposal, correction: Correction | None = None) -> ConsolidatedScores:
     """One proposal's consolidated scores; its scores must have been validated."""
-    rule = consolidation_rule(call.scoring)
-    criteria = {c.id: _criterion_score(call, c, proposal, rule, correction) for c in call.criteria}
+    criteria = {c.id: _criterion_score(call, c, proposal, correction) for c in call.criteria}
     return ConsolidatedScores(
         proposal=proposal.id,
         evaluators=len(proposal.evaluations),
@@ -193,56 +194,75 @@ def consolidate_proposal(call: Call, proposal: Proposal, correction: Correction 
 
 
 def _criterion_score(
-    call: Call, criterion: Criterion, proposal: Proposal, rule: Rule, correction: Correction | None
+    call: Call, criterion: Criterion, proposal: Proposal, correction: Correction | None
 ) -> CriterionScore:
-    given = [(e.evaluator, e.scores.get(criterion.id)) for e in proposal.evaluations]
-    applicable = [(evaluator, score) for evaluator, score in given if score is not None]
-    spread = max(s for _, s in applicable) - min(s for _, s in applicable) if applicable else None
-    limit = call.scoring.disagreement_limit
+    given = [e.scores.get(criterion.id) for e in proposal.evaluations]
+    scores = tuple(sorted(score for score in given if score is not None))
     consensus = (proposal.consensus or {}).get(criterion.id)
+    scoring = call.scoring
+    settings = (scoring.consolidation, scoring.trim, scoring.disagreement_limit, scoring.min_evaluators)
     value: Decimal | None
     if consensus is not None:
         value, clipped = consensus.quantize(REPORTED), False
-    elif correction is None and applicable:
-        scoring = call.scoring
-        value, clipped = (
-            _uncorrected(scoring.consolidation, scoring.trim, tuple(sorted(s for _, s in applicable))),
-            False,
-        )
+    elif correction is None:
+        return _uncorrected(criterion.id, settings, scores, len(given) - len(scores))
     else:
-        value, clipped = _consolidated_value(criterion, applicable, rule, correction)
+        pairs = [(e.evaluator, e.scores.get(criterion.id)) for e in proposal.evaluations]
+        applicable = [(evaluator, score) for evaluator, score in pairs if score is not None]
+        value, clipped = _calibrated_value(criterion, applicable, consolidation_rule(scoring), correction)
+    return _score(criterion.id, settings, scores, len(given) - len(scores), value, consensus, correction, clipped)
+
+
+Settings = tuple[str, int, Decimal | None, int]
+"""The scoring settings a criterion score depends on: consolidation, trim, disagreement limit, minimum evaluators."""
+
+
+def _score(
+    criterion: str,
+    settings: Settings,
+    scores: tuple[Decimal, ...],
+    not_applicable: int,
+    value: Decimal | None,
+    consensus: Decimal | None = None,
+    correction: Correction | None = None,
+    clipped: bool = False,
+) -> CriterionScore:
+    consolidation, _, limit, minimum = settings
+    spread = scores[-1] - scores[0] if scores else None
     return CriterionScore(
-        criterion=criterion.id,
+        criterion=criterion,
         value=value,
-        method="consensus" if consensus is not None else call.scoring.consolidation,
-        scores=len(applicable),
-        not_applicable=len(given) - len(applicable),
+        method="consensus" if consensus is not None else consolidation,
+        scores=len(scores),
+        not_applicable=not_applicable,
         spread=spread,
         disagreement=consensus is None and spread is not None and limit is not None and spread > limit,
-        too_few=len(applicable) < call.scoring.min_evaluators,
+        too_few=len(scores) < minimum,
         calibrated=consensus is None and correction is not None and value is not None,
         clipped=clipped,
     )
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _uncorrected(consolidation: str, trim: int, scores: tuple[Decimal, ...]) -> Decimal:
-    """The reported value of a set of scores, computed once per distinct set.
+def _uncorrected(
+    criterion: str, settings: Settings, scores: tuple[Decimal, ...], not_applicable: int
+) -> CriterionScore:
+    """A criterion's score from its sorted scores, made once per distinct set and shared (it is frozen).
 
     Scores come from a short scale in steps, so 10,000 proposals share a few hundred
     distinct sets: the exact Fraction arithmetic runs once for each, not per proposal.
     """
-    return reported(_rule(consolidation, trim)([Fraction(score) for score in scores]))
+    consolidation, trim, *_ = settings
+    value = reported(_rule(consolidation, trim)([Fraction(score) for score in scores])) if scores else None
+    return _score(criterion, settings, scores, not_applicable, value)
 
 
-def _consolidated_value(
-    criterion: Criterion, applicable: list[tuple[str, Decimal]], rule: Rule, correction: Correction | None
+def _calibrated_value(
+    criterion: Criterion, applicable: list[tuple[str, Decimal]], rule: Rule, correction: Correction
 ) -> tuple[Decimal | None, bool]:
     """The reported value and whether calibration pushed it off the scale (it is then clipped)."""
     if not applicable:
         return None, False
-    if correction is None:
-        return reported(rule([Fraction(score) for _, score in applicable])), False
     exact = rule([Fraction(score) - correction.correction(evaluator, criterion) for evaluator, score in applicable])
     low, high = (Fraction(bound) for bound in criterion.scale)
     clipped = min(max(exact, low), high)
