@@ -28,8 +28,6 @@ from fractions import Fraction
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import lsqr
 
 from evaluator.scoring import REPORTED, validate_scores
 from rules.model import Call, Criterion
@@ -146,6 +144,8 @@ def _observations(call: Call, proposals: Sequence[Proposal], width: Decimal) -> 
 
 def _groups(obs: _Observations, n_proposals: int) -> list[list[str]]:
     """Evaluators linked through proposals they both scored: largest group first."""
+    from scipy.sparse.csgraph import connected_components  # a quarter of a second: only when calibrating
+
     n = len(obs.evaluators)
     edges = sparse.coo_matrix(
         (np.ones(len(obs.evaluator)), (obs.evaluator, n + obs.proposal)), shape=(n + n_proposals, n + n_proposals)
@@ -182,6 +182,8 @@ def _solve(obs: _Observations, group_of: np.ndarray, estimable: np.ndarray) -> t
         (np.ones(len(rows)), (rows.astype(np.int64), cols)), shape=(n_rows + len(fitted_groups), n_cells + n_evaluators)
     )
     target = np.concatenate([value, np.zeros(len(fitted_groups))])
+    from scipy.sparse.linalg import lsqr  # imported here for the same reason as connected_components
+
     offsets = np.zeros(n_evaluators)
     if n_rows == 0:
         return offsets, None

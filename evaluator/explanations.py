@@ -31,6 +31,7 @@ from evaluator.integer_program import (
     item_values,
     lagrangian_bound,
     relaxation,
+    relaxations_without,
     signed_prices,
     weights,
 )
@@ -176,31 +177,34 @@ def _bounds(run: Run, deadline: float) -> list[tuple[Variant, float, bool]]:
 
     A limit whose rows all have a zero relaxation price leaves the relaxation's optimum
     optimal without it, so the Lagrangian bound is the same and what it can cost is at
-    most what that bound leaves above the allocation found.
+    most what that bound leaves above the allocation found. The others are relaxed again
+    with their rows freed, each warm-started from the relaxation's basis.
     """
     p = run.p
     if p.settings.mode == "rank":
         return [(v, float("inf"), True) for v in variants(p)]
     w = weights(p)
-    relaxed = relaxation(p, w, p.limits, deadline)
+    found = run.objective_float()
+    every = variants(p)
+    relaxed, without = relaxations_without(p, w, [v.rows for v in every if v.rows], deadline)
     if relaxed.duals is None:
-        return [(v, float("inf"), True) for v in variants(p)]
+        return [(v, float("inf"), True) for v in every]
     prices_all = signed_prices(p.limits, relaxed.duals)
     whole = lagrangian_bound(p, p.limits, prices_all, item_values(p, w, p.limits, prices_all))
-    found = run.objective_float()
+    freed = iter(without)
     out = []
-    for variant in variants(p):
+    for variant in every:
+        q = variant.portfolio
+        other = next(freed) if variant.rows else relaxation(q, w, q.limits, deadline)
         if variant.rows and not np.any(prices_all[variant.rows]):
             out.append((variant, max(whole - found, 0.0), False))
-            continue
-        q = variant.portfolio
-        other = relaxation(q, w, q.limits, deadline)
-        if other.duals is None:
+        elif other.duals is None:
             out.append((variant, float("inf"), True))
-            continue
-        priced = signed_prices(q.limits, other.duals)
-        bound = lagrangian_bound(q, q.limits, priced, item_values(q, w, q.limits, priced))
-        out.append((variant, max(bound - found, 0.0), True))
+        else:
+            duals = np.delete(other.duals[: len(p.limits)], variant.rows) if variant.rows else other.duals
+            priced = signed_prices(q.limits, duals)
+            bound = lagrangian_bound(q, q.limits, priced, item_values(q, w, q.limits, priced))
+            out.append((variant, max(bound - found, 0.0), True))
     return out
 
 

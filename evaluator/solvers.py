@@ -103,6 +103,35 @@ def solve(
     return _solve_highs(model, deadline, gap, start, {})
 
 
+def solve_without_rows(
+    model: MatrixModel, dropped: list[list[int]], deadline: float, lp_method: str = "ipm"
+) -> tuple[SolverResult, list[SolverResult]]:
+    """A linear model, then the same model without each set of rows, each warm-started from the first's basis.
+
+    Freeing rows keeps the basis primal feasible, so the simplex needs a few pivots
+    where a cold solve would start over; the duals of freed rows come back as zero.
+    """
+    import highspy
+
+    began = time.monotonic()
+    highs = _new_highs(LOG.isEnabledFor(logging.DEBUG))
+    highs.setOptionValue("solver", lp_method)
+    highs.passModel(_highs_lp(model))
+    base = _run_highs(highs, model, deadline, began)
+    highs.setOptionValue("solver", "simplex")
+    results = []
+    for rows in dropped:
+        if base.duals is None or time.monotonic() >= deadline:
+            results.append(SolverResult("no_solution", None, None, None, 0.0, "highs"))
+            continue
+        index = np.asarray(rows, dtype=np.int32)
+        free = np.full(len(rows), highspy.kHighsInf)
+        highs.changeRowsBounds(len(rows), index, -free, free)
+        results.append(_run_highs(highs, model, deadline, time.monotonic()))
+        highs.changeRowsBounds(len(rows), index, model.row_low[index], model.row_high[index])
+    return base, results
+
+
 def _highs_lp(model: MatrixModel) -> Any:
     import highspy
 
@@ -128,22 +157,26 @@ def _solve_highs(
     import highspy
 
     began = time.monotonic()
-    log = LOG.isEnabledFor(logging.DEBUG)
-    highs = _new_highs(log)
+    highs = _new_highs(LOG.isEnabledFor(logging.DEBUG))
     for name, value in options.items():
         highs.setOptionValue(name, value)
     highs.setOptionValue("mip_rel_gap", gap)
-    highs.setOptionValue("time_limit", max(deadline - began, 0.01))
     highs.passModel(_highs_lp(model))
     if start is not None:
         solution = highspy.HighsSolution()
         solution.col_value = start.astype(np.float64)
         highs.setSolution(solution)
+    return _run_highs(highs, model, deadline, began)
+
+
+def _run_highs(highs: Any, model: MatrixModel, deadline: float, began: float) -> SolverResult:
+    """Run under HiGHS's own limit and a watchdog that cancels it half a second past the deadline."""
+    highs.setOptionValue("time_limit", max(deadline - time.monotonic(), 0.01))
     highs.HandleUserInterrupt = True
-    watchdog = threading.Timer(max(deadline - began, 0.0) + GRACE_SECONDS, highs.cancelSolve)
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0) + GRACE_SECONDS, highs.cancelSolve)
     watchdog.start()
     try:
-        with _native_stdout_to_stderr() if log else contextlib.nullcontext():
+        with _native_stdout_to(2) if LOG.isEnabledFor(logging.DEBUG) else contextlib.nullcontext():
             highs.run()
     finally:
         watchdog.cancel()
@@ -154,28 +187,35 @@ def _new_highs(log: bool) -> Any:
     """A HiGHS instance that prints nothing on stdout, where ``--json`` promises one document.
 
     HiGHS (1.16) prints its banner from native code as the object is created, before any
-    option can switch output off; so the creation runs with file descriptor 1 on stderr.
+    option can switch output off; so the creation runs with file descriptor 1 on stderr
+    when its log is wanted (``--verbose``), and on the null device otherwise.
     """
     import highspy
 
-    with _native_stdout_to_stderr():
+    with _native_stdout_to(2 if log else None):
         highs = highspy.Highs()
     highs.setOptionValue("output_flag", log)
     return highs
 
 
 @contextlib.contextmanager
-def _native_stdout_to_stderr() -> Iterator[None]:
-    """Point file descriptor 1 at stderr for native code; one thread at a time, or a restore would be lost."""
+def _native_stdout_to(target: int | None) -> Iterator[None]:
+    """Point file descriptor 1 at ``target`` (None: the null device) for native code.
+
+    One thread at a time, or a restore would be lost.
+    """
     with _NATIVE_STDOUT:
         sys.stdout.flush()
         saved = os.dup(1)
-        os.dup2(2, 1)
+        sink = os.open(os.devnull, os.O_WRONLY) if target is None else target
+        os.dup2(sink, 1)
         try:
             yield
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+            if target is None:
+                os.close(sink)
 
 
 def _highs_result(highs: object, model: MatrixModel, seconds: float) -> SolverResult:

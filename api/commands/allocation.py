@@ -14,7 +14,7 @@ from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
 from api.commands.progress import progress
-from api.commands.screen import AllRows, screenful
+from api.commands.screen import AllRows, print_json, screenful
 
 if TYPE_CHECKING:
     from evaluator.allocation import Allocation
@@ -75,7 +75,7 @@ def allocate_command(
     call, ranking = inputs.call, inputs.ranking
     allocation = allocate(call, ranking, scenario, explain_share=explain_share)
     if as_json:
-        typer.echo(json.dumps(allocation_json(allocation), indent=2, ensure_ascii=False))
+        print_json(allocation_json(allocation))
         return
     _print_allocation(call, allocation, everything)
 

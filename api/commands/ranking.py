@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,7 +11,7 @@ from rich.table import Table
 
 from api.commands.bayesian import Bayes, Rankogram, bayesian_of, print_bayesian, ranking_json, wanted
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
-from api.commands.screen import AllRows, screenful
+from api.commands.screen import AllRows, print_json, screenful
 
 if TYPE_CHECKING:
     from evaluator.calibration import Calibration
@@ -42,7 +41,7 @@ def rank_command(
     call, ranking = inputs.call, inputs.ranking
     bayesian = bayesian_of(inputs, rankogram) if wanted(inputs, bayes) or rankogram else None
     if as_json:
-        typer.echo(json.dumps(ranking_json(inputs, bayesian), indent=2, ensure_ascii=False))
+        print_json(ranking_json(inputs, bayesian))
         return
     _print_ranking(call, ranking, everything)
     if bayesian is not None:

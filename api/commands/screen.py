@@ -2,12 +2,16 @@
 
 Rendering every row of a 10,000-proposal table took longer than computing it, and
 nobody reads it on a terminal; ``--all`` prints every row, ``--json`` gives the document.
+The document is indented for a person at a terminal and compact for a program: the
+indented encoder is pure Python, ten times slower than the compact one on a large result.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Sequence
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -22,3 +26,8 @@ def screenful(rows: Sequence[T], everything: bool) -> tuple[Sequence[T], str | N
         return rows, None
     left = len(rows) - SCREEN_ROWS
     return rows[:SCREEN_ROWS], f"… and {left:,} more rows not shown (--all prints every row, --json the document)"
+
+
+def print_json(document: Any) -> None:
+    """One JSON document on stdout (``--json``'s contract), indented only when a person reads it."""
+    typer.echo(json.dumps(document, indent=2 if sys.stdout.isatty() else None, ensure_ascii=False))
