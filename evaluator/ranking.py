@@ -110,11 +110,19 @@ class Ranking(BaseModel):
 
 
 def rank(
-    call: Call, proposals: Sequence[Proposal], report: EligibilityReport | None = None, *, calibrate: bool | None = None
+    call: Call,
+    proposals: Sequence[Proposal],
+    report: EligibilityReport | None = None,
+    *,
+    calibrate: bool | None = None,
+    table: ProposalTable | None = None,
 ) -> Ranking:
-    """Rank the proposals of a call; ``calibrate`` None follows ``call.scoring.calibration``."""
+    """Rank the proposals of a call; ``calibrate`` None follows ``call.scoring.calibration``.
+
+    ``table`` is the proposals' compiled table when the caller has it already (for the report).
+    """
     validate_scores(call, proposals)
-    table = compile_proposals(list(proposals))
+    table = table if table is not None else compile_proposals(list(proposals))
     eligibility = _eligibility(report if report is not None else check(call, table), proposals)
     places = _places(table)
     ranking = _ranking(call, proposals, eligibility, places)

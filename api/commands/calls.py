@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rules.check import EligibilityReport
     from rules.model import Call
     from rules.proposal import Proposal
+    from rules.table import ProposalTable
 
 console = Console(highlight=False, soft_wrap=True)
 CallPath = Annotated[
@@ -72,7 +73,7 @@ def located_in(proposals_path: Path, call: Call | None = None) -> Iterator[None]
         raise type(exc)(locate_in_file(problems, proposals_path, call)) from None
 
 
-def checked(call: Call, proposals: list[Proposal], proposals_path: Path) -> EligibilityReport:
+def checked(call: Call, proposals: list[Proposal] | ProposalTable, proposals_path: Path) -> EligibilityReport:
     """The eligibility report; unknown places are reported at their line in the file."""
     from rules.check import check
 
@@ -93,11 +94,14 @@ class Ranked:
 def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None) -> Ranked:
     """Load, check and rank; every problem is reported at its line in its file."""
     from evaluator.ranking import rank
+    from rules.table import compile_proposals
 
     call, proposals = load_inputs(call_path, proposals_path)
-    report = checked(call, proposals, proposals_path)
     with located_in(proposals_path, call):
-        return Ranked(call, proposals, report, rank(call, proposals, report, calibrate=calibrate))
+        table = compile_proposals(proposals, str(proposals_path))  # once, for the rules and the ranking
+    report = checked(call, table, proposals_path)
+    with located_in(proposals_path, call):
+        return Ranked(call, proposals, report, rank(call, proposals, report, calibrate=calibrate, table=table))
 
 
 def validate(call_path: CallPath) -> None:
