@@ -384,6 +384,52 @@ def start_values(p: Portfolio, amounts: np.ndarray | None) -> np.ndarray | None:
     return np.concatenate([funded, amounts / EURO]) if p.partial else funded
 
 
+def rounded_relaxation(p: Portfolio, relaxed: SolverResult) -> np.ndarray | None:
+    """The compact relaxation's solution as grants (cents), or None if rounding breaks a limit.
+
+    Each proposal funded at a share of its request that partial funding allows keeps
+    that amount, the others get nothing, unless a minimum needs them back at their
+    smallest grant (the caps then give way where grants have room). Only the few
+    proposals the relaxation leaves
+    fractional change, so it is a start within a hair of the optimum: given one, HiGHS
+    proves the gap at its root instead of searching for an incumbent (9 s against
+    0.7 s at 10,000 proposals with partial funding).
+    """
+    if relaxed.values is None:
+        return None
+    asked = np.clip(relaxed.values[: p.size], 0.0, 1.0) * p.high
+    amounts = np.where(asked >= p.low - 0.5, np.clip(np.rint(asked), p.low, p.high), 0).astype(np.int64)
+    for limit in p.limits:  # a minimum the dropped ones leave short takes them back at their smallest grant
+        if limit.low is None or limit.measure != "amount" or limit.total(amounts) >= limit.low:
+            continue
+        dropped = limit.members[(amounts[limit.members] == 0) & (asked[limit.members] > 0)]
+        for k in dropped[np.argsort(-p.score[dropped])].tolist():
+            amounts[k] = p.low[k]
+            if limit.total(amounts) >= limit.low:
+                break
+    amounts = _topped_up(p, settle(p, amounts))
+    return amounts if all(limit.violation(amounts) == 0 for limit in p.limits) else None
+
+
+def _topped_up(p: Portfolio, amounts: np.ndarray) -> np.ndarray:
+    """Raise partly funded grants, best score first, into the room every cap over them has left."""
+    caps = [limit for limit in p.limits if limit.measure == "amount" and limit.high is not None]
+    room = [int(limit.high) - limit.total(amounts) for limit in caps if limit.high is not None]
+    over: list[list[int]] = [[] for _ in range(p.size)]
+    for c, limit in enumerate(caps):
+        for k in limit.members.tolist():
+            over[k].append(c)
+    amounts = amounts.copy()
+    partly = np.flatnonzero((amounts > 0) & (amounts < p.high))
+    for k in partly[np.argsort(-p.score[partly], kind="stable")].tolist():
+        raise_by = min([int(p.high[k] - amounts[k]), *(room[c] for c in over[k])])
+        if raise_by > 0:
+            amounts[k] += raise_by
+            for c in over[k]:
+                room[c] -= raise_by
+    return amounts
+
+
 def _solve_stage(
     p: Portfolio,
     w: Weights,
@@ -410,6 +456,8 @@ def _solve_stage(
     bound = lagrangian_bound(p, p.limits, prices, values)
     weak = p.partial and p.settings.ranking_discipline
     if weak or core(p, w, model, values, abs(bound) * gap / 2).size > p.size * WHOLE_MODEL_SHARE:
+        if start is None and not p.settings.ranking_discipline:
+            start = start_values(p, rounded_relaxation(p, relaxed))
         result = solve(model, deadline, pick_solver(solver, p, True), gap, start)
         amounts = extract_amounts(p, result.values) if result.values is not None else None
         upper = min(_upper(result, gap), bound) if result.objective is not None else None
