@@ -134,6 +134,25 @@ def test_partial_funding_matches_brute_force_and_stays_within_its_range(instance
         assert Decimal("0.8") * grant.requested <= grant.amount <= grant.requested
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance=st.one_of(instances(), instances(partial=True)))
+def test_the_rounded_relaxation_keeps_every_limit_and_is_trusted_only_within_the_gap(
+    instance: tuple[Any, Any],
+) -> None:
+    call, ranking = instance
+    p = portfolio_for(call, ranking.fundable(), Scenario())
+    relaxed = integer_program.relaxation(p, integer_program.weights(p), p.limits, time.monotonic() + 10)
+    rounded = integer_program.rounded_relaxation(p, relaxed)
+    if rounded is not None:
+        assert all(limit.violation(rounded) == 0 for limit in p.limits)
+        assert np.all((rounded == 0) | ((p.low <= rounded) & (rounded <= p.high)))
+    with mock.patch.multiple(integer_program, SMALL=0):
+        allocation = allocate(call, ranking, explain=False)
+    best = brute_force_partial(p) if p.partial else brute_force_binary(p)
+    if best is not None:
+        assert float(allocation.objective) >= float(best) * (1 - 1e-4) - 1.0
+
+
 def test_ranking_discipline_holds_within_each_topic_list() -> None:
     entries = [ranked(f"A{k}", 15 - k, (100 + 90 * k) * K, topic="a", list_name="a") for k in range(5)]
     entries += [ranked(f"B{k}", 14.5 - k, (450 - 80 * k) * K, topic="b", list_name="b") for k in range(5)]
