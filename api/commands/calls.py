@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -56,9 +55,7 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
     from rules.load import call_from_text, load_proposals, read_text
 
     call = call_from_text(read_text(call_path, CallError), str(call_path))
-    proposals = load_proposals(proposals_path, call, also=functools.partial(places_and_scores, call))
-    gc.freeze()  # they live as long as the command: the collector need not walk them again at every pass
-    return call, proposals
+    return call, load_proposals(proposals_path, call, also=functools.partial(places_and_scores, call))
 
 
 @contextmanager

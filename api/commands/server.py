@@ -7,6 +7,7 @@ rather than a new, empty store.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -46,6 +47,8 @@ def serve(
 ) -> None:
     """Serve the HTTP API; the database is created or migrated (alembic upgrade head) first."""
     import uvicorn
+
+    gc.enable()  # a server lives long: the collector the command line switched off is needed again
 
     from api.db.session import Store, database_url
 
