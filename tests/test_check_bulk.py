@@ -133,17 +133,22 @@ def test_grants_check_json_gives_the_reference_verdicts_and_reasons(instance: tu
     assert len({f["rule"] for v in expected for f in v["failures"]}) >= 3
 
 
-def test_the_table_shows_a_screen_of_the_ineligible_and_counts_every_failed_rule(instance: tuple[Path, Path]) -> None:
+def test_the_table_shows_a_screen_of_the_ineligible_and_counts_each_failed_rule_and_those_failing_only_it(
+    instance: tuple[Path, Path],
+) -> None:
     call_path, path = instance
     expected = verdicts(check(load_call(call_path), reference_table(load_proposals(path))))
     out = grants("check", str(call_path), str(path)).stdout
     shown = [v for v in expected if f" {v['id']} " in out]
     assert len(shown) == SCREEN_ROWS and not any(v["eligible"] for v in shown)
     assert f"… and {len(expected) - SCREEN_ROWS:,} more rows not shown" in out
-    assert f"{sum(v['eligible'] for v in expected)} of {len(expected)} proposals are eligible" in out
+    assert f"{sum(v['eligible'] for v in expected):,} of {len(expected):,} proposals are eligible" in out
     for rule in {f["rule"] for v in expected for f in v["failures"]}:
-        count = sum(any(f["rule"] == rule for f in v["failures"]) for v in expected)
-        assert f"  {rule}: {count} proposals fail it" in out
+        failing = [
+            {f["rule"] for f in v["failures"]} for v in expected if any(f["rule"] == rule for f in v["failures"])
+        ]
+        only = sum(rules == {rule} for rules in failing)
+        assert f"  {rule}: {len(failing):,} proposals fail it, {only:,} fail only it" in out
 
 
 def test_every_row_on_request(instance: tuple[Path, Path]) -> None:

@@ -153,10 +153,11 @@ def check_command(
     if rest:
         console.print(f"{rest}; the ineligible are listed first")
     eligible = sum(r.eligible for r in report.results)
-    console.print(f"{eligible} of {len(report.results)} proposals are eligible")
-    failed = Counter(f.rule for r in report.results for f in r.failures)
+    console.print(f"{eligible:,} of {len(report.results):,} proposals are eligible")
+    failed = Counter(rule for r in report.results for rule in {f.rule for f in r.failures})
+    alone = Counter(r.failures[0].rule for r in report.results if len({f.rule for f in r.failures}) == 1)
     for rule, count in failed.most_common():
-        console.print(f"  {escape(rule)}: {count} proposals fail it")
+        console.print(f"  {escape(rule)}: {count:,} proposals fail it, {alone[rule]:,} fail only it")
 
 
 def _write_rows(rows: list[dict[str, object]]) -> None:
