@@ -87,7 +87,7 @@ def before(command: list[str]) -> str:
     """The same command run by the older checkout, once: its time and ratio to the baseline, for the note."""
     if not BEFORE:
         return ""
-    old = [sys.executable, "-c", "from api.cli import main; main()", *command[len(GRANTS) :]]
+    old = [sys.executable, "-P", "-c", "from api.cli import main; main()", *command[len(GRANTS) :]]
     timing = timed(old, 1, {**os.environ, "PYTHONPATH": BEFORE[0]})
     return f"before: {timing.median():.1f} s, CPU {statistics.median(timing.cpu):.1f} s; "
 
