@@ -87,7 +87,7 @@ def before(command: list[str]) -> str:
     """The same command run by the older checkout, once: its time and ratio to the baseline, for the note."""
     if not BEFORE:
         return ""
-    old = [sys.executable, "-c", "from api.cli import main; main()", *command[len(GRANTS) :]]
+    old = [sys.executable, "-P", "-c", "from api.cli import main; main()", *command[len(GRANTS) :]]
     timing = timed(old, 1, {**os.environ, "PYTHONPATH": BEFORE[0]})
     return f"before: {timing.median():.1f} s, CPU {statistics.median(timing.cpu):.1f} s; "
 
@@ -130,13 +130,29 @@ def bench_simulate(root: Path, n: int, repeat: int, runs: int = 1000, noise: str
     row(f"`grants simulate --noise {noise} --runs {runs}`, {n:,}", ours, base, "argsort+cumsum+bincount", 1.5, old)
 
 
+def rules_instance(folder: Path, n: int) -> Path:
+    """The SEE call (seven rules on areas, partners, countries, grant, duration, co-financing) and
+    ``n`` generated proposals of ~5 partners, over half of them ineligible: the rules and their
+    reasons at work, which the benchmark call (no eligibility rules) does not exercise."""
+    from benchmarks.bench_eligibility import SEE_CALL, generated
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "call.yaml").write_text(SEE_CALL.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "proposals.json").write_text(json.dumps(generated(n)))
+    return folder
+
+
 def bench_check(root: Path, n: int, repeat: int) -> None:
-    folder = write_instance(root / f"check-{n}", n)
-    files = [str(folder / "call.yaml"), str(folder / "proposals.json")]
-    command = [*GRANTS, "check", *files, "--json"]
-    ours, old = timed(command, repeat), before(command)
-    base = timed([*PYTHON, "json", str(folder)], repeat)
-    row(f"`grants check --json`, {n:,}", ours, base, "json.load", 2.0, old)
+    instances = {
+        "benchmark call, no rules": write_instance(root / f"check-{n}", n),
+        "SEE call, 7 rules": rules_instance(root / f"check-see-{n}", n),
+    }
+    for what, folder in instances.items():
+        files = [str(folder / "call.yaml"), str(folder / "proposals.json")]
+        command = [*GRANTS, "check", *files, "--json"]
+        ours, old = timed(command, repeat), before(command)
+        base = timed([*PYTHON, "json", str(folder)], repeat)
+        row(f"`grants check --json`, {n:,}, {what}", ours, base, "json.load", 2.0, old)
 
 
 def main(argv: list[str] | None = None) -> None:

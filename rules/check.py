@@ -44,14 +44,22 @@ class EligibilityReport(BaseModel):
 def check(call: Call, proposals: list[Proposal] | ProposalTable, source: str = "") -> EligibilityReport:
     """The eligibility report; raises ProposalError when a partner's place is unknown."""
     table = proposals if isinstance(proposals, ProposalTable) else compile_proposals(proposals, source)
-    ctx = Context(call=call, areas=call_areas(call.areas), table=table)
-    verdicts = [ctx.passes(rule) for rule in call.eligibility]
+    ctx, verdicts = rule_verdicts(call, table)
     eligible = np.logical_and.reduce(verdicts) if verdicts else np.ones(table.size, dtype=bool)
     # Python lists: indexing numpy arrays one element at a time costs more than the rules themselves.
     passed = [v.tolist() for v in verdicts]
     with gc_paused():
         results = _results(call, ctx, table, eligible.tolist(), passed)
     return EligibilityReport(call_id=call.id, results=results)
+
+
+def rule_verdicts(call: Call, table: ProposalTable) -> tuple[Context, list[np.ndarray]]:
+    """Each of the call's rules as one boolean per proposal, and the context that explains them.
+
+    This is the rule evaluation proper (numpy over the columns); the report adds the reasons.
+    """
+    ctx = Context(call=call, areas=call_areas(call.areas), table=table)
+    return ctx, [ctx.passes(rule) for rule in call.eligibility]
 
 
 def _results(

@@ -36,8 +36,12 @@ IMPORT_FILE = re.compile(r"^proposals:[ \t]*[^\s\[{#|>&*-]", re.MULTILINE)
 
 
 def is_import_file(text: str) -> bool:
-    """A YAML file whose ``proposals:`` names a file, not a list."""
-    return bool(IMPORT_FILE.search(text))
+    """A YAML file whose ``proposals:`` names a file, not a list.
+
+    The substring test comes first: the line-anchored pattern alone takes 0.3 s on a
+    50 MB JSON file, where a key is written ``"proposals":`` and never matches.
+    """
+    return "proposals:" in text and bool(IMPORT_FILE.search(text))
 
 
 class ImportFile(BaseModel):

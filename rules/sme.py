@@ -35,8 +35,7 @@ NAMES = {c.code: c.name for c in CLASSES} | {NOT_SME: "not an SME", UNKNOWN: "un
 
 def sme_class(partner: Partner) -> int:
     """The smallest class the partner fits; ``UNKNOWN`` without headcount or money figures."""
-    money = [v for v in (partner.turnover, partner.balance_sheet) if v is not None]
-    if partner.headcount is None or not money:
+    if partner.headcount is None or (partner.turnover is None and partner.balance_sheet is None):
         return UNKNOWN
     for cls in CLASSES:
         if partner.headcount < cls.headcount_below and (

