@@ -32,11 +32,11 @@ HEAD = 512
 
 @dataclass(frozen=True)
 class Family:
-    """Capped limits of one measure over disjoint sets of proposals (the countries of a per-country cap).
+    """Limits of one measure over disjoint sets of proposals (the countries of a per-country cap).
 
-    Their running totals along a draw's order come from one grouped cumulative sum:
-    ``label`` is each proposal's group (``len(rows) - 1`` when it is in none) and
-    ``rows`` each group's row in the limit table, the last the row that never binds.
+    Their totals along a draw's order are summed per group in one pass: ``label`` is
+    each proposal's group (``len(rows) - 1`` when it is in none) and ``rows`` each
+    group's row in the limit table, the last the row that never binds.
     """
 
     label: np.ndarray
@@ -138,7 +138,7 @@ class Draws:
     def ring_fence(self, group_order: np.ndarray, r: int, low: int) -> None:
         """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
         need = int((low - self.used[:, r]).max(initial=0))
-        typical = max(int(np.median(self.p.high)), 1) if self.w.is_amount[r] else 1
+        typical = max(int(np.median(self.p.high)), 1) if self.w.is_amount[r] and self.p.size else 1
         start = self.advance(group_order, (r, low), window=max(64, 2 * need // typical))
         for t in range(start, group_order.shape[1]):
             short = self.used[:, r] < low
