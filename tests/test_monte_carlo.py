@@ -122,3 +122,13 @@ def test_the_walk_is_the_funding_line_on_the_benchmark_call(seed: int, allocatio
     keys = np.argsort(np.argsort(noisy, axis=1), axis=1).astype(np.float32)  # ranks: distinct, exact in float32
     eligible = rng.random(keys.shape) < 0.95
     assert_walk_is_the_funding_line(p, keys, eligible, exact=False)
+
+
+def test_a_country_with_its_grants_used_up_does_not_end_the_draw() -> None:
+    """One grant per country: after AT and IT are served, FR's proposal is still funded (it once was not)."""
+    call = funding_call(1_000 * K, None, mode="rank", constraints=[{"by": "lead_country", "max_grants": 1}])
+    entries = [ranked("A", 14, 100 * K, "AT"), ranked("B", 13, 100 * K, "IT"), ranked("C", 12, 100 * K, "FR")]
+    p = portfolio_for(call, ranking_of(*entries).fundable(), Scenario(mode="rank"))
+    keys = np.repeat(p.score[None, :], 3, axis=0)
+    funded, _ = Walker(p).walk(keys, np.ones(keys.shape, dtype=bool), exact=True)
+    assert funded.all()
