@@ -8,7 +8,8 @@ explanations), which is why they are the yardstick and not a straw man:
   (each row one ``LpAffineExpression`` from (variable, coefficient) pairs, no ``+=`` or
   ``sum()`` loops), solved by CBC or by HiGHS at the same relative gap as ``grants``;
 - ``montecarlo DIR RUNS NOISE``: argsort of noisy scores, cumsum of requests under the
-  budget and the grant count, bincount of the funded (no caps, no minimums);
+  budget and the grant count, bincount of the funded. It keeps no country cap and no
+  topic minimum (``grants`` keeps both), so it is a lower bound, not an equal pipeline;
 - ``json DIR``: ``json.load`` of the proposals file.
 
 Run as ``python -m benchmarks.baselines KIND DIR [...]``.

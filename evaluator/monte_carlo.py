@@ -4,23 +4,56 @@ Every draw perturbs the consolidated scores, re-applies the thresholds, re-sorts
 and walks the funding line exactly as ``evaluator.funding_line`` does (ring-fenced
 minimums, caps, grant count, partial funding at the line, the discipline), with
 draws along the first axis: the loop runs over positions in the list, never over
-draws. Up to the first position where any limit could bind, the line is a prefix
-of the sorted list and is taken with one cumulative sum; only the contested zone
-beyond it is walked step by step. The funding-line tie rule is not applied: under
-continuous noise exact ties have probability zero, and the ex aequo order stands.
+draws. Each draw is sorted once; a minimum's own order is read off that sort.
+
+Most of a walk is a head that surely fits: up to the first proposal whose cap could
+be reached, every open proposal is funded in full whatever the rest does. The head
+is found per draw and per limit, from running totals within each capped group (a
+country's running spend, not the whole list's), and funded at once; only the
+contested zone beyond it is walked step by step, over the draws still able to fund.
+The funding-line tie rule is not applied: under continuous noise exact ties have
+probability zero, and the ex aequo order stands.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from evaluator.portfolio import Portfolio
+from evaluator.portfolio import Limit, Portfolio
 
 NEVER = np.iinfo(np.int64).max // 4
 CHECK_EVERY = 64
-HEAD = 4096
+HEAD = 512
+"""The first window of positions the head looks at; it doubles while every draw fits the whole window."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """Limits of one measure over disjoint sets of proposals (the countries of a per-country cap).
+
+    Their totals along a draw's order are summed per group in one pass: ``label`` is
+    each proposal's group (``len(rows) - 1`` when it is in none) and ``rows`` each
+    group's row in the limit table, the last the row that never binds.
+    """
+
+    label: np.ndarray
+    rows: np.ndarray
+    amount: bool
+
+    @property
+    def single(self) -> bool:
+        """One group holding every proposal (the budget, the grant count): a plain cumulative sum."""
+        return len(self.rows) == 2 and not np.any(self.label)
+
+    def by_group(self, order: np.ndarray) -> dict[int, np.ndarray]:
+        """Each group's members in each draw's order, keyed by row: one stable (radix) sort of the labels."""
+        laid_out = np.take_along_axis(order, np.argsort(self.label[order], axis=1, kind="stable"), axis=1)
+        sizes = np.bincount(self.label, minlength=len(self.rows))
+        ends = np.cumsum(sizes)
+        return {int(r): laid_out[:, ends[g] - sizes[g] : ends[g]] for g, r in enumerate(self.rows[:-1].tolist())}
 
 
 class Walker:
@@ -29,9 +62,13 @@ class Walker:
     def __init__(self, p: Portfolio):
         self.p = p
         self.rows, self.is_amount, self.cap = _row_table(p)
+        self.families = _families(p.limits, list(range(len(p.limits))), p.size)
+        self.capped = [f for f in self.families if any(p.limits[r].high is not None for r in f.rows[:-1].tolist())]
+        self.fenced = _families(p.limits, [r for r, limit in enumerate(p.limits) if limit.low is not None], p.size)
         self.lists = int(p.list_of.max(initial=0)) + 1
         self.cheapest = int(p.low.min(initial=0))
-        self.counted = ~self.is_amount & (self.cap < NEVER)
+        everyone = np.array([len(limit.members) == p.size for limit in p.limits] + [False])
+        self.counted = everyone & ~self.is_amount & (self.cap < NEVER)
 
     def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
         """Which proposals each draw funds, and which draws could not meet a minimum (they fund nobody).
@@ -41,19 +78,20 @@ class Walker:
         state = Draws(self, keys.shape[0], eligible)
         kind: Literal["stable", "quicksort"] = "stable" if exact else "quicksort"
         keys = keys if exact else keys.astype(np.float32)
-        minimums = [(r, limit) for r, limit in enumerate(self.p.limits) if limit.low is not None]
-        for r, limit in minimums:
-            members = limit.members
-            state.ring_fence(members[np.argsort(-keys[:, members], axis=1, kind=kind)], r, limit.low or 0)
-        unmet = np.zeros(len(keys), dtype=bool)
-        for r, limit in minimums:
-            unmet |= state.used[:, r] < (limit.low or 0)
         order = np.argsort(-keys, axis=1, kind=kind).astype(np.int32)
+        group_orders = {r: members for family in self.fenced for r, members in family.by_group(order).items()}
+        minimums = [(r, limit.low) for r, limit in enumerate(self.p.limits) if limit.low is not None]
+        for r, low in minimums:
+            state.ring_fence(group_orders[r], r, low)
+        unmet = np.zeros(len(keys), dtype=bool)
+        for r, low in minimums:
+            unmet |= state.used[:, r] < low
+        state.live &= ~unmet
         start = state.advance(order, None)
         for j in range(start, self.p.size):
-            state.step(order[:, j], None)
-            if (j - start) % CHECK_EVERY == 0 and state.exhausted():
+            if (j - start) % CHECK_EVERY == 0 and not state.still_live():
                 break
+            state.step(order[:, j], state.live)
         state.funded[unmet] = False
         return state.funded, unmet
 
@@ -69,6 +107,7 @@ class Draws:
         self.funded = np.zeros(eligible.shape, dtype=bool)
         self.decided = ~eligible
         self.closed = np.zeros((draws, walker.lists), dtype=bool)
+        self.live = np.ones(draws, dtype=bool)
 
     def step(self, items: np.ndarray, active: np.ndarray | None) -> None:
         """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over."""
@@ -98,66 +137,154 @@ class Draws:
 
     def ring_fence(self, group_order: np.ndarray, r: int, low: int) -> None:
         """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
-        start = self.advance(group_order, (r, low))
+        need = int((low - self.used[:, r]).max(initial=0))
+        typical = max(int(np.median(self.p.high)), 1) if self.w.is_amount[r] and self.p.size else 1
+        start = self.advance(group_order, (r, low), window=max(64, 2 * need // typical))
         for t in range(start, group_order.shape[1]):
             short = self.used[:, r] < low
             if not short.any():
                 return
             self.step(group_order[:, t], short)
 
-    def advance(self, order: np.ndarray, target: tuple[int, int] | None) -> int:
-        """Fund the surely-fitting head of each draw's order, looking at a window that doubles until it suffices."""
-        window = HEAD
-        while True:
-            complete = window >= order.shape[1]
-            length = self._head(order[:, :window], target, complete)
-            if length < window or complete:
-                return length
-            window *= 2
+    def advance(self, order: np.ndarray, target: tuple[int, int] | None, window: int = HEAD) -> int:
+        """Fund the surely-fitting head of each draw's order, window after window; return where stepping resumes.
 
-    def _head(self, order: np.ndarray, target: tuple[int, int] | None, complete: bool) -> int:
+        A window wholly funded by every draw is followed by one twice as wide, so a
+        short head costs a short look and a long one a few.
+        """
+        start = 0
+        while start < order.shape[1]:
+            length = self._head(order[:, start : start + window], target)
+            if length is None:
+                return order.shape[1]
+            if length < min(window, order.shape[1] - start):
+                return start + length
+            start, window = start + window, window * 2
+        return start
+
+    def _head(self, order: np.ndarray, target: tuple[int, int] | None) -> int | None:
         """Fund at once the head of each draw's ``order`` that surely fits; return where stepping must resume.
 
-        Up to the first position where the cumulative request could exceed the room
-        left under any limit, every open proposal fits in full, whatever the rest of
-        the walk does. With a ``target`` (a minimum: row and amount) the head stops at
-        the proposal that meets it, as the ring-fence does.
+        Up to the first open proposal whose running total, within any capped group it
+        belongs to, passes the room that group has left (or whose list is closed),
+        every open proposal fits in full, whatever the rest of the walk does. With a
+        ``target`` (a minimum: row and amount) the head stops at the proposal that
+        meets it, as the ring-fence does. Stepping resumes at the shortest head among
+        the draws that still have something to do there (None: none has).
         """
         width = order.shape[1]
-        if width == 0 or (self.p.settings.ranking_discipline and self.closed.any()):
-            return 0
-        open_items = ~self.decided[self.index[:, None], order]
-        spend = np.where(open_items, self.p.high[order], 0).cumsum(axis=1)
-        counts = open_items.cumsum(axis=1)
-        left = self.w.cap[None, :] - self.used
-        amount_room = np.where(self.w.is_amount[None, :], left, NEVER).min(axis=1)
-        count_room = np.where(self.w.is_amount[None, :], NEVER, left).min(axis=1)
-        length = _first(((spend > amount_room[:, None]) | (counts > count_room[:, None])), width)
+        window = Window(self, order)
+        length = np.full(len(order), width)
+        if self.p.settings.ranking_discipline and self.closed.any():
+            length = _first(window.open & self.closed[self.index[:, None], self.p.list_of[order]], width)
+        for family in self.w.capped:
+            length = np.minimum(length, window.first_over(family))
+        done = ~self.live
         if target is not None:
             r, low = target
             need = low - self.used[:, r]
-            reached = (spend if self.w.is_amount[r] else counts) >= need[:, None]
-            length = np.where(need > 0, np.minimum(length, _first(reached, width) + 1), 0)
-        if length.min() >= width and not complete:
-            return width
-        take = open_items & (np.arange(width)[None, :] < length[:, None])
-        draws, items = np.nonzero(take)
-        self._fund_full(draws, order[draws, items])
-        return int(length.min())
+            reach = _first(window.running(self.w.is_amount[r]) >= need[:, None], width) + 1
+            done |= (need <= 0) | (reach <= length)
+            length = np.where(need > 0, np.minimum(length, reach), 0)
+        window.fund(length)
+        return None if done.all() else int(length[~done].min())
 
-    def _fund_full(self, draws: np.ndarray, items: np.ndarray) -> None:
-        self.decided[draws, items] = True
-        self.funded[draws, items] = True
-        rows = self.w.rows[items]
-        spend = np.where(self.w.is_amount[rows], self.p.high[items][:, None], 1)
-        np.add.at(self.used, (np.repeat(draws, rows.shape[1]), rows.ravel()), spend.ravel())
+    def still_live(self) -> bool:
+        """Drop the draws that can fund nothing more (budget below every minimum grant, or the grant count full).
 
-    def exhausted(self) -> bool:
-        """No draw can fund anything more: its budget is below every minimum grant or its count is full."""
+        Only limits over every proposal end a walk: a full country still leaves the others.
+        """
         left = self.w.cap[None, :] - self.used
         budget_gone = left[:, 0] < self.w.cheapest
         counts_full = np.any(self.w.counted[None, :] & (left < 1), axis=1)
-        return bool(np.all(budget_gone | counts_full))
+        self.live &= ~(budget_gone | counts_full)
+        return bool(self.live.any())
+
+
+class Window:
+    """A window of positions of every draw's order, with the running totals the head needs, each computed once."""
+
+    def __init__(self, draws: Draws, order: np.ndarray):
+        self.d = draws
+        self.order = order
+        self.open = ~np.take_along_axis(draws.decided, order, axis=1)
+        self.spend = np.where(self.open, draws.p.high[order], 0)
+        self.counts = self.open.astype(np.int64)
+        self._running = {True: self.spend.cumsum(axis=1), False: self.counts.cumsum(axis=1)}
+        self._flat: dict[int, np.ndarray] = {}
+
+    def running(self, amount: bool) -> np.ndarray:
+        """Per draw, the running spend (or count) of the open proposals along the window."""
+        return self._running[amount]
+
+    def first_over(self, family: Family) -> np.ndarray:
+        """Per draw, the first position whose running total within its group passes the room the group has left.
+
+        A proposal that is not open adds nothing, so it never passes first. Only the
+        groups whose whole window could pass their room are summed one by one.
+        """
+        width = self.order.shape[1]
+        left = self.d.w.cap[family.rows] - self.d.used[:, family.rows]
+        if family.single:
+            return _first(self.running(family.amount) > left[:, :1], width)
+        values = self.spend if family.amount else self.counts
+        first = np.full(len(self.order), width)
+        could = np.any(self._sums(family, values) > left, axis=0)[:-1]
+        label = family.label[self.order]
+        for g in np.flatnonzero(could).tolist():
+            inside = label == g
+            over = inside & (np.where(inside, values, 0).cumsum(axis=1) > left[:, g : g + 1])
+            first = np.minimum(first, _first(over, width))
+        return first
+
+    def fund(self, length: np.ndarray) -> None:
+        """Fund in full each draw's open proposals before its ``length``, and count them in every limit."""
+        take = self.open & (np.arange(self.order.shape[1])[None, :] < length[:, None])
+        np.put_along_axis(self.d.decided, self.order, ~self.open | take, axis=1)
+        np.put_along_axis(
+            self.d.funded, self.order, np.take_along_axis(self.d.funded, self.order, axis=1) | take, axis=1
+        )
+        last = np.maximum(length - 1, 0)[:, None]
+        for family in self.d.w.families:
+            if family.single:
+                taken = np.where(length > 0, np.take_along_axis(self.running(family.amount), last, axis=1)[:, 0], 0)
+                self.d.used[:, family.rows[0]] += taken
+            else:
+                values = np.where(take, self.spend if family.amount else self.counts, 0)
+                self.d.used[:, family.rows] += self._sums(family, values)
+
+    def _sums(self, family: Family, values: np.ndarray) -> np.ndarray:
+        """Per draw, the sum of ``values`` in each group of the family, exact in int64.
+
+        ``bincount`` sums in floats, exact for whole cents while every partial sum stays
+        below 2**53 cents: a sum compared with a room, or of proposals that fit the
+        budget, stays below the largest budget a call may have (10**14 cents).
+        """
+        groups = len(family.rows)
+        if id(family) not in self._flat:
+            self._flat[id(family)] = (self.d.index[:, None] * groups + family.label[self.order]).ravel()
+        sums = np.bincount(self._flat[id(family)], weights=values.ravel(), minlength=len(values) * groups)
+        return np.rint(sums).astype(np.int64).reshape(len(values), groups)
+
+
+def _families(limits: list[Limit], rows: list[int], size: int) -> list[Family]:
+    """The limits ``rows`` packed into families of disjoint groups of one measure, in the order they come."""
+    packed: list[tuple[bool, list[int], np.ndarray]] = []
+    for r in rows:
+        limit = limits[r]
+        amount = limit.measure == "amount"
+        home = next((f for f in packed if f[0] == amount and not np.any(f[2][limit.members] >= 0)), None)
+        if home is None:
+            home = (amount, [], np.full(size, -1, dtype=np.int64))
+            packed.append(home)
+        home[2][limit.members] = len(home[1])
+        home[1].append(r)
+    families = []
+    for amount, members_of, label in packed:
+        label[label < 0] = len(members_of)
+        dtype = np.int8 if len(members_of) < 127 else np.int16 if len(members_of) < 32_767 else np.int64
+        families.append(Family(label.astype(dtype), np.array([*members_of, len(limits)], dtype=np.int64), amount))
+    return families
 
 
 def _row_table(p: Portfolio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

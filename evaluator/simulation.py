@@ -28,6 +28,7 @@ from rules.proposal import Proposal
 from rules.yamlio import parse_yaml
 
 CHUNK_CELLS = 5_000_000
+"""Draws times proposals walked at once: 500 draws of 10,000 proposals (about 150 MB), no slower than more."""
 SURE = 6.0
 MAX_SWEEP_STEPS = 1_000
 """Each step is a whole allocation: a thousand already draws a smooth curve, and a typo of
@@ -74,13 +75,19 @@ class Odds(BaseModel):
 
 
 class FundingOdds(BaseModel):
+    """The odds of funding, summarised: who is safe, who is out, and the proposals in between one by one."""
+
     method: Literal["noise", "resample"]
     noise: Decimal | None
     runs: int
     seed: int
-    odds: list[Odds] = Field(description="in rank order")
+    proposals: int = Field(description="proposals some draw could fund (eligible; fundable or only below a threshold)")
+    always_funded: int = Field(description="proposals funded in every draw")
+    never_funded: int = Field(description="proposals funded in no draw")
     uncertain: int = Field(description="proposals funded in between 5% and 95% of the draws")
     infeasible_draws: int = Field(default=0, description="draws in which a minimum could not be met (nobody funded)")
+    full: bool = Field(description="odds lists every proposal; otherwise only those funded in some draws but not all")
+    odds: list[Odds] = Field(description="in rank order")
 
 
 def compare(
@@ -184,6 +191,7 @@ def funding_odds(
     runs: int = 1000,
     seed: int = 0,
     resample: bool = False,
+    full: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> FundingOdds:
     """Each proposal's chance of funding when its evaluators' scores are noisy (or resampled).
@@ -191,7 +199,9 @@ def funding_odds(
     ``noise`` is the standard deviation of each evaluator's score on each criterion,
     so a criterion scored by ``m`` evaluators moves by ``noise / sqrt(m)`` (exact for
     the mean; for the median or trimmed mean it is the usual approximation).
-    ``resample`` instead draws each proposal's evaluators with replacement.
+    ``resample`` instead draws each proposal's evaluators with replacement. Without
+    ``full`` the odds list only the proposals funded in some draws but not all; the
+    others are counted (on 10,000 proposals most are safe or out in every draw).
     """
     if runs < 1:
         raise SimulationError(f"runs must be at least 1, got {runs}")
@@ -199,7 +209,9 @@ def funding_odds(
         raise SimulationError(f"the seed must be zero or more, got {seed}")
     if not resample:
         _check_noise(call, noise)
-    p = _candidates(call, ranking)
+    candidates = _candidates(call, ranking)
+    p = portfolio_for(call, candidates, Scenario(mode="rank"))
+    now = _funded_now(call, ranking, p if all(e.fundable for e in candidates) else None)
     scores = ScoreTable.build(call, p, proposals)
     if resample and not scores.has_evaluations:
         raise SimulationError("resampling evaluators needs proposals with evaluator scores")
@@ -216,33 +228,34 @@ def funding_odds(
         infeasible += int(unmet.sum())
         if on_chunk is not None:
             on_chunk(done + size, runs)
-    odds = _odds(call, ranking, p, funded, runs, seed, None if resample else noise)
-    odds.infeasible_draws = infeasible
-    return odds
-
-
-def _odds(
-    call: Call, ranking: Ranking, p: Portfolio, funded: np.ndarray, runs: int, seed: int, noise: Decimal | None
-) -> FundingOdds:
-    now = _funded_now(call, ranking)
     share = funded / runs
-    odds = [
-        Odds(id=e.id, score=e.weighted_total, funded_now=e.id in now, probability=Decimal(f"{share[k]:.4f}"))
-        for k, e in enumerate(p.entries)
-    ]
+    listed = np.arange(p.size) if full else np.flatnonzero((funded > 0) & (funded < runs))
     return FundingOdds(
-        method="resample" if noise is None else "noise",
-        noise=noise,
+        method="noise" if not resample else "resample",
+        noise=None if resample else noise,
         runs=runs,
         seed=seed,
-        odds=odds,
+        proposals=p.size,
+        always_funded=int(np.count_nonzero(funded == runs)),
+        never_funded=int(np.count_nonzero(funded == 0)),
         uncertain=int(np.count_nonzero((share >= 0.05) & (share <= 0.95))),
+        infeasible_draws=infeasible,
+        full=full,
+        odds=[_odds(p.entries[k], now, share[k]) for k in listed.tolist()],
     )
 
 
-def _funded_now(call: Call, ranking: Ranking) -> set[str]:
-    """Who the rank-mode funding line funds on the scores as they are (no explanation needed here)."""
-    p = portfolio_for(call, ranking.fundable(), Scenario(mode="rank"))
+def _odds(entry: RankedProposal, now: set[str], share: float) -> Odds:
+    probability = Decimal(f"{share:.4f}")
+    return Odds(id=entry.id, score=entry.weighted_total, funded_now=entry.id in now, probability=probability)
+
+
+def _funded_now(call: Call, ranking: Ranking, fundable: Portfolio | None) -> set[str]:
+    """Who the rank-mode funding line funds on the scores as they are (no explanation needed here).
+
+    ``fundable`` is the portfolio of the fundable proposals when the caller has it already.
+    """
+    p = fundable or portfolio_for(call, ranking.fundable(), Scenario(mode="rank"))
     line = execute(p, time.monotonic() + float(p.settings.time_limit_seconds))
     return set() if line.amounts is None else {p.entries[k].id for k in np.flatnonzero(line.amounts > 0).tolist()}
 
@@ -263,10 +276,9 @@ def _check_noise(call: Call, noise: Decimal | None) -> None:
         raise SimulationError(f"a noise of {noise} is wider than the widest scale ({widest}) of the call's criteria")
 
 
-def _candidates(call: Call, ranking: Ranking) -> Portfolio:
+def _candidates(call: Call, ranking: Ranking) -> list[RankedProposal]:
     """Every proposal that some draw could fund, under the call's rank-mode rules."""
-    entries = [e for e in ranking.entries if e.eligible and (e.fundable or _thresholds_only(call, e))]
-    return portfolio_for(call, entries, Scenario(mode="rank"))
+    return [e for e in ranking.entries if e.eligible and (e.fundable or _thresholds_only(call, e))]
 
 
 class ScoreTable:

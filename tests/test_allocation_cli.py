@@ -96,7 +96,7 @@ def test_simulate_sweep_and_monte_carlo_as_json(files: tuple[Path, Path]) -> Non
     )
     assert [p["grants"] for p in sweep] == [1, 2, 3]
     odds = json.loads(
-        runner.invoke(app, ["simulate", *map(str, files), "--noise", "0.5", "--runs", "200", "--json"]).output
+        runner.invoke(app, ["simulate", *map(str, files), "--noise", "0.5", "--runs", "200", "--json", "--full"]).output
     )
     assert odds["runs"] == 200 and {o["id"] for o in odds["odds"]} == {"A", "B", "C", "D"}
 

@@ -49,3 +49,15 @@ def test_check_summarises_by_failed_rule(files: list[str]) -> None:
     out = grants("check", *files)
     assert "… and 80 more rows not shown" in out
     assert "120 of 120 proposals are eligible" in out
+
+
+def test_simulate_shows_the_screen_nearest_even_odds(files: list[str]) -> None:
+    odds = json.loads(grants("simulate", *files, "--noise", "1", "--runs", "200", "--json"))
+    assert len(odds["odds"]) > 40
+    out = grants("simulate", *files, "--noise", "1", "--runs", "200")
+    assert f"… and {len(odds['odds']) - 40} more rows not shown (shown: the 40 nearest even odds" in out
+    nearest = sorted(odds["odds"], key=lambda o: abs(float(o["probability"]) - 0.5))
+    assert all(o["id"] in out for o in nearest[:30])
+    assert not any(o["id"] in out for o in nearest[50:])
+    everything = grants("simulate", *files, "--noise", "1", "--runs", "200", "--all")
+    assert all(o["id"] in everything for o in odds["odds"])

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from api.commands.calls import AsJson, CallPath, ProposalsPath, console, ranked
 from api.commands.progress import progress
-from api.commands.screen import AllRows, print_json, screenful
+from api.commands.screen import SCREEN_ROWS, AllRows, print_json, screenful
 
 if TYPE_CHECKING:
     from evaluator.allocation import Allocation
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rules.proposal import Proposal
 
 JSON_KEYS = ("status", "objective", "total_awarded", "budget_left", "grants", "reserve", "binding")
-DOUBT = (Decimal("0.05"), Decimal("0.95"))
+EVEN = Decimal("0.5")
 UNLIMITED = 10_000
 Mode = Annotated[
     Literal["rank", "optimal"] | None, typer.Option("--mode", help="rank or optimal (default: the call's)")
@@ -186,6 +186,10 @@ def simulate_command(
     ] = None,
     as_json: AsJson = False,
     everything: AllRows = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="the odds of every proposal, also those funded in every draw or in none"),
+    ] = False,
 ) -> None:
     """Budget sweeps, Monte Carlo funding odds, or scenarios side by side."""
     from evaluator.simulation import SimulationError, budget_sweep, compare, load_scenarios
@@ -216,7 +220,7 @@ def simulate_command(
             summaries = compare(call, ranking, planned, on_step=bar)
         _show(summaries, as_json, _print_scenarios)
     else:
-        odds = _odds_with_progress(call, ranking, proposals, sd, runs, seed, resample)
+        odds = _odds_with_progress(call, ranking, proposals, sd, runs, seed, resample, full)
         _show(odds, as_json, lambda result: _print_odds(result, everything))
 
 
@@ -233,12 +237,21 @@ def _noise(text: str) -> Decimal:
 
 
 def _odds_with_progress(
-    call: Call, ranking: Ranking, proposals: list[Proposal], sd: Decimal | None, runs: int, seed: int, resample: bool
+    call: Call,
+    ranking: Ranking,
+    proposals: list[Proposal],
+    sd: Decimal | None,
+    runs: int,
+    seed: int,
+    resample: bool,
+    full: bool,
 ) -> FundingOdds:
     from evaluator.simulation import funding_odds
 
     with progress("Monte Carlo", runs) as bar:
-        return funding_odds(call, ranking, proposals, noise=sd, runs=runs, seed=seed, resample=resample, on_chunk=bar)
+        return funding_odds(
+            call, ranking, proposals, noise=sd, runs=runs, seed=seed, resample=resample, full=full, on_chunk=bar
+        )
 
 
 def _show(result: Any, as_json: bool, printer: Any) -> None:
@@ -295,24 +308,35 @@ def _print_scenarios(rows: list[ScenarioSummary]) -> None:
 
 
 def _print_odds(odds: FundingOdds, everything: bool = False) -> None:
-    """By default the proposals whose funding is in doubt (5% to 95% of the draws), a screen of them."""
+    """The proposals whose funding is in doubt, counts of the safe and the out; a screen of rows unless ``--all``.
+
+    A screen shows the proposals nearest even odds (the ones a decision hangs on),
+    in rank order; ``--full`` also lists those funded in every draw or in none.
+    """
     title = f"Funding odds — {odds.runs} draws, " + (
         f"evaluator noise sd {odds.noise}" if odds.method == "noise" else "evaluators resampled"
     )
     table = Table(title=title)
     for column in ("proposal", "score", "funded now", "probability"):
         table.add_column(column, justify="left" if column == "proposal" else "right")
-    doubtful = odds.odds if everything else [o for o in odds.odds if DOUBT[0] <= o.probability <= DOUBT[1]]
-    rows, rest = screenful(doubtful, everything)
+    rows = odds.odds
+    if not everything and len(rows) > SCREEN_ROWS:
+        nearest = sorted(range(len(rows)), key=lambda k: (abs(rows[k].probability - EVEN), k))[:SCREEN_ROWS]
+        rows = [rows[k] for k in sorted(nearest)]
     for o in rows:
         table.add_row(escape(o.id), str(o.score), "yes" if o.funded_now else "no", f"{o.probability:.1%}")
     _print_wide(table)
-    if rest:
-        console.print(rest)
-    if not everything:
-        surely = sum(o.probability > DOUBT[1] for o in odds.odds)
-        console.print(f"{surely} proposals are funded in more than 95% of the draws, the rest in fewer than 5% (--all)")
-    console.print(f"{odds.uncertain} proposals are funded in 5% to 95% of the draws (seed {odds.seed})")
+    if len(rows) < len(odds.odds):
+        console.print(
+            f"… and {len(odds.odds) - len(rows):,} more rows not shown (shown: the {len(rows)} nearest even odds; "
+            "--all prints every row, --json the document)"
+        )
+    between = odds.proposals - odds.always_funded - odds.never_funded
+    console.print(
+        f"{odds.always_funded:,} proposals are funded in every draw, {odds.never_funded:,} in none"
+        + ("" if odds.full else " (--full lists them)")
+        + f"; {between:,} in some draws but not all, {odds.uncertain:,} of them in 5% to 95% (seed {odds.seed})"
+    )
     if odds.infeasible_draws:
         console.print(f"{odds.infeasible_draws} draws could not meet a minimum and fund nobody")
 

@@ -1,0 +1,134 @@
+"""The vectorised walk funds, draw by draw, exactly whom the engine's funding line funds on that draw's order."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.instances import benchmark_instance
+from evaluator.allocation import Scenario, portfolio_for
+from evaluator.funding_line import funding_line
+from evaluator.monte_carlo import Walker
+from evaluator.portfolio import Portfolio
+from tests.test_allocation import K, funding_call, ranked, ranking_of
+
+
+def reordered(p: Portfolio, keys: np.ndarray, eligible: np.ndarray) -> tuple[Portfolio, np.ndarray]:
+    """One draw as a portfolio: its eligible proposals in the order of its keys (ties as ranked), limits renumbered."""
+    order = np.array([k for k in np.argsort(-keys, kind="stable").tolist() if eligible[k]], dtype=np.int64)
+    position = np.full(p.size, -1, dtype=np.int64)
+    position[order] = np.arange(len(order))
+    limits = [
+        dataclasses.replace(limit, members=np.sort(position[limit.members][position[limit.members] >= 0]))
+        for limit in p.limits
+    ]
+    draw = Portfolio(
+        entries=[p.entries[k] for k in order.tolist()],
+        score=p.score[order],
+        low=p.low[order],
+        high=p.high[order],
+        list_of=p.list_of[order],
+        budget=p.budget,
+        limits=limits,
+        settings=p.settings,
+    )
+    return draw, order
+
+
+def assert_walk_is_the_funding_line(p: Portfolio, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> None:
+    funded, unmet = Walker(p).walk(keys, eligible, exact=exact)
+    for d in range(len(keys)):
+        draw, order = reordered(p, keys[d], eligible[d])
+        walk, missed = funding_line(draw, time.monotonic() + 60)
+        expected = np.zeros(p.size, dtype=bool)
+        if not missed:
+            expected[order[walk.amounts > 0]] = True
+        assert bool(unmet[d]) == bool(missed), d
+        assert np.array_equal(funded[d], expected), (d, np.flatnonzero(funded[d] != expected).tolist())
+
+
+@st.composite
+def noisy_instances(draw: st.DrawFn) -> tuple[Portfolio, np.ndarray, np.ndarray]:
+    """Small calls with every rank-mode rule the walk knows, and draws of keys with ties (on quarter points)."""
+    n = draw(st.integers(1, 30))
+    per_topic = draw(st.booleans())
+    entries = []
+    for k in range(n):
+        topic = draw(st.sampled_from(["a", "b", "c"]))
+        entries.append(
+            ranked(
+                f"P{k:02d}",
+                draw(st.integers(20, 30)) / 2,
+                draw(st.integers(5, 50)) * 10 * K,
+                draw(st.sampled_from(["AT", "IT", "FR"])),
+                topic,
+                topic if per_topic else "main",
+            )
+        )
+    total = sum(int(e.requested_amount) for e in entries)
+    constraints: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        constraints.append({"by": "lead_country", "max_share": draw(st.sampled_from(["0.2", "0.4", "0.6"]))})
+    if draw(st.booleans()):
+        constraints.append({"by": "lead_country", "max_grants": draw(st.integers(1, 4))})
+    if draw(st.booleans()):
+        constraints.append({"by": "topic", "key": "b", "min_amount": draw(st.integers(0, 30)) * 10 * K})
+    if draw(st.booleans()):
+        constraints.append({"by": "topic", "min_share": draw(st.sampled_from(["0.05", "0.1", "0.2"]))})
+    allocation: dict[str, Any] = {
+        "mode": "rank",
+        "constraints": constraints,
+        "max_grants": draw(st.one_of(st.none(), st.integers(1, n))),
+        "ranking_discipline": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        allocation["partial_funding"] = {"min_share": "0.7"}
+    call = funding_call(total * draw(st.integers(2, 9)) // 10, None, **allocation)
+    p = portfolio_for(call, ranking_of(*entries).fundable(), Scenario(mode="rank"))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    noise = draw(st.sampled_from([0.0, 0.5, 2.0]))
+    keys = p.score + np.round(rng.standard_normal((20, p.size)) * noise * 4) / 4
+    eligible = rng.random(keys.shape) < draw(st.sampled_from([1.0, 0.8]))
+    return p, keys, eligible
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance=noisy_instances())
+def test_the_walk_is_the_funding_line_on_every_draw(instance: tuple[Portfolio, np.ndarray, np.ndarray]) -> None:
+    assert_walk_is_the_funding_line(*instance, exact=True)
+
+
+@pytest.mark.parametrize(
+    ("seed", "allocation"),
+    [
+        (1, {}),
+        (2, {"partial_funding": {"min_share": "0.8", "max_share": "1"}}),
+        (3, {"ranking_discipline": True}),
+        (4, {"max_grants": 40}),
+    ],
+)
+def test_the_walk_is_the_funding_line_on_the_benchmark_call(seed: int, allocation: dict[str, Any]) -> None:
+    """600 proposals, 30 countries under a 20% cap, topic minimums, a grant count: long heads and contested tails."""
+    call, ranking = benchmark_instance(600, seed=seed, per_topic_lists=seed == 3, mode="rank", **allocation)
+    p = portfolio_for(call, ranking.fundable(), Scenario(mode="rank"))
+    rng = np.random.default_rng(seed)
+    noisy = p.score + rng.standard_normal((30, p.size)) * 0.9
+    keys = np.argsort(np.argsort(noisy, axis=1), axis=1).astype(np.float32)  # ranks: distinct, exact in float32
+    eligible = rng.random(keys.shape) < 0.95
+    assert_walk_is_the_funding_line(p, keys, eligible, exact=False)
+
+
+def test_a_country_with_its_grants_used_up_does_not_end_the_draw() -> None:
+    """One grant per country: after AT and IT are served, FR's proposal is still funded (it once was not)."""
+    call = funding_call(1_000 * K, None, mode="rank", constraints=[{"by": "lead_country", "max_grants": 1}])
+    entries = [ranked("A", 14, 100 * K, "AT"), ranked("B", 13, 100 * K, "IT"), ranked("C", 12, 100 * K, "FR")]
+    p = portfolio_for(call, ranking_of(*entries).fundable(), Scenario(mode="rank"))
+    keys = np.repeat(p.score[None, :], 3, axis=0)
+    funded, _ = Walker(p).walk(keys, np.ones(keys.shape, dtype=bool), exact=True)
+    assert funded.all()
