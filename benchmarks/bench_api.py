@@ -149,7 +149,14 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(
+def serving(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The server's base URL while ``command`` serves on ``port`` (bench_web uses it too)."""
+    with serving_process(command, port, env) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving_process(
     command: list[str], port: int, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
@@ -299,7 +306,7 @@ def drop_schema(base: str, schema: str) -> None:
 def bench_grants(url: str, workers: int, folder: Path, args: argparse.Namespace) -> tuple[Run, str]:
     port = free_port()
     command = [str(GRANTS), "serve", "--port", str(port), "--workers", str(workers), "--database", url]
-    with serving(command, port) as (base, process):
+    with serving_process(command, port) as (base, process):
         sheets = seed(base, url, args.connections)
         run = measure(base, process.pid, write_script(folder, sheets), args)
     return run, check_stored(url, run, args.connections, len(sheets))
@@ -309,7 +316,7 @@ def bench_bare(workers: int, folder: Path, args: argparse.Namespace) -> Run:
     port = free_port()
     sheets = [(f"bare-{c}", f"P{c:04d}") for c in range(args.connections * SHEETS_PER_EVALUATOR)]
     command = [sys.executable, "-m", "benchmarks.bench_api", "--bare-server", str(port), "--workers", str(workers)]
-    with serving(command, port) as (base, process):
+    with serving_process(command, port) as (base, process):
         return measure(base, process.pid, write_script(folder, sheets), args)
 
 
