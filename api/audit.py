@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from api import audit_replay
@@ -39,6 +39,13 @@ HEAD_ID = 1
 KEY = "audit_key"
 KEY_VARIABLE = "GRANTS_AUDIT_KEY"
 KEY_FILE_VARIABLE = "GRANTS_AUDIT_KEY_FILE"
+HEAD = "audit_head"  # session.info: (transaction, seq, hash), the head as that transaction has left it
+_HEAD_TABLE: Table = AuditHead.__table__  # type: ignore[assignment]
+_ENTRY_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]
+_head = _HEAD_TABLE.c
+LOCK_HEAD = select(_head.seq, _head.hash).where(_head.id == HEAD_ID).with_for_update()
+APPEND = insert(_ENTRY_TABLE)
+MOVE_HEAD = update(_HEAD_TABLE).where(_head.id == HEAD_ID).values(seq=bindparam("seq"), hash=bindparam("hash"))
 
 
 def key_from_environment() -> bytes | None:
@@ -85,24 +92,56 @@ def _content(row: AuditEntry) -> dict[str, Any]:
     }
 
 
-def record(session: Session, actor: str, action: str, target: str, before: Any = None, after: Any = None) -> AuditEntry:
-    """Append one entry for a write made in ``session``; commits with it or not at all."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar_one()
-    row = AuditEntry(
-        seq=head.seq + 1,
+def record(
+    session: Session,
+    actor: str,
+    action: str,
+    target: str,
+    before: Any = None,
+    after: Any = None,
+    known: audit_replay.Known | None = None,
+) -> AuditEntry:
+    """Append one entry for a write made in ``session``; commits with it or not at all.
+
+    ``known``: rows the write made with Core statements and holds as they stand (see
+    :func:`api.audit_replay.written_rows`). The head is read (locked, on PostgreSQL) once
+    per transaction and then carried in ``session.info``; the entry and the head move are
+    two Core statements, not a unit-of-work flush.
+    """
+    rows = audit_replay.written_rows(session, known)
+    seq, prev_hash = held_head(session) or lock_head(session, session.connection())
+    entry = AuditEntry(
+        seq=seq + 1,
         at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
         actor=actor,
         action=action,
         target=target,
         before=canonical(before),
         after=canonical(after),
-        rows=audit_replay.written_rows(session),
-        prev_hash=head.hash,
+        rows=rows,
+        prev_hash=prev_hash,
     )
-    row.hash = entry_hash(_content(row), head.hash, session.info.get(KEY))
-    session.add(row)
-    head.seq, head.hash = row.seq, row.hash
-    return row
+    entry.hash = entry_hash(_content(entry), prev_hash, session.info.get(KEY))
+    connection = session.connection()
+    connection.execute(APPEND, [{c.key: getattr(entry, c.key) for c in AuditEntry.__table__.columns}])
+    connection.execute(MOVE_HEAD, {"seq": entry.seq, "hash": entry.hash})
+    session.info[HEAD] = (session.get_transaction(), entry.seq, entry.hash)
+    return entry
+
+
+def lock_head(session: Session, connection: Connection) -> tuple[int, str]:
+    """Read the head, locked until the transaction ends (on SQLite the writer lock is the lock), and hold it."""
+    seq, prev_hash = connection.execute(LOCK_HEAD).one()
+    session.info[HEAD] = (session.get_transaction(), seq, prev_hash)
+    return seq, prev_hash
+
+
+def held_head(session: Session) -> tuple[int, str] | None:
+    """The head as this very transaction left it, if it read or moved it; another transaction's is no guide."""
+    held = session.info.get(HEAD)
+    if held is None or held[0] is not session.get_transaction():
+        return None
+    return held[1], held[2]
 
 
 class AuditReport(BaseModel):

@@ -18,9 +18,10 @@ later is governed with no change here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from itertools import chain
 from typing import Any
@@ -41,8 +42,10 @@ def governed(table: Table) -> bool:
     return table.name not in UNAUDITED_TABLES and table.info.get("audited", True)
 
 
-def governed_tables() -> list[Table]:
-    return [t for t in Base.metadata.sorted_tables if governed(t)]
+@functools.cache
+def governed_tables() -> tuple[Table, ...]:
+    """In dependency order; computed once (the tables are all declared when the models are imported)."""
+    return tuple(t for t in Base.metadata.sorted_tables if governed(t))
 
 
 def _columns(table: Table) -> list[Column[Any]]:
@@ -129,16 +132,32 @@ def _where_key(table: Table, keys: Iterable[Key]) -> Any:
     return or_(*(and_(*(c == v for c, v in zip(pk, key, strict=True))) for key in keys))
 
 
-def written_rows(session: Session) -> list[dict[str, Any]]:
-    """The governed rows written since the last entry, as they now stand (``digest`` None: deleted)."""
+Known = Mapping[Table, Mapping[Key, dict[str, Any] | None]]
+"""Rows a use case wrote with Core statements and already holds as they stand (from ``RETURNING``; None: deleted)."""
+
+
+def stood(table: Table, rows: Iterable[Any]) -> dict[Key, dict[str, Any]]:
+    """Rows a statement's ``RETURNING`` gave back, by key, as :func:`written_rows` would read them."""
+    pk = list(table.primary_key.columns)
+    return {tuple(row._mapping[c] for c in pk): row_state(table, row) for row in rows}
+
+
+def written_rows(session: Session, known: Known | None = None) -> list[dict[str, Any]]:
+    """The governed rows written since the last entry, as they now stand (``digest`` None: deleted).
+
+    Rows the unit of work or bulk statements touched are read back; ``known`` rows are
+    taken as given, which spares a write that used ``RETURNING`` a second read.
+    """
     session.flush()
     touched = session.info.pop(TOUCHED, {})
     written = []
     for table in governed_tables():
-        keys = sorted(touched.get(table.name, ()), key=repr)
-        found: dict[Key, dict[str, Any]] = {}
-        for start in range(0, len(keys), 500):
-            rows = session.execute(select(table).where(_where_key(table, keys[start : start + 500])))
+        given = (known or {}).get(table, {})
+        keys = sorted({*touched.get(table.name, ()), *given}, key=repr)
+        found: dict[Key, dict[str, Any]] = {k: state for k, state in given.items() if state is not None}
+        unread = [k for k in keys if k not in given]
+        for start in range(0, len(unread), 500):
+            rows = session.execute(select(table).where(_where_key(table, unread[start : start + 500])))
             for row in rows:
                 found[tuple(row._mapping[c] for c in table.primary_key.columns)] = row_state(table, row)
         for key in keys:

@@ -27,7 +27,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api import audit, sessions
@@ -183,19 +183,41 @@ async def writer_turn(request: Request) -> AsyncIterator[None]:
         yield
 
 
-def request_session(request: Request, _turn: Annotated[None, Depends(writer_turn)]) -> Iterator[Session]:
-    """One session per request: a write transaction for writes, a read transaction otherwise."""
+def request_session(
+    request: Request, _turn: Annotated[None, Depends(writer_turn, scope="function")]
+) -> Iterator[Session]:
+    """One session per request: a write transaction for writes, a read transaction otherwise.
+
+    Both end with the route's function (``scope="function"``), before the answer is sent:
+    a write has committed by then, and the next SQLite writer need not wait for our client.
+    """
     store: Store = request.app.state.store
     with store.session(write=request.method not in SAFE_METHODS) as session:
         yield session
 
 
-Db = Annotated[Session, Depends(request_session)]
+Db = Annotated[Session, Depends(request_session, scope="function")]
 bearer = HTTPBearer(auto_error=False, description="an API token from `grants token create`")
 
 
 def token_row(session: Session, token: str) -> TokenRow | None:
     return session.execute(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).scalar_one_or_none()
+
+
+_tokens = TokenRow.__table__.c
+TOKEN_BY_HASH = select(TokenRow.__table__).where(_tokens.token_hash == bindparam("hash"))
+AGENCY_OF_CALL = select(CallRow.__table__.c.agency_id).where(CallRow.__table__.c.id == bindparam("call_id"))
+
+
+def bearer_token(store: Store, token: str) -> TokenRow | None:
+    """The token as it stands now (revoked, expired or not): one Core statement, no ORM session.
+
+    Looked up on every request, never cached, so a revocation is refused on the next one
+    by every worker.
+    """
+    with store.engine.connect() as connection:
+        found = connection.execute(TOKEN_BY_HASH, {"hash": token_hash(token)}).first()
+    return None if found is None else TokenRow(**found._mapping)
 
 
 def session_token(session: Session, cookie: str | None) -> tuple[TokenRow, sessions.SignedIn] | None:
@@ -254,9 +276,9 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     if not bearer_given and cookie is None:
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
     store: Store = request.app.state.store
+    if credentials is not None and bearer_given:
+        return live_token(request, bearer_token(store, credentials.credentials))
     with store.session(write=False) as session:
-        if credentials is not None and bearer_given:
-            return live_token(request, token_row(session, credentials.credentials))
         found = session_token(session, cookie)
     if found is None:
         raise Unauthorized("the web session is over: sign in again")
@@ -270,11 +292,16 @@ def _reachable_call(request: Request, principal: Principal) -> None:
         return
     if principal.call_id not in (None, call_id):
         raise NotFound(f"no call {call_id!r}")
-    store: Store = request.app.state.store
-    with store.session(write=False) as session:
-        agency_id = session.execute(select(CallRow.agency_id).where(CallRow.id == call_id)).scalar_one_or_none()
+    agency_id = call_agency(request.app.state.store, call_id)
     if agency_id is not None and not principal.reaches(call_id, agency_id):
         raise NotFound(f"no call {call_id!r}")
+
+
+def call_agency(store: Store, call_id: str) -> str | None:
+    """The agency a call belongs to, None if there is no such call: one Core statement, no ORM session."""
+    with store.engine.connect() as connection:
+        agency_id: str | None = connection.execute(AGENCY_OF_CALL, {"call_id": call_id}).scalar_one_or_none()
+    return agency_id
 
 
 def permitted(request: Request, token: TokenRow) -> Principal:

@@ -24,18 +24,19 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import delete, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from api import audit
+from api import audit, audit_replay
 from api.auth import Principal, Scope
 from api.db import queries
-from api.db.limits import Storable
+from api.db.limits import Storable, findable
 from api.db.models import (
     AssignmentRow,
+    CallRow,
+    CallVersion,
     ConsensusScore,
     ConsensusSheet,
     ProposalRow,
@@ -97,15 +98,45 @@ class Kind:
     """Where a kind of sheet lives: an evaluator's score sheet, or the proposal's consensus.
 
     The two pairs of tables have the same shape (a versioned sheet and its values per
-    criterion); ``Any`` lets one piece of code serve both.
+    criterion); ``Any`` lets one piece of code serve both. A write goes through the Core
+    statements built here once: the sheet with its values in one read, then the
+    compare-and-set, the values replaced, each returning the rows as stored for the audit entry.
     """
 
     def __init__(self, sheet: type[Any], value: type[Any]):
         self.sheet, self.value = sheet, value
+        sheets, values = self.sheet_table, self.value_table
+        mine = [sheets.c.proposal_id == bindparam("proposal_id")]
+        if self.scored:
+            mine.append(sheets.c.evaluator_id == bindparam("evaluator_id"))
+        self.read = (
+            select(sheets, values.c.criterion, values.c.value, values.c.comment)
+            .outerjoin(values, values.c.sheet_id == sheets.c.id)
+            .where(*mine)
+            .order_by(values.c.id)
+        )
+        self.create = insert(sheets).returning(*sheets.c)
+        self.replace = (
+            update(sheets)
+            .where(sheets.c.id == bindparam("sheet_id"), sheets.c.version == bindparam("expected"))
+            .returning(*sheets.c)
+        )
+        self.clear = delete(values).where(values.c.sheet_id == bindparam("sheet_id")).returning(values.c.id)
+        self.fill = insert(values).returning(*values.c)
 
     @property
     def scored(self) -> bool:
         return self.sheet is ScoreSheet
+
+    @property
+    def sheet_table(self) -> Table:
+        table: Table = self.sheet.__table__
+        return table
+
+    @property
+    def value_table(self) -> Table:
+        table: Table = self.value.__table__
+        return table
 
     def of(self, proposal: ProposalRow, evaluator_id: str | None) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [self.sheet.proposal_id == proposal.id]
@@ -115,6 +146,61 @@ class Kind:
 
 
 SCORES, CONSENSUS = Kind(ScoreSheet, Score), Kind(ConsensusSheet, ConsensusScore)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A sheet as one read found it: as the API shows it, and its row (state, reopening)."""
+
+    sheet: SheetOut | None
+    row: Any
+
+
+def _stored(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> Stored:
+    """The sheet and its values, in one statement on the write's transaction."""
+    params = {"proposal_id": proposal.id, "evaluator_id": evaluator_id}
+    rows = session.connection().execute(kind.read, params).all()
+    if not rows:
+        return Stored(None, None)
+    return Stored(_out(proposal, rows[0], [r for r in rows if r.criterion is not None]), rows[0])
+
+
+_p, _c, _v = ProposalRow.__table__.c, CallRow.__table__.c, CallVersion.__table__.c
+_TARGET = (
+    select(_p.id, _p.call_id, _p.code, _p.data, _c.phase, _c.current_version, _c.agency_id, _v.created_at)
+    .join_from(ProposalRow.__table__, CallRow.__table__, _c.id == _p.call_id)
+    .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
+    .where(_p.call_id == bindparam("call_id"), _p.code == bindparam("code"))
+)
+TARGETS = {
+    Scope.all: _TARGET,
+    Scope.assigned: _TARGET.where(_p.id.in_(queries.assigned(bindparam("evaluator_id")))),
+}
+"""The proposal a sheet is written for, with its call, as the caller's scope sees it: one statement."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a sheet write needs of its call and proposal, read together (the rows are not in the session)."""
+
+    call: CallRow
+    proposal: ProposalRow
+    uploaded: dt.datetime  # when the call's current version was stored: with its number, the parsed model's key
+
+
+def _target(session: Session, principal: Principal, call_id: str, code: str) -> Target:
+    """The call and the proposal, if the caller sees it (assigned, no conflict, for an evaluator); else 404."""
+    query = TARGETS[Scope.assigned if principal.scope is Scope.assigned else Scope.all]
+    params = {"call_id": call_id, "code": code, "evaluator_id": principal.evaluator_id or ""}
+    found = session.connection().execute(query, params).first() if findable(call_id) and findable(code) else None
+    if found is None or not principal.reaches(found.call_id, found.agency_id):
+        queries.proposal_row(session, call_id, code, principal)  # names what is missing: the call or the proposal
+        raise NotFound(f"no proposal {code!r} in call {call_id!r}")
+    call = CallRow(
+        id=found.call_id, phase=found.phase, current_version=found.current_version, agency_id=found.agency_id
+    )
+    proposal = ProposalRow(id=found.id, call_id=found.call_id, code=found.code, data=found.data)
+    return Target(call, proposal, found.created_at)
 
 
 def _sheets(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> list[SheetOut]:
@@ -134,7 +220,8 @@ def _sheet_row(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id
     return session.execute(query).scalar_one_or_none()
 
 
-def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list[Any]) -> SheetOut:
+def _out(proposal: ProposalRow, sheet: Any, values: list[Any]) -> SheetOut:
+    """A sheet as the API shows it, from its ORM row or a Core row of the same columns."""
     return SheetOut(
         proposal_id=proposal.code,
         evaluator_id=getattr(sheet, "evaluator_id", None),
@@ -150,12 +237,13 @@ def _out(proposal: ProposalRow, sheet: ScoreSheet | ConsensusSheet, values: list
     )
 
 
-def _validated(session: Session, proposal: ProposalRow, sheet: SheetIn, evaluator_id: str | None) -> int:
+def _validated(session: Session, target: Target, sheet: SheetIn, evaluator_id: str | None) -> int:
     """Check the sheet against the call's current criteria; returns the call version used.
 
     A draft may leave criteria out: it is checked as if they were "not applicable".
     """
-    call, version = queries.current_call(session, proposal.call_id)
+    proposal, version = target.proposal, target.call.current_version
+    call = queries.shared_call(session, proposal.call_id, version, target.uploaded)
     unknown = [
         Problem(f"comment on unknown criterion {c!r}", f"comments.{c}") for c in sheet.comments if c not in sheet.scores
     ]
@@ -184,9 +272,9 @@ def _validated(session: Session, proposal: ProposalRow, sheet: SheetIn, evaluato
     return version
 
 
-def _values(kind: Kind, sheet_id: int, sheet: SheetIn) -> list[Any]:
+def _values(sheet_id: int, sheet: SheetIn) -> list[dict[str, Any]]:
     return [
-        kind.value(sheet_id=sheet_id, criterion=c, value=v, comment=sheet.comments.get(c, ""))
+        {"sheet_id": sheet_id, "criterion": c, "value": v, "comment": sheet.comments.get(c, "")}
         for c, v in sheet.scores.items()
     ]
 
@@ -214,16 +302,17 @@ def _written(
 def _put(
     session: Session,
     kind: Kind,
-    proposal: ProposalRow,
+    target: Target,
     evaluator_id: str | None,
     sheet: SheetIn,
     if_match: str | None,
     principal: Principal,
+    stored: Stored,
 ) -> Saved:
     """Create or replace a sheet if the caller holds its current version; audited, committed."""
-    call_version = _validated(session, proposal, sheet, evaluator_id)
-    found = _sheets(session, kind, proposal, evaluator_id)
-    current = found[0] if found else None
+    proposal = target.proposal
+    call_version = _validated(session, target, sheet, evaluator_id)
+    current = stored.sheet
     if current is not None and _same(current, sheet):
         return Saved(current, created=False)
     expected = if_match_version(if_match, current.version if current else None, current)
@@ -240,51 +329,51 @@ def _put(
         "imported_by": None,  # a sheet written here is its writer's, even over an imported one
     }
     state = {"state": sheet.state.value} if kind.scored else {}
+    connection = session.connection()
+    cleared: list[Any] = []
     if current is None:
         owner = {"evaluator_id": evaluator_id} if kind.scored else {}
-        row = kind.sheet(proposal_id=proposal.id, version=1, **owner, **state, **stamp)
         try:
             with session.begin_nested():
-                session.add(row)
-                session.flush()
+                row = connection.execute(
+                    kind.create, {"proposal_id": proposal.id, "version": 1, **owner, **state, **stamp}
+                )
         except IntegrityError:
             raise PreconditionFailed(
                 "another request created this sheet first", _sheets(session, kind, proposal, evaluator_id)[0]
             ) from None
-        sheet_id, version = row.id, 1
     else:
-        sheet_id = _sheet_row(session, kind, proposal, evaluator_id).id
-        cas = update(kind.sheet).where(kind.sheet.id == sheet_id, kind.sheet.version == expected)
-        replaced: CursorResult[Any] = session.execute(cas.values(version=current.version + 1, **state, **stamp))  # type: ignore[assignment]
-        if replaced.rowcount != 1:
-            raise PreconditionFailed(
-                "another request replaced the sheet first", _sheets(session, kind, proposal, evaluator_id)[0]
-            )
-        session.execute(delete(kind.value).where(kind.value.sheet_id == sheet_id))
-        version = current.version + 1
-    session.add_all(_values(kind, sheet_id, sheet))
-    session.flush()
-    after = _written(current, proposal, evaluator_id, sheet, version=version, **stamp)
-    audit.record(
-        session,
-        principal.name,
-        "scores.put" if evaluator_id else "consensus.put",
-        _target(proposal, evaluator_id),
-        current,
-        after,
-    )
+        cas = {"sheet_id": stored.row.id, "expected": expected, "version": current.version + 1, **state, **stamp}
+        row = connection.execute(kind.replace, cas)
+    written = row.one_or_none()
+    if written is None:
+        raise PreconditionFailed(
+            "another request replaced the sheet first", _sheets(session, kind, proposal, evaluator_id)[0]
+        )
+    if current is not None:
+        cleared = list(connection.execute(kind.clear, {"sheet_id": written.id}))
+    filled = connection.execute(kind.fill, _values(written.id, sheet)).all() if sheet.scores else []
+    after = _written(current, proposal, evaluator_id, sheet, version=written.version, **stamp)
+    values: dict[tuple[Any, ...], dict[str, Any] | None] = {(r.id,): None for r in cleared}  # a reused id: as now
+    values.update(audit_replay.stood(kind.value_table, filled))
+    known: audit_replay.Known = {
+        kind.sheet_table: audit_replay.stood(kind.sheet_table, [written]),
+        kind.value_table: values,
+    }
+    action = "scores.put" if evaluator_id else "consensus.put"
+    audit.record(session, principal.name, action, _target_name(proposal, evaluator_id), current, after, known)
     session.commit()
     return Saved(after, created=current is None)
 
 
-def _target(proposal: ProposalRow, evaluator_id: str | None) -> str:
+def _target_name(proposal: ProposalRow, evaluator_id: str | None) -> str:
     name = f"evaluator/{evaluator_id}" if evaluator_id else "consensus"
     return f"call/{proposal.call_id}/proposal/{proposal.code}/{name}"
 
 
-def _writable_after_close(session: Session, proposal: ProposalRow, evaluator_id: str) -> bool:
+def _reopened(stored: Stored) -> bool:
     """A sheet the agency reopened and its evaluator has not submitted again."""
-    row = _sheet_row(session, SCORES, proposal, evaluator_id)
+    row = stored.row
     return row is not None and row.state == SheetState.draft and row.reopened_reason is not None
 
 
@@ -292,15 +381,14 @@ def save_scores(
     session: Session, principal: Principal, call_id: str, proposal_id: str, sheet: SheetIn, if_match: str | None
 ) -> Saved:
     """An evaluator writes their sheet for a proposal assigned to them: while open, or reopened after the close."""
-    call = queries.call_row(session, call_id, principal)
-    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
+    target = _target(session, principal, call_id, proposal_id)
     evaluator_id = principal.evaluator_id
     if evaluator_id is None:
         raise NotFound("only an evaluator has a score sheet; the panel's agreed scores are the consensus")
-    reopened = phase_of(call) is Phase.evaluation_closed and _writable_after_close(session, proposal, evaluator_id)
-    if not reopened:
-        require(call, Write.scores, "evaluators write their sheets (or one the agency reopened after the close)")
-    return _put(session, SCORES, proposal, evaluator_id, sheet, if_match, principal)
+    stored = _stored(session, SCORES, target.proposal, evaluator_id)
+    if not (phase_of(target.call) is Phase.evaluation_closed and _reopened(stored)):
+        require(target.call, Write.scores, "evaluators write their sheets (or one the agency reopened after the close)")
+    return _put(session, SCORES, target, evaluator_id, sheet, if_match, principal, stored)
 
 
 def save_consensus(
@@ -309,16 +397,10 @@ def save_consensus(
     """The agency records the panel's consensus score per criterion; it overrides consolidation."""
     call = queries.call_row(session, call_id, principal)
     require(call, Write.consensus, "the consensus is written")
-    proposal = queries.proposal_row(session, call_id, proposal_id, principal)
-    return _put(
-        session,
-        CONSENSUS,
-        proposal,
-        None,
-        sheet.model_copy(update={"state": SheetState.submitted}),
-        if_match,
-        principal,
-    )
+    target = _target(session, principal, call_id, proposal_id)
+    stored = _stored(session, CONSENSUS, target.proposal, None)
+    submitted = sheet.model_copy(update={"state": SheetState.submitted})
+    return _put(session, CONSENSUS, target, None, submitted, if_match, principal, stored)
 
 
 def read_scores(session: Session, principal: Principal, call_id: str, proposal_id: str) -> list[SheetOut]:
@@ -361,7 +443,7 @@ def reopen_sheet(
     row.updated_by, row.updated_at = principal.name, utcnow()
     session.flush()
     after = _sheets(session, SCORES, proposal, evaluator_id)[0]
-    audit.record(session, principal.name, "scores.reopen", _target(proposal, evaluator_id), before, after)
+    audit.record(session, principal.name, "scores.reopen", _target_name(proposal, evaluator_id), before, after)
     session.commit()
     return after
 

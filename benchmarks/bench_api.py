@@ -1,51 +1,132 @@
-"""Score submissions per second against ``grants serve``, next to a bare FastAPI endpoint.
+"""Score writes against ``grants serve``, driven by wrk, next to a bare FastAPI endpoint in the same run.
 
-Run by hand: ``python benchmarks/bench_api.py [--clients 50] [--requests 40] [--workers 1]``.
-It starts ``grants serve`` on a fresh SQLite file (with ``synchronous`` at NORMAL, then at
-FULL, the store's setting, to show what syncing every commit costs) and, when PostgreSQL answers at
-``DATABASE_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), on
-a fresh schema there (dropped afterwards); then a bare FastAPI endpoint that parses
-the same body, served by the same uvicorn, as the yardstick. Each of the clients is
-one evaluator replacing their own score sheets with If-Match (no contention, so
-every write must succeed); the loops are bounded in count and time, on loopback only.
+Run by hand from the root: ``python -m benchmarks.bench_api [--connections 50] [--seconds 15] [--rounds 3]``.
+It needs ``wrk`` (Debian: ``apt-get install wrk``): a Python client saturates near 220
+requests/s on 2 cores, so it would measure itself rather than a fast server.
+
+Each round starts ``grants serve`` as a subprocess on a fresh SQLite file, on a fresh
+PostgreSQL schema (``--postgres``, default ``$DATABASE_URL`` or a ``grants_bench`` database
+on 127.0.0.1, created if missing), and on PostgreSQL again with ``--workers 2``; seeds a
+call with one evaluator per connection, each assigned ``SHEETS_PER_EVALUATOR`` proposals
+with a first sheet written; then wrk's 50 connections replace those sheets with distinct
+valid scores under each evaluator's own token (``If-Match: *``, so no write is refused
+for a version race). The server's CPU (user + system of the serving process and its
+workers, from ``/proc/<pid>/stat`` before and after) is divided by the requests wrk
+completed. The yardstick in the same round is a bare FastAPI endpoint under the same
+uvicorn, parsing the same body with the same pydantic model (:class:`api.evaluation.SheetIn`)
+and returning it, driven by the same wrk script.
+
+After each run the database is checked: every write wrk saw answered is stored (the sheets'
+versions add up to it, give or take the requests in flight when wrk stopped), each
+stored write has exactly one ``scores.put`` audit entry, and ``grants audit verify``
+(the chain and its replay against the tables) passes.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import secrets
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
-import uvicorn
 import yaml
 from fastapi import FastAPI
-from pydantic import BaseModel
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.auth import Role  # noqa: E402
-from api.db.session import SYNCHRONOUS_VARIABLE, Store  # noqa: E402
+from api.db.models import AuditEntry, ScoreSheet  # noqa: E402
+from api.db.session import Store  # noqa: E402
+from api.evaluation import SheetIn  # noqa: E402
 from api.tokens import grant  # noqa: E402
 from tests.factories import call, partner, proposal  # noqa: E402
 
 GRANTS = Path(sys.executable).parent / "grants"
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/grants_bench"
 CALL_ID = "TEST-CALL"
-SHEETS_PER_CLIENT = 4
-TIME_LIMIT_SECONDS = 120.0
+SHEETS_PER_EVALUATOR = 4
+WRK_THREADS = 2
+WARM_UP_VISITS = 10_000  # more visits of each sheet than a warm-up makes
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SCORE_PATH = "/calls/" + CALL_ID + "/proposals/{proposal}/scores"
+
+WRK_SCRIPT = """
+-- One (token, proposal) pair per sheet; thread t sends the pairs i with i %% threads == t, so two
+-- threads never write one sheet, and a sheet's successive writes carry different scores.
+local sheets = {%(sheets)s}
+local threads_started = 0
+counter = 0
+
+function setup(thread)
+  thread:set("id", threads_started)
+  thread:set("threads", %(threads)d)
+  threads_started = threads_started + 1
+end
+
+function init(args)
+  first_visit = tonumber(args[1])  -- each run starts at its own visit, so no write repeats an earlier one
+end
+
+function request()
+  local i = id + counter * threads + first_visit * #sheets
+  counter = counter + 1
+  local sheet = sheets[(i %% #sheets) + 1]
+  local visit = math.floor(i / #sheets)
+  local body = string.format(
+    '{"scores":{"excellence":%%d,"impact":%%s,"implementation":%%d},"comments":{"impact":"visit %%d"}}',
+    visit %% 6, (visit %% 11) / 2, 5 - visit %% 6, visit)
+  local headers = {
+    ["Authorization"] = "Bearer " .. sheet[1],
+    ["Content-Type"] = "application/json",
+    ["If-Match"] = "*",
+  }
+  return wrk.format("PUT", sheet[2], headers, body)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    'WRK {"requests":%%d,"seconds":%%f,"p50_us":%%d,"p99_us":%%d,"status_errors":%%d,"socket_errors":%%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99),
+    summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+bare_app = FastAPI()
+
+
+@bare_app.put("/calls/{call_id}/proposals/{proposal_id}/scores")
+def bare_put_scores(call_id: str, proposal_id: str, sheet: SheetIn) -> SheetIn:
+    """The yardstick: FastAPI parsing and answering the same body with the same model, no store behind it."""
+    return sheet
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one wrk run measured: throughput, latency, and the server's CPU per request."""
+
+    requests: int
+    answered: int  # the warm-up's requests and the measured ones: what the store must hold
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float
+    failed: int
 
 
 def free_port() -> int:
@@ -69,185 +150,239 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def serving(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The server's base URL while ``command`` serves on ``port`` (bench_web uses it too)."""
+    with serving_process(command, port, env) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving_process(
+    command: list[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base, process)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-class BareSheet(BaseModel):
-    scores: dict[str, Decimal | None]
-    comments: dict[str, str] = {}
+def process_tree_cpu(root: int) -> float:
+    """Seconds of user + system CPU of ``root`` and every live descendant (uvicorn's workers)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
 
 
-bare_app = FastAPI()
+def wrk(base: str, script: Path, connections: int, seconds: int, first_visit: int) -> dict[str, float]:
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script)]
+    output = subprocess.run([*command, base, "--", str(first_visit)], capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRK "))
+    found: dict[str, float] = json.loads(line[4:])
+    return found
 
 
-@bare_app.put("/calls/{call_id}/proposals/{proposal_id}/scores")
-def bare_put_scores(call_id: str, proposal_id: str, sheet: BareSheet) -> BareSheet:
-    """The yardstick: FastAPI parsing and answering the same body, with no store behind it."""
-    return sheet
+def measure(base: str, pid: int, script: Path, args: argparse.Namespace) -> Run:
+    """A short unmeasured warm-up, then ``args.seconds`` of wrk with the server's CPU read around it."""
+    warm_up = wrk(base, script, args.connections, 2, first_visit=0)
+    before = process_tree_cpu(pid)
+    found = wrk(base, script, args.connections, args.seconds, first_visit=WARM_UP_VISITS)
+    cpu = process_tree_cpu(pid) - before
+    requests = int(found["requests"])
+    return Run(
+        requests=requests,
+        answered=requests + int(warm_up["requests"]),
+        per_second=requests / found["seconds"],
+        p50_ms=found["p50_us"] / 1000,
+        p99_ms=found["p99_us"] / 1000,
+        cpu_ms=1000 * cpu / max(requests, 1),
+        failed=int(sum(run[kind] for run in (warm_up, found) for kind in ("status_errors", "socket_errors"))),
+    )
 
 
-def seed(url: str, clients: int) -> dict[str, list[str]]:
-    """A call, one evaluator per client each assigned SHEETS_PER_CLIENT proposals; returns token -> proposals."""
+def write_script(folder: Path, sheets: list[tuple[str, str]]) -> Path:
+    pairs = ",".join(f'{{"{token}","{SCORE_PATH.format(proposal=p)}"}}' for token, p in sheets)
+    script = folder / "scores.lua"
+    script.write_text(WRK_SCRIPT % {"sheets": pairs, "threads": WRK_THREADS})
+    return script
+
+
+def seed(base: str, url: str, evaluators: int) -> list[tuple[str, str]]:
+    """A call, evaluators each assigned SHEETS_PER_EVALUATOR proposals with a first sheet; (token, proposal) pairs."""
     store = Store.open(url)
     with store.session(write=True) as session:
         agency = grant(session, "bench", Role.agency).token
         session.commit()
-    headers = {"Authorization": f"Bearer {agency}"}
-    n_proposals = clients * SHEETS_PER_CLIENT // 3 + 1
+    n_proposals = max(evaluators * SHEETS_PER_EVALUATOR // 3, SHEETS_PER_EVALUATOR)  # three evaluators each
     proposals = [
         proposal(
             f"P{i:04d}", [partner(f"Lead {i}", "AT", role="lead"), partner(f"B {i}", "SI"), partner(f"C {i}", "HU")]
         )
         for i in range(n_proposals)
     ]
-    plan: dict[str, list[str]] = {}
-    with httpx.Client(base_url=store_base(url), headers=headers, timeout=60) as http:
+    sheets: list[tuple[str, str]] = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {agency}"}, timeout=60) as http:
         call_text = yaml.safe_dump(call().model_dump(mode="json", exclude_none=True))
         http.post("/calls", content=call_text, headers={"content-type": "application/yaml"}).raise_for_status()
         body = [p.model_dump(mode="json", exclude_none=True) for p in proposals]
         http.post(f"/calls/{CALL_ID}/proposals", json=body).raise_for_status()
         http.post(f"/calls/{CALL_ID}/phase", json={"transition": "open_evaluation"}).raise_for_status()
-        for c in range(clients):
-            profile = {"id": f"E{c:03d}", "name": f"E{c}", "organisation": f"Uni {c}", "country": "FR"}
+        for c in range(evaluators):
+            evaluator = f"E{c:03d}"
+            profile = {"id": evaluator, "name": evaluator, "organisation": f"Uni {c}", "country": "FR"}
             http.post("/evaluators", json=profile).raise_for_status()
-            mine = [proposals[(c * SHEETS_PER_CLIENT + k) // 3].id for k in range(SHEETS_PER_CLIENT)]
-            mine = list(dict.fromkeys(mine))
-            for proposal_id in mine:
-                pair = {"proposal_id": proposal_id, "evaluator_id": f"E{c:03d}"}
-                http.post(f"/calls/{CALL_ID}/assignments", json=pair).raise_for_status()
             with store.session(write=True) as session:
-                token = grant(session, "bench", Role.evaluator, evaluator_id=f"E{c:03d}").token
+                token = grant(session, "bench", Role.evaluator, evaluator_id=evaluator).token
                 session.commit()
-            plan[token] = mine
+            for k in range(SHEETS_PER_EVALUATOR):
+                code = proposals[(c * SHEETS_PER_EVALUATOR + k) % n_proposals].id  # distinct for one evaluator
+                pair = {"proposal_id": code, "evaluator_id": evaluator}
+                http.post(f"/calls/{CALL_ID}/assignments", json=pair).raise_for_status()
+                first = {"scores": {"excellence": 3, "impact": 3, "implementation": 3}}
+                own = {"Authorization": f"Bearer {token}"}
+                http.put(SCORE_PATH.format(proposal=code), json=first, headers=own).raise_for_status()
+                sheets.append((token, code))
     store.engine.dispose()
-    return plan
+    return sheets
 
 
-_BASES: dict[str, str] = {}
+def check_stored(url: str, run: Run, connections: int, sheets: int) -> str:
+    """Every answered write stored once with one audit entry, and ``grants audit verify`` passes; else raise."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        versions = conn.execute(select(func.sum(ScoreSheet.version))).scalar_one()
+        entries = conn.execute(select(func.count()).where(AuditEntry.action == "scores.put")).scalar_one()
+    engine.dispose()
+    stored = int(versions) - sheets  # each sheet's first version was the seed's
+    problems = []
+    if entries != int(versions):
+        problems.append(f"{entries} scores.put audit entries for {versions} stored versions")
+    if run.failed or not run.answered <= stored <= run.answered + 2 * connections:  # two wrk runs' last requests
+        problems.append(f"wrk saw {run.answered} answered ({run.failed} failed), {stored} writes stored")
+    verify = subprocess.run([str(GRANTS), "audit", "verify", "--database", url], capture_output=True, text=True)
+    if verify.returncode != 0:
+        problems.append(f"grants audit verify: {verify.stdout.strip()[:500]}")
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return f"{stored} writes stored, {entries} entries, {verify.stdout.strip()}"
 
 
-def store_base(url: str) -> str:
-    return _BASES[url]
-
-
-async def evaluator_client(
-    base: str, token: str, versions: dict[str, int | None], requests: int, latencies: list[float]
-) -> int:
-    """Replace this evaluator's sheets round-robin, holding each sheet's version; returns failures."""
-    proposals = list(versions)
-    failures = 0
-    deadline = time.monotonic() + TIME_LIMIT_SECONDS
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-        for n in range(requests):
-            if time.monotonic() > deadline:
-                break
-            proposal_id = proposals[n % len(proposals)]
-            version = versions[proposal_id]
-            headers = {"If-Match": f'"{version}"'} if version else {}
-            body = {"scores": {"excellence": 4, "impact": (n % 10) / 2, "implementation": 3}}
-            start = time.perf_counter()
-            response = await http.put(f"/calls/{CALL_ID}/proposals/{proposal_id}/scores", json=body, headers=headers)
-            latencies.append(time.perf_counter() - start)
-            if response.status_code in (200, 201):
-                versions[proposal_id] = int(response.headers.get("etag", '"0"').strip('"')) or None
-            else:
-                failures += 1
-    return failures
-
-
-async def load(
-    base: str, versions: dict[str, dict[str, int | None]], requests: int
-) -> tuple[int, float, list[float], int]:
-    latencies: list[float] = []
-    start = time.perf_counter()
-    failures = await asyncio.gather(
-        *(evaluator_client(base, token, sheets, requests, latencies) for token, sheets in versions.items())
-    )
-    return len(latencies), time.perf_counter() - start, latencies, sum(failures)
-
-
-def measure(label: str, base: str, plan: dict[str, list[str]], requests: int) -> tuple[str, float, float, float, int]:
-    """One unmeasured pass that creates every sheet, then the measured submissions."""
-    versions = {token: dict.fromkeys(proposals) for token, proposals in plan.items()}
-    asyncio.run(load(base, versions, SHEETS_PER_CLIENT))
-    count, elapsed, latencies, failures = asyncio.run(load(base, versions, requests))
-    ms = np.array(latencies) * 1000
-    return label, count / elapsed, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), failures
-
-
-def postgres_schema_url() -> tuple[str, str] | None:
-    """A URL on a fresh schema of the PostgreSQL server, or None when none answers."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = os.environ.get("DATABASE_URL") or PG_DEFAULT
-    if not base.startswith("postgresql"):
-        return None
+def postgres_schema(base: str) -> tuple[str, str]:
+    """A URL on a fresh schema of the PostgreSQL database ``base`` names (created if missing), and the schema."""
+    database = make_url(base).database
+    maintenance = make_url(base).set(database="postgres")
+    with create_engine(maintenance, isolation_level="AUTOCOMMIT").connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
     schema = f"grants_bench_{secrets.token_hex(4)}"
-    try:
-        with create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL to measure
-        print(f"PostgreSQL skipped: {exc.__class__.__name__}")
-        return None
+    with create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
     return url.render_as_string(hide_password=False), schema
 
 
-def drop_schema(schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    with create_engine(os.environ.get("DATABASE_URL") or PG_DEFAULT, isolation_level="AUTOCOMMIT").connect() as conn:
+def drop_schema(base: str, schema: str) -> None:
+    with create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def bench_grants(
-    label: str, url: str, args: argparse.Namespace, env: dict[str, str] | None = None
-) -> tuple[str, float, float, float, int]:
+def bench_grants(url: str, workers: int, folder: Path, args: argparse.Namespace) -> tuple[Run, str]:
     port = free_port()
-    command = [str(GRANTS), "serve", "--port", str(port), "--workers", str(args.workers), "--database", url]
-    with serving(command, port, env) as base:
-        _BASES[url] = base
-        plan = seed(url, args.clients)
-        return measure(label, base, plan, args.requests)
+    command = [str(GRANTS), "serve", "--port", str(port), "--workers", str(workers), "--database", url]
+    with serving_process(command, port) as (base, process):
+        sheets = seed(base, url, args.connections)
+        run = measure(base, process.pid, write_script(folder, sheets), args)
+    return run, check_stored(url, run, args.connections, len(sheets))
+
+
+def bench_bare(workers: int, folder: Path, args: argparse.Namespace) -> Run:
+    port = free_port()
+    sheets = [(f"bare-{c}", f"P{c:04d}") for c in range(args.connections * SHEETS_PER_EVALUATOR)]
+    command = [sys.executable, "-m", "benchmarks.bench_api", "--bare-server", str(port), "--workers", str(workers)]
+    with serving_process(command, port) as (base, process):
+        return measure(base, process.pid, write_script(folder, sheets), args)
+
+
+TARGETS = (("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 2))
+
+
+def one_round(args: argparse.Namespace) -> dict[str, tuple[Run, Run]]:
+    """Each target beside the bare endpoint with the same worker count, measured in this round."""
+    found: dict[str, tuple[Run, Run]] = {}
+    for database, workers in TARGETS:
+        label = f"{database}, {workers} worker{'s' if workers > 1 else ''}"
+        with tempfile.TemporaryDirectory() as name:
+            folder = Path(name)
+            if database == "SQLite":
+                run, stored = bench_grants(f"sqlite:///{folder}/bench.db", workers, folder, args)
+            else:
+                url, schema = postgres_schema(args.postgres)
+                try:
+                    run, stored = bench_grants(url, workers, folder, args)
+                finally:
+                    drop_schema(args.postgres, schema)
+            bare = bench_bare(workers, folder, args)
+        print(f"  {label}: {run}\n    bare: {bare}\n    {stored}", flush=True)
+        found[label] = (run, bare)
+    return found
+
+
+def spread(values: list[float], digits: int = 1) -> str:
+    middle = statistics.median(values)
+    return f"{middle:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=40, help="score submissions per client")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections, one evaluator each")
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds of wrk per server")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--postgres", default=os.environ.get("DATABASE_URL") or PG_DEFAULT)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        uvicorn.run(bare_app, host="127.0.0.1", port=args.bare_server, log_level="warning")
+        import uvicorn
+
+        app = "benchmarks.bench_api:bare_app"
+        uvicorn.run(app, host="127.0.0.1", port=args.bare_server, workers=args.workers, log_level="warning")
         return
-    rows = []
-    for level in ("NORMAL", "FULL"):  # FULL is what the store runs with; NORMAL shows what it costs
-        with tempfile.TemporaryDirectory() as folder:
-            env = {SYNCHRONOUS_VARIABLE: level}
-            rows.append(bench_grants(f"grants serve, SQLite {level}", f"sqlite:///{folder}/bench.db", args, env))
-    pg = postgres_schema_url()
-    if pg is not None:
-        try:
-            rows.append(bench_grants("grants serve, PostgreSQL", pg[0], args))
-        finally:
-            drop_schema(pg[1])
-    port = free_port()
-    with serving([sys.executable, __file__, "--bare-server", str(port)], port) as base:
-        plan = {f"bare-{c}": [f"P{c:04d}-{k}" for k in range(SHEETS_PER_CLIENT)] for c in range(args.clients)}
-        bare = measure("bare FastAPI endpoint (yardstick)", base, plan, args.requests)
-    print(f"{args.clients} concurrent clients x {args.requests} score submissions, uvicorn workers: {args.workers}")
-    print(f"{'server':36} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7} {'vs bare':>8}")
-    for label, rate, p50, p99, failed in [*rows, bare]:
-        print(f"{label:36} {rate:11.0f} {p50:8.1f} {p99:8.1f} {failed:7d} {rate / bare[1]:8.2f}")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    rounds = []
+    for n in range(args.rounds):
+        print(f"round {n + 1} of {args.rounds}", flush=True)
+        rounds.append(one_round(args))
+    print(f"\nscore writes, wrk {WRK_THREADS} threads x {args.connections} connections, {args.seconds} s;")
+    print(f"median (min-max) of {args.rounds} rounds, each server beside a bare endpoint measured in the same round")
+    header = f"{'grants serve on':22} {'requests/s':>16} {'p50 ms':>18} {'p99 ms':>18}"
+    print(f"{header} {'CPU ms/write':>16} {'bare CPU ms/req':>16} {'CPU ratio':>16}")
+    for label in rounds[0]:
+        runs = [r[label][0] for r in rounds]
+        bares = [r[label][1] for r in rounds]
+        ratios = [run.cpu_ms / bare.cpu_ms for run, bare in zip(runs, bares, strict=True)]
+        print(
+            f"{label:22} {spread([r.per_second for r in runs], 0):>16} {spread([r.p50_ms for r in runs]):>18}"
+            f" {spread([r.p99_ms for r in runs]):>18} {spread([r.cpu_ms for r in runs], 2):>16}"
+            f" {spread([b.cpu_ms for b in bares], 2):>16} {spread(ratios, 2):>16}"
+        )
 
 
 if __name__ == "__main__":

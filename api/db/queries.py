@@ -8,14 +8,17 @@ caller, :func:`call_row` finds only a call of their agency.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 
 from api.assignment import AssignmentPolicy, EvaluatorProfile
 from api.auth import Principal, Scope
 from api.db.limits import MAX_ROW_ID, findable
 from api.db.models import AssignmentRow, CallRow, CallVersion, ConflictRow, EvaluatorRow, ProposalRow
+from api.db.session import PARSED_CALLS, ParsedCalls
 from api.problems import NotFound
 from rules.model import Call
 from rules.proposal import Proposal
@@ -44,11 +47,27 @@ def current_call(session: Session, call_id: str) -> tuple[Call, int]:
     return Call.model_validate(row.parsed), row.version
 
 
+def shared_call(session: Session, call_id: str, version: int, uploaded: dt.datetime) -> Call:
+    """A version of the call as a model shared with other requests (do not change it), parsed once per store.
+
+    A stored version never changes; its number and upload time are the key, so a database
+    emptied and filled again under the same store is not read from the old one's models.
+    """
+    cache: ParsedCalls | None = session.info.get(PARSED_CALLS)
+    key = (call_id, version, uploaded)
+    model = cache.get(key) if cache is not None else None
+    if model is None:
+        model = Call.model_validate(call_version(session, call_id, version).parsed)
+        if cache is not None:
+            cache.put(key, model)
+    return model
+
+
 def policy(session: Session, call_id: str) -> AssignmentPolicy:
     return AssignmentPolicy.model_validate(call_row(session, call_id).policy)
 
 
-def assigned(evaluator_id: str) -> Select[int]:
+def assigned(evaluator_id: str | ColumnElement[str]) -> Select[int]:
     """Ids of the proposals assigned to an evaluator, not suspended and not under a declared conflict."""
     conflicted = (
         exists()

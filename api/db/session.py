@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +38,7 @@ DEFAULT_URL = "sqlite:///grants.db"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_VARIABLE = "GRANTS_SQLITE_SYNCHRONOUS"  # FULL unless set; NORMAL only to measure what FULL costs
+PARSED_CALLS = "parsed_calls"  # session.info: the store's ParsedCalls
 
 
 def database_url(url: str | None = None) -> str:
@@ -67,8 +70,8 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN " + conn.get_execution_options().get("sqlite_begin", "DEFERRED"))
 
 
-def _lock_audit_head(_session: Session, _transaction: Any, connection: Connection) -> None:
-    connection.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+def _lock_audit_head(session: Session, _transaction: Any, connection: Connection) -> None:
+    audit.lock_head(session, connection)
 
 
 def make_engine(url: str | None = None, **options: Any) -> Engine:
@@ -95,6 +98,34 @@ def migrate(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
+class ParsedCalls:
+    """Call versions as models, by (call id, version number, upload time): a version is never changed once stored.
+
+    One per store (the same call id and number are another call in another database), shared
+    by its sessions and threads; bounded, the least recently used dropped first. The models are
+    shared: a reader must not change one.
+    """
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._models: OrderedDict[tuple[str, int, Any], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, Any]) -> Any | None:
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+            return model
+
+    def put(self, key: tuple[str, int, Any], model: Any) -> None:
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > self.SIZE:
+                self._models.popitem(last=False)
+
+
 class Store:
     """The database behind one app: sessions for reading, writing and consistent snapshots."""
 
@@ -105,8 +136,9 @@ class Store:
         writer = engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else engine
         snapshot = engine if self.sqlite else engine.execution_options(isolation_level="REPEATABLE READ")
         key = audit_key if audit_key is not None else audit.key_from_environment()
-        self._read = sessionmaker(engine, expire_on_commit=False, info={audit.KEY: key})
-        self._write = sessionmaker(writer, expire_on_commit=False, info={audit.KEY: key})
+        info = {audit.KEY: key, PARSED_CALLS: ParsedCalls()}
+        self._read = sessionmaker(engine, expire_on_commit=False, info=info)
+        self._write = sessionmaker(writer, expire_on_commit=False, info=info)
         audit_replay.track(self._write)
         if not self.sqlite:
             event.listen(self._write, "after_begin", _lock_audit_head)
