@@ -415,19 +415,23 @@ def rounded_relaxation(p: Portfolio, relaxed: SolverResult) -> np.ndarray | None
 def _within_caps(p: Portfolio, amounts: np.ndarray) -> np.ndarray:
     """Drop the lowest-scoring grants over a cap, each only if no minimum it counts towards would break."""
     amounts = amounts.copy()
-    minimums = [limit for limit in p.limits if limit.low is not None]
+    minimums = [(limit, np.isin(np.arange(p.size), limit.members)) for limit in p.limits if limit.low is not None]
     for limit in p.limits:
         if limit.high is None or limit.total(amounts) <= limit.high:
             continue
         members = limit.members[amounts[limit.members] > 0]
         for k in members[np.argsort(p.score[members], kind="stable")].tolist():
-            kept = amounts.copy()
-            kept[k] = 0
-            if all(m.violation(kept) == 0 for m in minimums if k in m.members):
-                amounts = kept
+            if all(_spares(m, amounts, k) for m, inside in minimums if inside[k]):
+                amounts[k] = 0
             if limit.total(amounts) <= limit.high:
                 break
     return amounts
+
+
+def _spares(minimum: Limit, amounts: np.ndarray, k: int) -> bool:
+    """Whether the minimum still holds without proposal ``k``'s grant."""
+    assert minimum.low is not None
+    return minimum.total(amounts) - (int(amounts[k]) if minimum.measure == "amount" else 1) >= minimum.low
 
 
 def _topped_up(p: Portfolio, amounts: np.ndarray) -> np.ndarray:
@@ -484,8 +488,7 @@ def _solve_stage(
     bound = lagrangian_bound(p, p.limits, prices, values)
     rounded = rounded_relaxation(p, relaxed) if not p.settings.ranking_discipline else None
     if rounded is not None:
-        value = float(w.per_grant @ (rounded > 0) + w.per_euro @ rounded / EURO)
-        found = SolverResult("optimal", None, value, bound, 0.0, "rounded relaxation")
+        found = SolverResult("optimal", None, model_value(p, rounded, w), bound, 0.0, "rounded relaxation")
         proven = _outcome(found, rounded, bound, built - began, built, 0, gap)
         if proven.status == "optimal":  # within the gap of the Lagrangian bound: no search can do better
             return proven
@@ -584,9 +587,9 @@ def quick_bound(p: Portfolio) -> float:
     return lagrangian_bound(p, p.limits, prices, item_values(p, w, p.limits, prices))
 
 
-def model_value(p: Portfolio, amounts: np.ndarray) -> float:
-    """An allocation's objective in the model's units (to measure a fallback against the bound)."""
-    w = weights(p)
+def model_value(p: Portfolio, amounts: np.ndarray, w: Weights | None = None) -> float:
+    """An allocation's objective in the model's units, by the first stage's weights unless ``w`` is given."""
+    w = weights(p) if w is None else w
     return float(w.per_grant @ (amounts > 0) + w.per_euro @ amounts / EURO)
 
 
