@@ -201,11 +201,16 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
     if not isinstance(data, list):
         message = "a proposal file must be a list of proposals, or a mapping with a 'proposals' list"
         raise ProposalError([Problem("the file is empty" if data is None else message, file=source, line=1)])
+    from_text = fmt == "json" and not prefix
+    if from_text:
+        # Validated from the text again: pydantic's own parser is faster than from objects, and
+        # the objects (several times the file's size) are freed first, read again only to explain an error.
+        del data
     try:
         with gc_paused():
-            # A JSON list is validated from its text again: pydantic's own parser is faster than from objects.
-            return PROPOSALS.validate_json(text) if fmt == "json" and not prefix else PROPOSALS.validate_python(data)
+            return PROPOSALS.validate_json(text) if from_text else PROPOSALS.validate_python(data)
     except ValidationError as exc:
+        data = parse_json(text, source, ProposalError) if from_text else data
         problems = validation_problems(exc, text, source, {"proposals": data} if prefix else data, prefix)
         raise ProposalError(problems) from None
 

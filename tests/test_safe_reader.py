@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.errors import ProposalError
 
 GRANTS = Path(sys.executable).parent / "grants"
 SEED = Path(__file__).resolve().parents[1] / "calls" / "cosme_cluster_2020"
@@ -109,3 +113,46 @@ def test_the_fast_reader_reads_every_shipped_file_as_pyyaml_does(path: Path) -> 
 def test_the_fast_reader_reads_each_scalar_as_pyyaml_does(scalar: str) -> None:
     slow, fast = _both(f"k: {scalar}\n")
     assert repr(fast) == repr(slow)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.sampled_from([None, 1]), st.booleans())
+def test_the_fast_json_reader_reads_as_the_standard_library(value: object, indent: int | None, ascii: bool) -> None:
+    import json
+
+    from rules.yamlio import parse_json
+
+    text = json.dumps(value, indent=indent, ensure_ascii=ascii)
+    assert repr(parse_json(text, "p.json", ProposalError)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"id": "P1",\n  "id": "P2"}]', "p.json:2: key 'id' is written twice (first on line 1)"),
+        ('[{"a": {"b": 1, "b": 2}}]', "p.json:1: key 'b' is written twice (first on line 1)"),
+        ('[\n{"id": "P1",,}\n]', "p.json:2: malformed JSON: Expecting property name enclosed in double quotes"),
+        ("[" * 500 + "]" * 500, None),
+        ('["\\ud800"]', None),
+    ],
+)
+def test_what_the_fast_json_reader_refuses_the_standard_library_reads_again(text: str, message: str | None) -> None:
+    """Past jiter's 200 levels and at a lone surrogate the standard library still reads the file;
+    repeated keys and syntax errors get its located message."""
+    import json
+
+    from rules.yamlio import parse_json
+
+    if message is None:
+        assert parse_json(text, "p.json", ProposalError) == json.loads(text)
+        return
+    with pytest.raises(ProposalError) as refused:
+        parse_json(text, "p.json", ProposalError)
+    assert [str(p) for p in refused.value.problems] == [message]
