@@ -44,20 +44,20 @@ def reference_table(proposals: list[Proposal]) -> ProposalTable:
     p_partners = np.array([len(p.partners) for p in proposals], dtype=np.int32)
     countries = sorted({loc.country for loc in locations})
     location_country = np.array([countries.index(loc.country) for loc in locations], dtype=np.int32)
-    return ProposalTable(
+    table = ProposalTable(
         proposals=proposals,
         locations=locations,
-        p_requested=np.array([to_cents(p.requested_amount) for p in proposals], dtype=np.int64),
-        p_total_cost=np.array([_amount(p.total_cost) for p in proposals], dtype=np.int64),
-        p_duration=np.array([p.duration_months for p in proposals], dtype=np.int32),
         p_partners=p_partners,
         p_first=np.concatenate(([0], np.cumsum(p_partners)[:-1])).astype(np.int64),
         x_owner=x_owner,
         x_location=x_location,
-        x_type=x_type,
         x_lead=x_lead,
-        x_sme_class=x_sme,
-        x_budget=x_budget,
         countries=countries,
         x_country=location_country[x_location],
     )
+    # The columns the fast table builds on first use are set here, so they are the reference's own.
+    table.p_requested = np.array([to_cents(p.requested_amount) for p in proposals], dtype=np.int64)
+    table.p_total_cost = np.array([_amount(p.total_cost) for p in proposals], dtype=np.int64)
+    table.p_duration = np.array([p.duration_months for p in proposals], dtype=np.int32)
+    table.x_type, table.x_sme_class, table.x_budget = x_type, x_sme, x_budget
+    return table
