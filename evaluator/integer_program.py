@@ -26,7 +26,7 @@ from evaluator.solvers import MatrixModel, SolverName, SolverResult, solve, solv
 
 EURO = 100.0
 SMALL = 1500
-WHOLE_MODEL_SHARE = 0.5
+WHOLE_MODEL_SHARE = 0.6
 FIRST_DELTA = 1e-6
 
 

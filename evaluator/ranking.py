@@ -188,10 +188,10 @@ def _ranking(
     unresolved: list[list[str]] = []
     for name in sorted(lists):
         order = ex_aequo.order(call.id, keys, lists[name])
-        ranked += [
-            entries[c.id].model_copy(update={"position": position, "ex_aequo": order.tie_breaks.get(c.id)})
-            for position, c in enumerate(order.ranked, start=1)
-        ]
+        for position, c in enumerate(order.ranked, start=1):  # the entries are this ranking's own: set in place
+            entry = entries[c.id]
+            entry.position, entry.ex_aequo = position, order.tie_breaks.get(c.id)
+            ranked.append(entry)
         unresolved += order.unresolved
     others = sorted((e for e in entries.values() if not e.fundable), key=lambda e: (-e.weighted_total, e.id))
     return Ranking(call_id=call.id, entries=ranked + others, unresolved_ties=unresolved)
