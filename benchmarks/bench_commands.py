@@ -163,6 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check-size", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["allocate", "simulate", "check"], action="append")
+    parser.add_argument(
+        "--variants",
+        default="binary,partial",
+        help="allocation variants, comma-separated (PuLP + CBC on 50,000 partial takes over ten minutes a run)",
+    )
     parser.add_argument("--before", help="an older checkout whose grants to time once beside each command")
     args = parser.parse_args(argv)
     BEFORE[:] = [args.before] if args.before else []
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         jobs: list[Callable[[], None]] = []
         if "allocate" in only:
             for n in sizes:
-                for variant in ("binary", "partial"):
+                for variant in args.variants.split(","):
                     jobs.append(functools.partial(bench_allocate, root, n, variant, args.repeat))
         if "simulate" in only:
             jobs.append(functools.partial(bench_simulate, root, 10_000, args.repeat))

@@ -9,6 +9,7 @@ weigh proposals, never an amount that is reported.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -189,11 +190,13 @@ def _group_of(entry: RankedProposal, by: str) -> str | None:
 
 def quota_limits(quota: Quota, entries: Sequence[RankedProposal], budget: int) -> list[Limit]:
     """The rows of one quota: its group, or one row per group present among the fundable proposals."""
-    groups = np.array([_group_of(e, quota.by) or "" for e in entries], dtype=object)
-    keys = [quota.key] if quota.key is not None else sorted({g for g in groups if g})
+    positions: dict[str, list[int]] = defaultdict(list)
+    for k, entry in enumerate(entries):
+        positions[_group_of(entry, quota.by) or ""].append(k)
+    keys = [quota.key] if quota.key is not None else sorted(g for g in positions if g)
     rows = []
     for key in keys:
-        members = np.flatnonzero(groups == key)
+        members = np.array(positions.get(key, []), dtype=np.intp)
         name = quota.label if quota.key is not None else f"{quota.label} ({key})"
         rows.extend(_quota_rows(quota, name, members, budget))
     return rows
