@@ -173,8 +173,9 @@ def _ranking(
     places: Mapping[str, Place],
     calibration: Calibration | None = None,
 ) -> Ranking:
+    weights = {c.id: c.weight for c in call.criteria}
     entries = {
-        p.id: _entry(call, p, consolidate_proposal(call, p, calibration), eligibility[p.id], places[p.id])
+        p.id: _entry(call, weights, p, consolidate_proposal(call, p, calibration), eligibility[p.id], places[p.id])
         for p in proposals
     }
     lists: dict[str, list[Candidate]] = defaultdict(list)
@@ -199,6 +200,7 @@ def _ranking(
 
 def _entry(
     call: Call,
+    weights: Mapping[str, Decimal],
     proposal: Proposal,
     consolidated: ConsolidatedScores,
     eligibility: ProposalEligibility,
@@ -222,7 +224,7 @@ def _entry(
         requested_amount=proposal.requested_amount,
         scores=scores,
         total=sum(scores.values(), Decimal("0.00")),
-        weighted_total=sum((call.criterion(c).weight * v for c, v in scores.items()), Decimal("0.00")),
+        weighted_total=sum((weights[c] * v for c, v in scores.items()), Decimal("0.00")),
         eligible=eligibility.eligible,
         fundable=not reasons,
         reasons=reasons,

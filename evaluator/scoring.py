@@ -95,16 +95,18 @@ def reported(value: Fraction) -> Decimal:
 def validate_scores(call: Call, proposals: Sequence[Proposal]) -> None:
     """Raise one ScoreError listing every score that does not fit the call's criteria."""
     criteria = {c.id: c for c in call.criteria}
-    problems = [p for i, proposal in enumerate(proposals) for p in _proposal_problems(criteria, proposal, i)]
+    fine: set[tuple[str, Decimal | None]] = set()
+    problems = [p for i, proposal in enumerate(proposals) for p in _proposal_problems(criteria, proposal, i, fine)]
     if problems:
         raise ScoreError(problems)
 
 
-def _proposal_problems(criteria: dict[str, Criterion], proposal: Proposal, index: int) -> Iterable[Problem]:
+def _proposal_problems(
+    criteria: dict[str, Criterion], proposal: Proposal, index: int, fine: set[tuple[str, Decimal | None]]
+) -> Iterable[Problem]:
     where = str(index)
     seen: dict[str, int] = {}
     for j, evaluation in enumerate(proposal.evaluations):
-        who = f"proposal {proposal.id}, evaluator {evaluation.evaluator}"
         if evaluation.evaluator in seen:
             yield Problem(
                 f"proposal {proposal.id}: evaluator {evaluation.evaluator} scored it twice "
@@ -112,6 +114,9 @@ def _proposal_problems(criteria: dict[str, Criterion], proposal: Proposal, index
                 f"{where}.evaluations.{j}.evaluator",
             )
         seen.setdefault(evaluation.evaluator, j)
+        if _plain(criteria, evaluation.scores, fine):
+            continue
+        who = f"proposal {proposal.id}, evaluator {evaluation.evaluator}"
         yield from _sheet_problems(criteria, who, evaluation.scores, f"{where}.evaluations.{j}.scores")
         for missing in (c for c in criteria if c not in evaluation.scores):
             yield Problem(
@@ -122,6 +127,25 @@ def _proposal_problems(criteria: dict[str, Criterion], proposal: Proposal, index
         yield from _sheet_problems(
             criteria, f"proposal {proposal.id}, consensus", dict(proposal.consensus), f"{where}.consensus"
         )
+
+
+def _plain(
+    criteria: dict[str, Criterion], scores: dict[str, Decimal | None], fine: set[tuple[str, Decimal | None]]
+) -> bool:
+    """The usual sheet: every criterion scored, each on its scale; told without writing a message.
+
+    ``fine`` holds the (criterion, score) pairs already found on their scale: a call's
+    sheets use a few dozen of them, so 100,000 sheets check a few dozen scores.
+    """
+    if scores.keys() != criteria.keys():
+        return False
+    for pair in scores.items():
+        if pair not in fine:
+            criterion_id, value = pair
+            if value is not None and not criteria[criterion_id].on_scale(value):
+                return False
+            fine.add(pair)
+    return True
 
 
 def _sheet_problems(
@@ -184,7 +208,9 @@ def consolidate(
 
 def consolidate_proposal(call: Call, proposal: Proposal, correction: Correction | None = None) -> ConsolidatedScores:
     """One proposal's consolidated scores; its scores must have been validated."""
-    criteria = {c.id: _criterion_score(call, c, proposal, correction) for c in call.criteria}
+    scoring = call.scoring
+    settings = (scoring.consolidation, scoring.trim, scoring.disagreement_limit, scoring.min_evaluators)
+    criteria = {c.id: _criterion_score(scoring, settings, c, proposal, correction) for c in call.criteria}
     return ConsolidatedScores(
         proposal=proposal.id,
         evaluators=len(proposal.evaluations),
@@ -194,13 +220,11 @@ def consolidate_proposal(call: Call, proposal: Proposal, correction: Correction 
 
 
 def _criterion_score(
-    call: Call, criterion: Criterion, proposal: Proposal, correction: Correction | None
+    scoring: Scoring, settings: Settings, criterion: Criterion, proposal: Proposal, correction: Correction | None
 ) -> CriterionScore:
     given = [e.scores.get(criterion.id) for e in proposal.evaluations]
     scores = tuple(sorted(score for score in given if score is not None))
-    consensus = (proposal.consensus or {}).get(criterion.id)
-    scoring = call.scoring
-    settings = (scoring.consolidation, scoring.trim, scoring.disagreement_limit, scoring.min_evaluators)
+    consensus = proposal.consensus.get(criterion.id) if proposal.consensus else None
     value: Decimal | None
     if consensus is not None:
         value, clipped = consensus.quantize(REPORTED), False
