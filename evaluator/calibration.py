@@ -27,7 +27,6 @@ from fractions import Fraction
 
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
-from scipy import sparse
 
 from evaluator.scoring import REPORTED, validate_scores
 from rules.model import Call, Criterion
@@ -144,7 +143,8 @@ def _observations(call: Call, proposals: Sequence[Proposal], width: Decimal) -> 
 
 def _groups(obs: _Observations, n_proposals: int) -> list[list[str]]:
     """Evaluators linked through proposals they both scored: largest group first."""
-    from scipy.sparse.csgraph import connected_components  # a quarter of a second: only when calibrating
+    from scipy import sparse  # scipy is loaded only when calibrating: a ranking without it never waits for it
+    from scipy.sparse.csgraph import connected_components
 
     n = len(obs.evaluators)
     edges = sparse.coo_matrix(
@@ -178,11 +178,13 @@ def _solve(obs: _Observations, group_of: np.ndarray, estimable: np.ndarray) -> t
     members = np.flatnonzero(estimable)
     rows = np.concatenate([np.arange(n_rows), np.arange(n_rows), [constraint_row[g] for g in group_of[members]]])
     cols = np.concatenate([cell, n_cells + evaluator, n_cells + members])
+    from scipy import sparse  # as in _groups: only when calibrating
+    from scipy.sparse.linalg import lsqr
+
     design = sparse.csr_matrix(
         (np.ones(len(rows)), (rows.astype(np.int64), cols)), shape=(n_rows + len(fitted_groups), n_cells + n_evaluators)
     )
     target = np.concatenate([value, np.zeros(len(fitted_groups))])
-    from scipy.sparse.linalg import lsqr  # imported here for the same reason as connected_components
 
     offsets = np.zeros(n_evaluators)
     if n_rows == 0:

@@ -17,12 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from evaluator.portfolio import Limit, Portfolio
 from evaluator.solvers import MatrixModel, SolverName, SolverResult, solve, solve_without_rows, solver_available
+
+if TYPE_CHECKING:  # loaded by the functions that build matrices: ranking and simulating never need it
+    import scipy.sparse as sp
 
 EURO = 100.0
 SMALL = 1500
@@ -89,6 +92,8 @@ class _Rows:
         self.count += len(first)
 
     def matrix(self, width: int) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
         if not self.rows:
             return sp.csr_matrix((0, width))
         data = (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols)))
@@ -210,6 +215,8 @@ def cut_model(p: Portfolio, w: Weights, limits: list[Limit], windows: list[tuple
         blocks.append(prefix[:, cuts - 1])
         costs.append(np.cumsum(item_cost[members])[cuts - 1])
         picks.append((len(cuts), first))
+    import scipy.sparse as sp
+
     low, high = _row_bounds(limits)
     gub = sp.block_diag([np.ones((1, count)) for count, _ in picks], format="csr")
     body = sp.csr_matrix(np.hstack(blocks)) if blocks else sp.csr_matrix((len(limits), 0))

@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
-import scipy.sparse as sp
 
 HYPER = ("mu", "sigma", "tau_proposal", "tau_evaluator", "tau_topic")
 
@@ -102,6 +100,8 @@ class _State:
         self.by_topic = (offsets * obs.topics + obs.topic_of[None, :]).ravel()
         # The scores enter every conditional only through these sufficient statistics, so a sweep costs
         # O(proposal-evaluator pairs), never a pass over the scores themselves.
+        import scipy.sparse as sp  # here, not at the top: the ranking's JSON imports this module's models
+
         shape = (obs.proposals, obs.evaluators)
         self.pairs = sp.csr_array((np.ones(len(obs.y)), (obs.proposal, obs.evaluator)), shape=shape)
         self.pairs_t = self.pairs.T.tocsr()
@@ -234,6 +234,8 @@ def effective_size(x: np.ndarray) -> np.ndarray:
 
 def _ess(x: np.ndarray) -> np.ndarray:
     """Autocovariances by FFT in single precision (ample for a diagnostic, twice as fast)."""
+    import scipy.fft
+
     chains, draws, _ = x.shape
     centred = x.astype(np.float32) - x.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
     size = scipy.fft.next_fast_len(2 * draws, real=True)

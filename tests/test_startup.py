@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = (
     "sqlalchemy",
@@ -39,3 +40,17 @@ def test_help_loads_no_heavy_module() -> None:
         "import api.cli\nsys.argv = ['grants', '--help']\ntry:\n    api.cli.main()\nexcept SystemExit:\n    pass"
     )
     assert _loaded_after(statement) == []
+
+
+def test_ranking_and_simulating_load_no_solver_or_scipy() -> None:
+    """scipy's sparse matrices are for the integer program (and calibration): a tenth of a second the others skip."""
+    call = Path(__file__).resolve().parents[1] / "calls" / "cosme_cluster_2020"
+    for command in (["rank"], ["simulate", "--noise", "0.5", "--runs", "50"]):
+        argv = ["grants", command[0], f"{call}/call.yaml", f"{call}/proposals.yaml", *command[1:], "--json"]
+        statement = (
+            "import contextlib, io\nimport api.cli\n"
+            f"sys.argv = {argv!r}\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        api.cli.main()\n    except SystemExit:\n        pass"
+        )
+        assert [m for m in _loaded_after(statement) if m in ("scipy", "pulp", "highspy")] == [], command
