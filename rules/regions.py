@@ -134,7 +134,9 @@ class Location:
         return f"{self.region.label()}, {name}" if self.region else name
 
 
+@cache
 def country_name(code: str) -> str:
+    """The name people use (pycountry's lookup costs microseconds, and reasons name a country per partner)."""
     if code in EXTRA_COUNTRIES:
         return EXTRA_COUNTRIES[code]
     country = pycountry.countries.get(alpha_2=code)
