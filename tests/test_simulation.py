@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evaluator import simulation
 from evaluator.allocation import Scenario
 from evaluator.ranking import RankedProposal
 from evaluator.simulation import (
@@ -81,6 +82,18 @@ def test_monte_carlo_is_reproducible_with_its_seed() -> None:
     other = funding_odds(call, ranking, noise=Decimal("0.5"), runs=300, seed=12)
     assert first == again
     assert first.odds != other.odds
+
+
+def test_chunks_walked_side_by_side_give_the_odds_of_one_walker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sixty chunks of five draws, two walking at once, count what one walker alone counts."""
+    call, ranking = odds_call_and_ranking()
+    monkeypatch.setattr(simulation, "CHUNK_CELLS", 90)
+    together = funding_odds(call, ranking, noise=Decimal("0.5"), runs=300, seed=11, full=True)
+    monkeypatch.setattr(simulation, "WALKERS", 1)
+    monkeypatch.setattr(simulation, "CHUNK_CELLS", 45)
+    alone = funding_odds(call, ranking, noise=Decimal("0.5"), runs=300, seed=11, full=True)
+    assert together == alone
+    assert any(Decimal(0) < o.probability < Decimal(1) for o in alone.odds)
 
 
 def test_noise_blurs_the_line_but_not_the_clear_cases() -> None:
