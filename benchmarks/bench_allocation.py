@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pulp
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csc_array
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -75,10 +76,12 @@ def naive_pulp_build(p: Portfolio) -> float:
 def scipy_milp(p: Portfolio) -> tuple[float, str, float | None]:
     """The same plain model given to scipy's bundled HiGHS, with the gap and limit of the baseline."""
     model = formulate(p, weights(p), p.limits)
+    matrix = model.matrix
+    columns = (matrix.value, matrix.index, matrix.start)
     began = time.perf_counter()
     result = milp(
         -model.cost,
-        constraints=LinearConstraint(model.matrix, model.row_low, model.row_high),
+        constraints=LinearConstraint(csc_array(columns, shape=matrix.shape), model.row_low, model.row_high),
         integrality=model.integer.astype(int),
         bounds=Bounds(model.col_low, model.col_high),
         options={"time_limit": MILP_SECONDS, "mip_rel_gap": 1e-4},

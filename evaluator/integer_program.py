@@ -17,15 +17,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evaluator.portfolio import Limit, Portfolio
-from evaluator.solvers import MatrixModel, SolverName, SolverResult, solve, solve_without_rows, solver_available
-
-if TYPE_CHECKING:  # loaded by the functions that build matrices: ranking and simulating never need it
-    import scipy.sparse as sp
+from evaluator.solvers import (
+    ColumnMatrix,
+    MatrixModel,
+    SolverName,
+    SolverResult,
+    solve,
+    solve_without_rows,
+    solver_available,
+)
 
 EURO = 100.0
 SMALL = 1500
@@ -91,13 +95,11 @@ class _Rows:
         self.high.append(np.full(len(first), high))
         self.count += len(first)
 
-    def matrix(self, width: int) -> sp.csr_matrix:
-        import scipy.sparse as sp
-
+    def matrix(self, width: int) -> ColumnMatrix:
         if not self.rows:
-            return sp.csr_matrix((0, width))
-        data = (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols)))
-        return sp.csr_matrix(data, shape=(self.count, width))
+            return ColumnMatrix.from_entries(*(np.zeros(0, dtype=np.int64),) * 3, (0, width))
+        rows, cols, vals = (np.concatenate(part) for part in (self.rows, self.cols, self.vals))
+        return ColumnMatrix.from_entries(rows, cols, vals, (self.count, width))
 
 
 def formulate(p: Portfolio, w: Weights, limits: list[Limit], floor: float | None = None) -> MatrixModel:
@@ -153,13 +155,13 @@ def _scaled(limit: Limit, scale: float) -> tuple[float, float]:
     return low, high
 
 
-def _limit_matrix(p: Portfolio, limits: list[Limit]) -> sp.csc_matrix:
+def _limit_matrix(p: Portfolio, limits: list[Limit]) -> ColumnMatrix:
     """Rows of the limits over x alone (amount rows weigh a proposal by its highest grant, in euros)."""
     high = p.high / EURO
     rows = _Rows()
     for limit in limits:
         rows.add(*_limit_terms(limit, high, p.size, partial=False), 0.0, 0.0)
-    return rows.matrix(p.size).tocsc()
+    return rows.matrix(p.size)
 
 
 def relaxation(p: Portfolio, w: Weights, limits: list[Limit], deadline: float) -> SolverResult:
@@ -206,25 +208,30 @@ def cut_model(p: Portfolio, w: Weights, limits: list[Limit], windows: list[tuple
     the list's chain becomes a single row "one cut per list"; cuts outside the
     Lagrangian window of a list are left out.
     """
-    matrix = _limit_matrix(p, limits)
+    dense = _limit_matrix(p, limits).dense()
     item_cost = w.per_grant + w.per_euro * p.high / EURO
-    blocks, costs, picks = [], [], []
+    blocks, costs, picks = [np.zeros((len(limits), 0))], [np.zeros(0)], []
     for members, (first, last) in zip(p.lists(), windows, strict=True):
         cuts = np.arange(max(first, 1), last + 1)
-        prefix = np.cumsum(matrix[:, members].toarray(), axis=1)
+        prefix = np.cumsum(dense[:, members], axis=1)
         blocks.append(prefix[:, cuts - 1])
         costs.append(np.cumsum(item_cost[members])[cuts - 1])
         picks.append((len(cuts), first))
-    import scipy.sparse as sp
-
     low, high = _row_bounds(limits)
-    gub = sp.block_diag([np.ones((1, count)) for count, _ in picks], format="csr")
-    body = sp.csr_matrix(np.hstack(blocks)) if blocks else sp.csr_matrix((len(limits), 0))
+    body = np.hstack(blocks)
     width = body.shape[1]
+    rows, cols = np.nonzero(body)
+    one_list = len(limits) + np.repeat(np.arange(len(picks)), [count for count, _ in picks])
+    matrix = ColumnMatrix.from_entries(
+        np.concatenate([rows, one_list]),
+        np.concatenate([cols, np.arange(width)]),
+        np.concatenate([body[rows, cols], np.ones(width)]),
+        (len(limits) + len(picks), width),
+    )
     one_cut = np.array([1.0 if first > 0 else -np.inf for _, first in picks])
     return MatrixModel(
-        np.concatenate(costs) if costs else np.zeros(0),
-        sp.vstack([body, gub], format="csr"),
+        np.concatenate(costs),
+        matrix,
         np.concatenate([low, one_cut]),
         np.concatenate([high, np.ones(len(picks))]),
         np.zeros(width),

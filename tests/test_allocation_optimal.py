@@ -11,7 +11,6 @@ from unittest import mock
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
@@ -20,7 +19,7 @@ from evaluator import integer_program
 from evaluator.allocation import Scenario, allocate, portfolio_for
 from evaluator.integer_program import quick_bound
 from evaluator.portfolio import Portfolio
-from evaluator.solvers import MatrixModel, run_until, solve
+from evaluator.solvers import ColumnMatrix, MatrixModel, run_until, solve
 from tests.test_allocation import K, funding_call, ranked, ranking_of
 
 
@@ -182,9 +181,11 @@ def test_cbc_and_highs_find_the_same_optimum(solver: str) -> None:
 def test_a_model_that_cbc_preprocessing_gets_wrong_is_solved_exactly(solver: str) -> None:
     """CBC 2.10's preprocessing calls (x1, x2) optimal here; the best is (x0, x3), 2,460,000."""
     rows = np.array([[70, 120, 220, 270, 320], [1, 1, 0, 0, 0], [0, 0, 1, 1, 1]], dtype=np.float64)
+    scaled = rows * np.array([[1000], [1], [1]])
+    rows_at, cols_at = np.nonzero(scaled)
     model = MatrixModel(
         cost=np.array([595, 895, 1540, 1865, 2165], dtype=np.float64) * 1000,
-        matrix=sp.csr_matrix(rows * np.array([[1000], [1], [1]])),
+        matrix=ColumnMatrix.from_entries(rows_at, cols_at, scaled[rows_at, cols_at], (3, 5)),
         row_low=np.array([-np.inf, 1, 1]),
         row_high=np.array([352_000, 1, 1]),
         col_low=np.zeros(5),
