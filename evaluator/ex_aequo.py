@@ -267,13 +267,17 @@ class Coverage:
         )
 
 
-def order(call_id: str, keys: Sequence[Key], candidates: Iterable[Candidate]) -> Order:
-    """Rank by score, highest first, breaking each group of ties with the chain from the top."""
+def order(call_id: str, keys: Sequence[Key], candidates: Iterable[Candidate], explain: bool = True) -> Order:
+    """Rank by score, highest first, breaking each group of ties with the chain from the top.
+
+    ``explain`` False leaves ``tie_breaks`` empty: the words for each tied pair are for
+    the ranking's readers, and an allocation or a simulation needs only the order.
+    """
     result = Order()
     coverage = Coverage()
     by_score = sorted(candidates, key=lambda c: (-c.score, c.id))
     for _, group in itertools.groupby(by_score, key=lambda c: c.score):
-        _TiedGroup(call_id, keys, list(group), coverage).place(result)
+        _TiedGroup(call_id, keys, list(group), coverage).place(result, explain)
     return result
 
 
@@ -352,7 +356,7 @@ class _TiedGroup:
             heapq.heappop(queue)
         return heapq.heappop(queue)[1]
 
-    def place(self, result: Order) -> None:
+    def place(self, result: Order, explain: bool) -> None:
         placed: list[tuple[int, int]] = []
         for _ in self.group:
             j = self._next(result.unresolved)
@@ -361,12 +365,17 @@ class _TiedGroup:
             for name in self.coverage.add(self.group[j]):
                 for k in self.touching.get(name, ()):
                     self._update(k)
+        result.ranked += [self.group[j] for j, _ in placed]
+        if explain:
+            self._explain(placed, result)
+
+    def _explain(self, placed: list[tuple[int, int]], result: Order) -> None:
+        """Each tied pair's deciding key in words, as the pair was seen when the higher one was placed."""
         for (j, place), (k, _) in itertools.pairwise(placed):
             higher, lower = self.group[j], self.group[k]
             context = self.coverage.before(place, higher, lower)
             step = next((i for i, key in enumerate(self.keys) if self._differ(i, key, j, k, context)), None)
             result.tie_breaks[higher.id] = _described(self.call_id, self.keys, step, higher, lower, context)
-        result.ranked += [self.group[j] for j, _ in placed]
 
     def _differ(self, i: int, key: Key, j: int, k: int, context: Above) -> bool:
         """Whether key ``i`` tells ``j`` and ``k`` apart: by the ranks already computed unless it is contextual."""

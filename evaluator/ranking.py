@@ -116,19 +116,22 @@ def rank(
     *,
     calibrate: bool | None = None,
     table: ProposalTable | None = None,
+    tie_breaks: bool = True,
 ) -> Ranking:
     """Rank the proposals of a call; ``calibrate`` None follows ``call.scoring.calibration``.
 
     ``table`` is the proposals' compiled table when the caller has it already (for the report).
+    ``tie_breaks`` False leaves each entry's ``ex_aequo`` (how its tie was decided, in
+    words) unset: the same order, for callers that only allocate or simulate.
     """
     validate_scores(call, proposals)
     table = table if table is not None else compile_proposals(list(proposals))
     eligibility = _eligibility(report if report is not None else check(call, table), proposals)
     places = _places(table)
-    ranking = _ranking(call, proposals, eligibility, places)
+    ranking = _ranking(call, proposals, eligibility, places, tie_breaks)
     if call.scoring.calibration if calibrate is None else calibrate:
         calibration = fit_offsets(call, proposals)
-        calibrated = _ranking(call, proposals, eligibility, places, calibration)
+        calibrated = _ranking(call, proposals, eligibility, places, tie_breaks, calibration)
         calibrated.calibration, calibrated.calibration_changes = calibration, _changes(ranking, calibrated)
         ranking = calibrated
     if call.ranking.two_stage:
@@ -171,6 +174,7 @@ def _ranking(
     proposals: Sequence[Proposal],
     eligibility: Mapping[str, ProposalEligibility],
     places: Mapping[str, Place],
+    tie_breaks: bool,
     calibration: Calibration | None = None,
 ) -> Ranking:
     weights = {c.id: c.weight for c in call.criteria}
@@ -188,7 +192,7 @@ def _ranking(
     ranked: list[RankedProposal] = []
     unresolved: list[list[str]] = []
     for name in sorted(lists):
-        order = ex_aequo.order(call.id, keys, lists[name])
+        order = ex_aequo.order(call.id, keys, lists[name], tie_breaks)
         for position, c in enumerate(order.ranked, start=1):  # the entries are this ranking's own: set in place
             entry = entries[c.id]
             entry.position, entry.ex_aequo = position, order.tie_breaks.get(c.id)

@@ -178,3 +178,12 @@ def test_the_fast_ordering_agrees_with_the_quadratic_one_it_replaced(
     assert [c.id for c in fast.ranked] == [c.id for c in reference.ranked]
     assert fast.tie_breaks == reference.tie_breaks
     assert fast.unresolved == reference.unresolved
+
+
+@given(tied_lists())
+def test_ordering_without_the_words_gives_the_same_order_and_draws(instance: tuple[list[str], list[Candidate]]) -> None:
+    keys, candidates = instance
+    explained, bare = order(CALL, chain(keys), candidates), order(CALL, chain(keys), candidates, explain=False)
+    assert [c.id for c in bare.ranked] == [c.id for c in explained.ranked]
+    assert bare.unresolved == explained.unresolved
+    assert bare.tie_breaks == {}

@@ -71,7 +71,7 @@ def allocate_command(
     from evaluator.allocation import Scenario, allocate
 
     scenario = Scenario(mode=mode, budget=_amount(budget, "--budget") if budget is not None else None)
-    inputs = ranked(call_path, proposals_path)
+    inputs = ranked(call_path, proposals_path, tie_breaks=False)
     call, ranking = inputs.call, inputs.ranking
     allocation = allocate(call, ranking, scenario, explain_share=explain_share)
     if as_json:
@@ -209,7 +209,7 @@ def simulate_command(
     sweep = parse_budgets(budgets) if budgets else None
     planned = load_scenarios(scenarios) if scenarios else None
     sd = _noise(noise) if noise is not None else None
-    inputs = ranked(call_path, proposals_path)
+    inputs = ranked(call_path, proposals_path, tie_breaks=False)
     call, proposals, ranking = inputs.call, inputs.proposals, inputs.ranking
     if sweep is not None:
         with progress("Budget sweep", len(sweep)) as bar:

@@ -95,8 +95,8 @@ class Ranked:
     ranking: Ranking
 
 
-def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None) -> Ranked:
-    """Load, check and rank; every problem is reported at its line in its file."""
+def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None, tie_breaks: bool = True) -> Ranked:
+    """Load, check and rank; every problem is reported at its line in its file (``tie_breaks``: see ``rank``)."""
     from evaluator.ranking import rank
     from rules.table import compile_proposals
 
@@ -105,7 +105,12 @@ def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None)
         table = compile_proposals(proposals, str(proposals_path))  # once, for the rules and the ranking
     report = checked(call, table, proposals_path)
     with located_in(proposals_path, call):
-        return Ranked(call, proposals, report, rank(call, proposals, report, calibrate=calibrate, table=table))
+        return Ranked(
+            call,
+            proposals,
+            report,
+            rank(call, proposals, report, calibrate=calibrate, table=table, tie_breaks=tie_breaks),
+        )
 
 
 def validate(call_path: CallPath) -> None:
