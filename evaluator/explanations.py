@@ -105,7 +105,8 @@ class Currency:
     currency: str
 
     def __call__(self, cents: int | float) -> str:
-        return f"{self.currency} {from_cents(int(cents)):,.2f}"
+        whole, part = divmod(abs(int(cents)), 100)  # integer arithmetic: thousands of amounts per allocation
+        return f"{self.currency} {'-' if cents < 0 and (whole or part) else ''}{whole:,}.{part:02d}"
 
 
 def objective_unit(p: Portfolio, currency: str) -> str:
@@ -342,7 +343,8 @@ def reserve_reasons(p: Portfolio, amounts: np.ndarray, currency: str) -> list[Re
             blockers[k].append(r)
     money = Currency(currency)
     maker = _RoomMaker(p, amounts)
-    return [_reserve(p, k, blockers.get(k, []), short, maker, money) for k in unfunded.tolist()]
+    lacking = {r: need.tolist() for r, need in short.items()}  # plain ints: read once per proposal and cap
+    return [_reserve(p, k, blockers.get(k, []), lacking, maker, money) for k in unfunded.tolist()]
 
 
 def _shortfall(p: Portfolio, limit: Limit, amounts: np.ndarray) -> np.ndarray:
@@ -365,6 +367,10 @@ class _RoomMaker:
         self.funded = np.concatenate([self.funded[~self._held(self.funded)], self.funded[self._held(self.funded)]])
         self.cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self.minimums = [(limit, self._mask(limit), limit.total(amounts)) for limit in p.limits if limit.low]
+        self.within: list[list[int]] = [[] for _ in range(p.size)]  # per proposal, the minimums it counts in
+        for m, (limit, _, _) in enumerate(self.minimums):
+            for k in limit.members.tolist():
+                self.within[k].append(m)
         self.after: dict[tuple[int, ...], list[int]] = {}
 
     def _mask(self, limit: Limit) -> np.ndarray:
@@ -407,18 +413,16 @@ class _RoomMaker:
                 - (int(self.amounts[out[inside[out]]].sum()) if limit.measure == "amount" else int(inside[out].sum()))
                 for limit, inside, value in self.minimums
             ]
-        broken = []
-        for (limit, inside, _), value in zip(self.minimums, self.after[key], strict=True):
-            assert limit.low is not None
-            if inside[k]:
-                value += int(self.p.low[k]) if limit.measure == "amount" else 1
-            if value < limit.low:
-                broken.append(limit.name)
-        return broken
+        values = list(self.after[key])
+        for m in self.within[k]:
+            values[m] += int(self.p.low[k]) if self.minimums[m][0].measure == "amount" else 1
+        return [
+            limit.name for (limit, _, _), value in zip(self.minimums, values, strict=True) if value < (limit.low or 0)
+        ]
 
 
 def _reserve(
-    p: Portfolio, k: int, rows: list[int], short: dict[int, np.ndarray], maker: _RoomMaker, money: Currency
+    p: Portfolio, k: int, rows: list[int], short: dict[int, list[int]], maker: _RoomMaker, money: Currency
 ) -> ReserveReason:
     entry, needs = p.entries[k], int(p.low[k])
     names = [p.limits[r].name for r in rows]
@@ -431,14 +435,14 @@ def _reserve(
     for r in rows:
         limit = p.limits[r]
         assert limit.high is not None
-        left = (needs if limit.measure == "amount" else 1) - int(short[r][k])
+        left = (needs if limit.measure == "amount" else 1) - short[r][k]
         if limit.measure == "amount":
             parts.append(f"{_limit_name(limit)} ({money(left)} left; it needs {money(needs)})")
         else:
             parts.append(f"{_limit_name(limit)} (all {limit.high} grants given)")
     amount_rows = [r for r in rows if p.limits[r].measure == "amount"]
-    cents = max((int(short[r][k]) for r in amount_rows), default=0)
-    grants = max((int(short[r][k]) for r in rows if p.limits[r].measure == "grants"), default=0)
+    cents = max((short[r][k] for r in amount_rows), default=0)
+    grants = max((short[r][k] for r in rows if p.limits[r].measure == "grants"), default=0)
     only_budget = [p.limits[r].quota for r in rows] == ["budget"]
     extra = from_cents(cents) if only_budget else None
     leaving = maker.leavers(tuple(rows), cents, grants)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from evaluator.allocation import allocate
+from evaluator.explanations import Currency
+from rules.money import from_cents
 from tests.test_allocation import K, funding_call, ranked, ranking_of
 
 
@@ -59,3 +64,8 @@ def test_the_objective_has_its_unit_and_rank_mode_is_not_called_optimal() -> Non
     optimal = allocate(funding_call(mode="optimal"), ranking)
     assert optimal.objective_unit == "score × EUR granted"
     assert allocate(funding_call(), ranking).status == "complete"
+
+
+@given(st.integers(-(10**15), 10**15))
+def test_amounts_in_words_are_the_decimal_amount_to_the_cent(cents: int) -> None:
+    assert Currency("EUR")(cents) == f"EUR {from_cents(cents):,.2f}"
