@@ -169,8 +169,9 @@ def build_portfolio(
         settings=settings,
         excluded=excluded,
     )
+    groups = {by: _positions(entries, by) for by in dict.fromkeys(quota.by for quota in settings.constraints)}
     portfolio.limits = _global_limits(portfolio) + [
-        limit for quota in settings.constraints for limit in quota_limits(quota, entries, budget)
+        limit for quota in settings.constraints for limit in quota_limits(quota, groups[quota.by], budget)
     ]
     return portfolio
 
@@ -183,16 +184,17 @@ def _global_limits(portfolio: Portfolio) -> list[Limit]:
     return limits
 
 
-def _group_of(entry: RankedProposal, by: str) -> str | None:
-    value: str | None = getattr(entry, by)
-    return value
-
-
-def quota_limits(quota: Quota, entries: Sequence[RankedProposal], budget: int) -> list[Limit]:
-    """The rows of one quota: its group, or one row per group present among the fundable proposals."""
+def _positions(entries: Sequence[RankedProposal], by: str) -> dict[str, list[int]]:
+    """Each group's proposals (positions in ``entries``; "" for none), read once per field, not once per quota."""
     positions: dict[str, list[int]] = defaultdict(list)
     for k, entry in enumerate(entries):
-        positions[_group_of(entry, quota.by) or ""].append(k)
+        value: str | None = getattr(entry, by)
+        positions[value or ""].append(k)
+    return positions
+
+
+def quota_limits(quota: Quota, positions: dict[str, list[int]], budget: int) -> list[Limit]:
+    """The rows of one quota: its group, or one row per group present among the fundable proposals."""
     keys = [quota.key] if quota.key is not None else sorted(g for g in positions if g)
     rows = []
     for key in keys:
