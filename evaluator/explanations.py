@@ -156,36 +156,38 @@ def _label(p: Portfolio, quota: str) -> str:
     return f"the {quota} limit"
 
 
-def prices(run: Run, rerun: Rerun, deadline: float, share_deadline: float, currency: str) -> list[ConstraintPrice]:
-    """The price of every limit: exact where re-solved in time, otherwise the Lagrangian bound."""
+Bounds = list[tuple[Variant, float, bool]]
+"""Per limit: the call without it, a bound on that call's objective, and whether the relaxation prices it."""
+
+
+def prices(run: Run, rerun: Rerun, bounds: Bounds, share_deadline: float, currency: str) -> list[ConstraintPrice]:
+    """The price of every limit: exact where re-solved in time, otherwise what its bound leaves above the allocation."""
     found = run.objective_float()
-    bounds = _bounds(run, deadline)
-    order = sorted(range(len(bounds)), key=lambda i: -bounds[i][1])
+    gaps = [(variant, max(bound - found, 0.0), priced) for variant, bound, priced in bounds]
+    order = sorted(range(len(gaps)), key=lambda i: -gaps[i][1])
     results: dict[int, ConstraintPrice] = {}
     for i in order:
-        variant, bound, priced = bounds[i]
+        variant, bound, priced = gaps[i]
         if not priced:
             results[i] = _not_binding(variant, bound, found)
         elif time.monotonic() < share_deadline or run.p.settings.mode == "rank":
             results[i] = _resolved(run, variant, rerun(variant.portfolio, share_deadline, run.amounts), bound, currency)
         else:
             results[i] = _bounded(variant, bound, found)
-    return [results[i] for i in range(len(bounds))]
+    return [results[i] for i in range(len(gaps))]
 
 
-def _bounds(run: Run, deadline: float) -> list[tuple[Variant, float, bool]]:
-    """An upper bound on what each limit costs, and whether the relaxation prices it (zero: no extra solve).
+def relaxed_bounds(p: Portfolio, deadline: float) -> Bounds:
+    """A bound on the objective without each limit, and whether the relaxation prices it (zero: no extra solve).
 
+    It needs the portfolio alone, not the allocation, so it can run beside the solve.
     A limit whose rows all have a zero relaxation price leaves the relaxation's optimum
-    optimal without it, so the Lagrangian bound is the same and what it can cost is at
-    most what that bound leaves above the allocation found. The others are relaxed again
-    with their rows freed, each warm-started from the relaxation's basis.
+    optimal without it, so the Lagrangian bound is the whole call's. The others are
+    relaxed again with their rows freed, each warm-started from the relaxation's basis.
     """
-    p = run.p
     if p.settings.mode == "rank":
         return [(v, float("inf"), True) for v in variants(p)]
     w = weights(p)
-    found = run.objective_float()
     every = variants(p)
     relaxed, without = relaxations_without(p, w, [v.rows for v in every if v.rows], deadline)
     if relaxed.duals is None:
@@ -198,14 +200,14 @@ def _bounds(run: Run, deadline: float) -> list[tuple[Variant, float, bool]]:
         q = variant.portfolio
         other = next(freed) if variant.rows else relaxation(q, w, q.limits, deadline)
         if variant.rows and not np.any(prices_all[variant.rows]):
-            out.append((variant, max(whole - found, 0.0), False))
+            out.append((variant, whole, False))
         elif other.duals is None:
             out.append((variant, float("inf"), True))
         else:
             duals = np.delete(other.duals[: len(p.limits)], variant.rows) if variant.rows else other.duals
             priced = signed_prices(q.limits, duals)
             bound = lagrangian_bound(q, q.limits, priced, item_values(q, w, q.limits, priced))
-            out.append((variant, max(bound - found, 0.0), True))
+            out.append((variant, bound, True))
     return out
 
 

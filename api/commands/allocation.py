@@ -65,7 +65,7 @@ def allocate_command(
             min=0.0,
             help="time for exact explanation re-solves, as a share of the allocation's own (0: bounds only)",
         ),
-    ] = 1.0,
+    ] = 0.5,
 ) -> None:
     """Allocate the budget: the funding line (rank) or the integer program (optimal), explained."""
     from evaluator.allocation import Scenario, allocate
