@@ -178,11 +178,13 @@ class SmeShare:
 
     @staticmethod
     def share(candidate: Candidate) -> Fraction | None:
-        budgets = [(p.type, p.budget) for p in candidate.proposal.partners]
-        total = sum((b for _, b in budgets if b is not None), Decimal(0))
-        if any(b is None for _, b in budgets) or total == 0:
+        partners = candidate.proposal.partners
+        if any(p.budget is None for p in partners):  # the usual case where calls do not ask for budgets
             return None
-        sme = sum((b for t, b in budgets if t is OrganisationType.sme and b is not None), Decimal(0))
+        total = sum((p.budget for p in partners if p.budget is not None), Decimal(0))
+        if total == 0:
+            return None
+        sme = sum((p.budget for p in partners if p.type is OrganisationType.sme and p.budget is not None), Decimal(0))
         return Fraction(sme) / Fraction(total)
 
     def describe(self, candidate: Candidate, above: Above) -> str:
@@ -300,7 +302,9 @@ class _TiedGroup:
         self.call_id, self.keys, self.group, self.coverage = call_id, keys, group, coverage
         self.contextual = [i for i, key in enumerate(keys) if key.contextual]
         self.tickets = [draw_ticket(call_id, c.id) for c in group]
-        self.columns = [self._fixed_ranks(key) if not key.contextual else [] for key in keys]
+        columns = [self._fixed_ranks(key) if not key.contextual else [0] * len(group) for key in keys]
+        self.columns = columns
+        self.fixed: list[Bucket] = list(zip(*columns, strict=True)) if keys else [()] * len(group)
         self.bucket = [self._bucket(j) for j in range(len(group))]
         self.members: dict[Bucket, set[int]] = defaultdict(set)
         self.queues: dict[Bucket, list[tuple[str, int]]] = defaultdict(list)
@@ -321,11 +325,14 @@ class _TiedGroup:
         return [-rank[value] for value in values]
 
     def _bucket(self, j: int) -> Bucket:
+        """The fixed ranks computed once, with the contextual keys' values as they stand now."""
+        if not self.contextual:
+            return self.fixed[j]
+        values = list(self.fixed[j])
         candidate, above = self.group[j], self.coverage.above
-        return tuple(
-            _negated(key.value(candidate, above)) if key.contextual else self.columns[i][j]
-            for i, key in enumerate(self.keys)
-        )
+        for i in self.contextual:
+            values[i] = _negated(self.keys[i].value(candidate, above))
+        return tuple(values)
 
     def _enter(self, j: int, bucket: Bucket) -> None:
         members = self.members[bucket]
