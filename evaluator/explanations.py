@@ -346,7 +346,45 @@ def reserve_reasons(p: Portfolio, amounts: np.ndarray, currency: str) -> list[Re
     money = Currency(currency)
     maker = _RoomMaker(p, amounts)
     lacking = {r: need.tolist() for r, need in short.items()}  # plain ints: read once per proposal and cap
-    return [_reserve(p, k, blockers.get(k, []), lacking, maker, money) for k in unfunded.tolist()]
+    caps_of = {rows: _Caps.of(p, rows) for rows in {tuple(blockers.get(k, [])) for k in unfunded.tolist()}}
+    low, ids = p.low.tolist(), [entry.id for entry in p.entries]
+    return [
+        _reserve(ids, k, low[k], caps_of[tuple(blockers.get(k, []))], lacking, maker, money) for k in unfunded.tolist()
+    ]
+
+
+@dataclass(frozen=True)
+class _Caps:
+    """A set of caps blocking reserve proposals, in words: worked out once for all the proposals it blocks.
+
+    ``parts`` is, per cap in the call's order, its row, whether it counts money, and its
+    name (for a grant count, the whole phrase).
+    """
+
+    rows: tuple[int, ...]
+    names: list[str]
+    parts: list[tuple[int, bool, str]]
+    only_budget: bool
+    why_free: str
+
+    @classmethod
+    def of(cls, p: Portfolio, rows: tuple[int, ...]) -> _Caps:
+        limits = [p.limits[r] for r in rows]
+        parts = [
+            (
+                r,
+                limit.measure == "amount",
+                _limit_name(limit)
+                if limit.measure == "amount"
+                else f"{_limit_name(limit)} (all {limit.high} grants given)",
+            )
+            for r, limit in zip(rows, limits, strict=True)
+        ]
+        why = "the ranking discipline (a proposal above it in its list is not funded)"
+        if not p.settings.ranking_discipline:
+            why = "the objective: it fits every limit, but the solver's allocation is as good without it"
+        only_budget = [limit.quota for limit in limits] == ["budget"]
+        return cls(rows, [limit.name for limit in limits], parts, only_budget, f"kept out by {why}")
 
 
 def _shortfall(p: Portfolio, limit: Limit, amounts: np.ndarray) -> np.ndarray:
@@ -424,43 +462,31 @@ class _RoomMaker:
 
 
 def _reserve(
-    p: Portfolio, k: int, rows: list[int], short: dict[int, list[int]], maker: _RoomMaker, money: Currency
+    ids: list[str], k: int, needs: int, caps: _Caps, short: dict[int, list[int]], maker: _RoomMaker, money: Currency
 ) -> ReserveReason:
-    entry, needs = p.entries[k], int(p.low[k])
-    names = [p.limits[r].name for r in rows]
-    if not rows:
-        why = "the ranking discipline (a proposal above it in its list is not funded)"
-        if not p.settings.ranking_discipline:
-            why = "the objective: it fits every limit, but the solver's allocation is as good without it"
-        return ReserveReason(id=entry.id, kept_out_by=[], needs=from_cents(needs), explanation=f"kept out by {why}")
-    parts = []
-    for r in rows:
-        limit = p.limits[r]
-        assert limit.high is not None
-        left = (needs if limit.measure == "amount" else 1) - short[r][k]
-        if limit.measure == "amount":
-            parts.append(f"{_limit_name(limit)} ({money(left)} left; it needs {money(needs)})")
-        else:
-            parts.append(f"{_limit_name(limit)} (all {limit.high} grants given)")
-    amount_rows = [r for r in rows if p.limits[r].measure == "amount"]
-    cents = max((short[r][k] for r in amount_rows), default=0)
-    grants = max((short[r][k] for r in rows if p.limits[r].measure == "grants"), default=0)
-    only_budget = [p.limits[r].quota for r in rows] == ["budget"]
-    extra = from_cents(cents) if only_budget else None
-    leaving = maker.leavers(tuple(rows), cents, grants)
+    if not caps.rows:
+        return ReserveReason(id=ids[k], kept_out_by=[], needs=from_cents(needs), explanation=caps.why_free)
+    parts = [
+        f"{name} ({money(needs - short[r][k])} left; it needs {money(needs)})" if amount else name
+        for r, amount, name in caps.parts
+    ]
+    cents = max((short[r][k] for r, amount, _ in caps.parts if amount), default=0)
+    grants = max((short[r][k] for r, amount, _ in caps.parts if not amount), default=0)
+    extra = from_cents(cents) if caps.only_budget else None
+    leaving = maker.leavers(caps.rows, cents, grants)
     ways = [f"{money(cents)} more budget"] if extra is not None else []
     if leaving:
-        ids = [p.entries[j].id for j in leaving]
         broken = maker.broken_minimums(k, leaving)
         caveat = f", though that would take {', '.join(broken)} below its minimum" if broken else ""
-        ways.append(f"{listed(ids)} leaving (the lowest-scoring funded proposals it competes with{caveat})")
+        who = listed([ids[j] for j in leaving])
+        ways.append(f"{who} leaving (the lowest-scoring funded proposals it competes with{caveat})")
     take = f"; it would fit with {' or '.join(ways)}" if ways else "; no funded proposal it competes with frees enough"
     return ReserveReason(
-        id=entry.id,
-        kept_out_by=names,
+        id=ids[k],
+        kept_out_by=caps.names,
         needs=from_cents(needs),
         extra_budget=extra,
-        would_leave=[p.entries[j].id for j in leaving or []],
+        would_leave=[ids[j] for j in leaving or []],
         explanation=f"kept out by {joined(parts)}{take}",
     )
 
