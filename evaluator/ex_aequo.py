@@ -54,10 +54,10 @@ class Candidate:
     score: Decimal  # the ranking score (weighted total)
     scores: Mapping[str, Decimal] = field(default_factory=dict)
     countries: frozenset[str] = frozenset()
+    id: str = field(init=False)  # the proposal's, kept here: sorting and placing read it a few times each
 
-    @property
-    def id(self) -> str:
-        return self.proposal.id
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", self.proposal.id)
 
 
 @dataclass

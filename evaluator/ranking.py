@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from evaluator import ex_aequo
 from evaluator.calibration import Calibration, fit_offsets
 from evaluator.ex_aequo import Candidate, TieBreak
-from evaluator.scoring import ConsolidatedScores, consolidate_proposal, reported, show, validate_scores
+from evaluator.scoring import CriterionScore, criterion_scores, flags, reported, show, validate_scores, values_of
 from rules.check import EligibilityReport, ProposalEligibility, check
 from rules.errors import Problem, ProposalError
 from rules.model import Call
@@ -179,7 +179,7 @@ def _ranking(
 ) -> Ranking:
     weights = {c.id: c.weight for c in call.criteria}
     entries = {
-        p.id: _entry(call, weights, p, consolidate_proposal(call, p, calibration), eligibility[p.id], places[p.id])
+        p.id: _entry(call, weights, p, criterion_scores(call, p, calibration), eligibility[p.id], places[p.id])
         for p in proposals
     }
     lists: dict[str, list[Candidate]] = defaultdict(list)
@@ -206,11 +206,11 @@ def _entry(
     call: Call,
     weights: Mapping[str, Decimal],
     proposal: Proposal,
-    consolidated: ConsolidatedScores,
+    criteria: dict[str, CriterionScore],
     eligibility: ProposalEligibility,
     place: Place,
 ) -> RankedProposal:
-    scores = consolidated.values()
+    scores = values_of(criteria)
     if not eligibility.eligible:
         reasons = [f"ineligible: {f.rule}: {f.reason}" for f in eligibility.failures]
     elif not scores:
@@ -232,7 +232,7 @@ def _entry(
         eligible=eligibility.eligible,
         fundable=not reasons,
         reasons=reasons,
-        flags=consolidated.flags,
+        flags=flags(call, len(proposal.evaluations), criteria.values()),
     )
 
 

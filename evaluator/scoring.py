@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Literal, Protocol
@@ -64,8 +64,12 @@ class ConsolidatedScores(BaseModel):
     flags: list[str] = Field(default_factory=list, description="what a panel should look at, in words")
 
     def values(self) -> dict[str, Decimal]:
-        """The criteria that have a consolidated value."""
-        return {c: s.value for c, s in self.criteria.items() if s.value is not None}
+        return values_of(self.criteria)
+
+
+def values_of(criteria: Mapping[str, CriterionScore]) -> dict[str, Decimal]:
+    """The criteria that have a consolidated value."""
+    return {c: s.value for c, s in criteria.items() if s.value is not None}
 
 
 def show(number: Decimal) -> str:
@@ -208,15 +212,20 @@ def consolidate(
 
 def consolidate_proposal(call: Call, proposal: Proposal, correction: Correction | None = None) -> ConsolidatedScores:
     """One proposal's consolidated scores; its scores must have been validated."""
-    scoring = call.scoring
-    settings = (scoring.consolidation, scoring.trim, scoring.disagreement_limit, scoring.min_evaluators)
-    criteria = {c.id: _criterion_score(scoring, settings, c, proposal, correction) for c in call.criteria}
+    criteria = criterion_scores(call, proposal, correction)
     return ConsolidatedScores(
         proposal=proposal.id,
         evaluators=len(proposal.evaluations),
         criteria=criteria,
-        flags=_flags(call, len(proposal.evaluations), criteria.values()),
+        flags=flags(call, len(proposal.evaluations), criteria.values()),
     )
+
+
+def criterion_scores(call: Call, proposal: Proposal, correction: Correction | None = None) -> dict[str, CriterionScore]:
+    """Each criterion's consolidated score, without the model around them (the ranking reads them directly)."""
+    scoring = call.scoring
+    settings = (scoring.consolidation, scoring.trim, scoring.disagreement_limit, scoring.min_evaluators)
+    return {c.id: _criterion_score(scoring, settings, c, proposal, correction) for c in call.criteria}
 
 
 def _criterion_score(
@@ -293,7 +302,7 @@ def _calibrated_value(
     return reported(clipped), clipped != exact
 
 
-def _flags(call: Call, evaluators: int, scores: Iterable[CriterionScore]) -> list[str]:
+def flags(call: Call, evaluators: int, scores: Iterable[CriterionScore]) -> list[str]:
     """Disagreements and missing evaluators, in the words a panel secretary would use."""
     minimum = call.scoring.min_evaluators
     flags = (
