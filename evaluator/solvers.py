@@ -205,7 +205,12 @@ def _solve_highs(
         solution = highspy.HighsSolution()
         solution.col_value = start.astype(np.float64)
         highs.setSolution(solution)
-    return _run_highs(highs, model, deadline, began)
+    result = _run_highs(highs, model, deadline, began)
+    if start is not None and result.status == "optimal" and result.gap > 2 * gap and time.monotonic() < deadline:
+        # HiGHS 1.16 can call a warm start "optimal" without searching (a dual bound far above it,
+        # as on a five-proposal model in tests/test_allocation_optimal.py): solved again from cold.
+        return _solve_highs(model, deadline, gap, None, options)
+    return result
 
 
 def _run_highs(highs: Any, model: MatrixModel, deadline: float, began: float) -> SolverResult:

@@ -258,3 +258,22 @@ def test_cbc_under_a_tiny_limit_still_returns_a_portfolio() -> None:
     allocation = allocate(call, ranking_of(*entries), explain=False, solver="cbc")
     assert allocation.status in {"optimal", "feasible_time_limit"}
     assert allocation.grants and len(allocation.grants) <= 60
+
+
+def test_a_warm_start_highs_calls_optimal_without_searching_is_solved_again() -> None:
+    """HiGHS 1.16 returns this start (1, 1, 1, 1, 0) as optimal, its dual bound 1,760,000; the best is 1,370,000."""
+    requests = np.array([50_000, 50_000, 60_000, 50_000, 70_000], dtype=np.float64)
+    rows_at, cols_at = np.zeros(5, dtype=np.int64), np.arange(5)
+    model = MatrixModel(
+        cost=requests * np.array([6.5, 6.5, 6.5, 6.0, 6.0]),
+        matrix=ColumnMatrix.from_entries(rows_at, cols_at, requests, (1, 5)),
+        row_low=np.array([-np.inf]),
+        row_high=np.array([224_000.0]),
+        col_low=np.zeros(5),
+        col_high=np.ones(5),
+        integer=np.ones(5, dtype=bool),
+    )
+    result = solve(model, time.monotonic() + 10, "highs", start=np.array([1.0, 1.0, 1.0, 1.0, 0.0]))
+    assert result.status == "optimal"
+    assert result.objective == 1_370_000
+    assert result.values is not None and result.values.round().tolist() == [1, 1, 0, 1, 1]
