@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from rules.areas import call_areas
 from rules.bulk import gc_paused
+from rules.columns import ParsedColumns
 from rules.eligibility import Context
 from rules.model import Call
 from rules.proposal import Proposal
@@ -41,9 +42,9 @@ class EligibilityReport(BaseModel):
         return {r.id: r for r in self.results}
 
 
-def check(call: Call, proposals: list[Proposal] | ProposalTable, source: str = "") -> EligibilityReport:
+def check(call: Call, proposals: list[Proposal] | ParsedColumns | ProposalTable, source: str = "") -> EligibilityReport:
     """The eligibility report; raises ProposalError when a partner's place is unknown."""
-    table = proposals if isinstance(proposals, ProposalTable) else compile_proposals(proposals, source)
+    table = _table(proposals, source)
     ctx, verdicts = rule_verdicts(call, table)
     eligible = np.logical_and.reduce(verdicts) if verdicts else np.ones(table.size, dtype=bool)
     # Python lists: indexing numpy arrays one element at a time costs more than the rules themselves.
@@ -51,6 +52,12 @@ def check(call: Call, proposals: list[Proposal] | ProposalTable, source: str = "
     with gc_paused():
         results = _results(call, ctx, table, eligible.tolist(), passed)
     return EligibilityReport(call_id=call.id, results=results)
+
+
+def _table(proposals: list[Proposal] | ParsedColumns | ProposalTable, source: str) -> ProposalTable:
+    if isinstance(proposals, ProposalTable):
+        return proposals
+    return proposals.table(source) if isinstance(proposals, ParsedColumns) else compile_proposals(proposals, source)
 
 
 def rule_verdicts(call: Call, table: ProposalTable) -> tuple[Context, list[np.ndarray]]:
@@ -67,7 +74,7 @@ def _results(
 ) -> list[ProposalEligibility]:
     """One verdict per proposal, with reasons only for the proposals that fail."""
     results = []
-    for i, (proposal, ok) in enumerate(zip(table.proposals, eligible, strict=True)):
+    for i, (id, ok) in enumerate(zip(table.ids, eligible, strict=True)):
         failures = (
             []
             if ok
@@ -77,5 +84,5 @@ def _results(
                 if not verdict[i]
             ]
         )
-        results.append(ProposalEligibility(id=proposal.id, eligible=ok, failures=failures))
+        results.append(ProposalEligibility(id=id, eligible=ok, failures=failures))
     return results

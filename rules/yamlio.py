@@ -250,17 +250,22 @@ def _long_number(text: str) -> Refused:
 
 
 def parse_json(text: str, source: str, error: type[GrantsError]) -> Any:
-    """JSON as data, within the YAML reader's limits; a key written twice in one object is an error, as in YAML.
+    """JSON as data, within the YAML reader's limits; a key written twice in one object is an error, as in YAML."""
+    return read_json(text, source, error)[0]
 
-    jiter (Rust, pydantic's own parser) reads it and refuses repeated keys itself, twice as
-    fast as the standard library with a hook on every object. It is stricter, never looser:
-    it stops at 200 levels, and at lone surrogates the standard library reads. So whatever
-    it refuses is read again by the standard library, which accepts what it may and names
-    the problem and its line exactly as before.
+
+def read_json(text: str, source: str, error: type[GrantsError]) -> tuple[Any, bool]:
+    """JSON as data, and whether jiter read it all (pydantic's own parser, so pydantic reads it the same way).
+
+    jiter (Rust) reads it and refuses repeated keys itself, twice as fast as the standard
+    library with a hook on every object. It is stricter, never looser: it stops at 200
+    levels, and at lone surrogates the standard library reads. So whatever it refuses is
+    read again by the standard library, which accepts what it may and names the problem
+    and its line exactly as before.
     """
     text = text.removeprefix("\ufeff")  # RFC 8259 lets a parser ignore it; editors on Windows write it
     with contextlib.suppress(ValueError):
-        return jiter.from_json(text.encode(), catch_duplicate_keys=True)
+        return jiter.from_json(text.encode(), catch_duplicate_keys=True), True
     try:
         data = json.loads(text, object_pairs_hook=_distinct_keys)
     except json.JSONDecodeError as exc:
@@ -273,7 +278,7 @@ def parse_json(text: str, source: str, error: type[GrantsError]) -> Any:
     except _RepeatedJsonKey:
         parse_yaml(text, source, error)  # JSON is YAML: this names the key and its two lines
         raise error([Problem("a key is written twice in one object", file=source)]) from None
-    return data
+    return data, False
 
 
 def line_map(text: str) -> dict[PathKey, int]:
