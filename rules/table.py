@@ -105,10 +105,37 @@ class ProposalTable:
         owner = int(self.x_owner[index])
         return self.proposals[owner].partners[index - int(self.p_first[owner])]
 
-    def partner_label(self, index: int) -> str:
-        owner = int(self.x_owner[index])
-        number = index - int(self.p_first[owner]) + 1
-        return f"partner {number} ({self.x_name[index]}, {self.locations[self.x_location[index]].label()})"
+    @functools.cached_property
+    def p_lead(self) -> np.ndarray:
+        """Each proposal's lead partner (the model lets a proposal have exactly one)."""
+        return np.flatnonzero(self.x_lead)
+
+    @functools.cached_property
+    def location_labels(self) -> list[str]:
+        return [location.label() for location in self.locations]
+
+    def partner_labels(self, partners: np.ndarray) -> list[str]:
+        """How reasons name partners: ``partner 3 (Name, ITI4 Lazio, Italy)``, each place's label written once."""
+        numbers = (partners - self.p_first[self.x_owner[partners]] + 1).tolist()
+        names, labels = self.x_name, self.location_labels
+        return [
+            f"partner {number} ({names[j]}, {labels[at]})"
+            for number, j, at in zip(numbers, partners.tolist(), self.x_location[partners].tolist(), strict=True)
+        ]
+
+    def per_partner_of(self, proposals: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """The partners of these proposals (those ``keep`` marks, if given), in order."""
+        chosen = np.zeros(self.size, dtype=bool)
+        chosen[proposals] = True
+        wanted = chosen[self.x_owner]
+        return np.flatnonzero(wanted if keep is None else wanted & keep)
+
+    def grouped(self, proposals: np.ndarray, partners: np.ndarray, values: list[str]) -> list[list[str]]:
+        """Per proposal (in increasing order), the values of its partners among ``partners`` (in order)."""
+        owners = self.x_owner[partners]
+        starts = np.searchsorted(owners, proposals, side="left").tolist()
+        ends = np.searchsorted(owners, proposals, side="right").tolist()
+        return [values[a:b] for a, b in zip(starts, ends, strict=True)]
 
     def partners_of(self, proposal: int) -> range:
         start = int(self.p_first[proposal])

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -138,23 +138,18 @@ def check_command(
 ) -> None:
     """Check every proposal against every eligibility rule of the call."""
     from rules.bulk import gc_paused
+    from rules.check import verdicts
     from rules.load import load_for_rules
 
     with gc_paused():
         call = _load_call(call_path)
         proposals = load_for_rules(proposals_path, call, also=functools.partial(_places_and_scores, call))
-        report = checked(call, proposals, proposals_path)
         if as_json:
-            rows = [
-                {
-                    "id": r.id,
-                    "eligible": r.eligible,
-                    "failures": [{"rule": f.rule, "reason": f.reason} for f in r.failures],
-                }
-                for r in report.results
-            ]
+            with located_in(proposals_path, call):
+                rows = verdicts(call, proposals, str(proposals_path))
             _write_rows(rows)
             return
+        report = checked(call, proposals, proposals_path)
     table = Table(title=f"Eligibility — {call.id}")
     table.add_column("proposal")
     table.add_column("eligible")
@@ -175,7 +170,7 @@ def check_command(
         console.print(f"  {escape(rule)}: {count:,} proposals fail it, {alone[rule]:,} fail only it")
 
 
-def _write_rows(rows: list[dict[str, object]]) -> None:
+def _write_rows(rows: list[dict[str, Any]]) -> None:
     """A JSON list of objects that each start with ``id`` on stdout, one object per line.
 
     The same document as ``json.dumps(rows, indent=2)`` once parsed, written by the C
