@@ -244,10 +244,21 @@ class MinCountries(RuleBase):
         yield from (a for a in (self.area, self.of_which.area if self.of_which else None) if a)
 
     def _distinct(self, ctx: Context, area: str | None) -> np.ndarray:
+        """Per proposal, how many distinct countries its partners (in the area) come from.
+
+        Each partner sets its country's bit, 64 countries to a word, and a proposal's bits are
+        or-ed over its partners (who are consecutive): no sort of half a million pairs.
+        """
         table = ctx.table
         keep = ctx.in_area(area) if area else np.ones(len(table.x_owner), dtype=bool)
-        pairs = np.unique(table.x_owner[keep].astype(np.int64) * 1024 + table.x_country[keep])
-        return np.bincount(pairs // 1024, minlength=table.size)
+        found = np.zeros(table.size, dtype=np.int64)
+        if not table.size:
+            return found
+        word, bit = np.divmod(table.x_country, 64)
+        for w in range(-(-len(table.countries) // 64)):
+            bits = np.where(keep & (word == w), np.left_shift(np.uint64(1), bit.astype(np.uint64)), np.uint64(0))
+            found += np.bitwise_count(np.bitwise_or.reduceat(bits, table.p_first))
+        return found
 
     def evaluate(self, ctx: Context) -> np.ndarray:
         ok = self._distinct(ctx, self.area) >= self.count
