@@ -16,11 +16,12 @@ in a reason); built from the same data the models would read, it is the same obj
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import repeat
-from typing import Annotated, Any, Literal, cast, overload
+from typing import Annotated, Any, cast, overload
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -35,6 +36,7 @@ PLAIN_AMOUNT = TypeAdapter(list[Annotated[str, Field(pattern=r"^[0-9]{1,12}(?:\.
 """Digits, below a trillion, at most two decimals: what most amounts look like, read without a Decimal."""
 AMOUNT = TypeAdapter(Money)
 KINDS = {t.value: TYPE_INDEX[t] for t in OrganisationType}
+LEADS = {Role.lead.value: True, Role.partner.value: False}
 PROPOSAL_TEXT = ("id", "acronym", "title", "topic", "duration_months")
 PARTNER_TEXT = ("name", "organisation_id", "country", "region", "city")
 PROPOSAL_AMOUNTS = ("requested_amount", "total_cost")
@@ -60,17 +62,9 @@ def _field_column(model: type[BaseModel], name: str, strict: bool = True) -> Typ
     return TypeAdapter(list[kind], config=STRICT if strict else None)
 
 
-def _one_of(values: tuple[str, ...]) -> TypeAdapter[Any]:
-    """An enumeration's values as JSON writes them (strict: a string, not the enumeration's member)."""
-    kind: Any = cast(Any, Literal)[values]
-    return TypeAdapter(list[kind], config=STRICT)
-
-
 CHECKS: dict[tuple[type[BaseModel], str], TypeAdapter[Any]] = {
     **{(Proposal, name): _field_column(Proposal, name) for name in PROPOSAL_TEXT},
     **{(Partner, name): _field_column(Partner, name) for name in PARTNER_TEXT},
-    (Partner, "type"): _one_of(tuple(KINDS)),
-    (Partner, "role"): _one_of(tuple(r.value for r in Role)),
     (Partner, "headcount"): _field_column(Partner, "headcount", strict=False),
 }
 
@@ -109,6 +103,14 @@ class Rows:
         return values
 
 
+def _coded(values: list[Any], codes: dict[str, Any], dtype: type) -> np.ndarray:
+    """An enumeration's values, as JSON writes them, coded; any other value is not plain."""
+    try:
+        return np.fromiter(map(codes.__getitem__, values), dtype=dtype, count=len(values))
+    except KeyError:
+        raise Unplain("enumeration") from None
+
+
 def cents(values: list[Any]) -> np.ndarray:
     """Amounts (or None) as integer cents, ``NO_AMOUNT`` for None; exactly what the model's ``Money`` would hold.
 
@@ -122,16 +124,20 @@ def cents(values: list[Any]) -> np.ndarray:
     out = np.full(len(values), NO_AMOUNT, dtype=np.int64)
     if kinds == {type(None)}:
         return out
-    given = np.array(values, dtype=object) != None  # noqa: E711 (elementwise)
-    present = [v for v in values if v is not None] if type(None) in kinds else values
+    some = type(None) in kinds
+    present = [v for v in values if v is not None] if some else values
     texts = present if kinds <= {str, type(None)} else [v if type(v) is str else str(v) for v in present]
     odd = _not_plain(texts)
-    for i in odd:
-        texts[i] = "0"
+    if odd:
+        texts = [*texts]  # the odd ones are read from ``present``, which ``texts`` may be
+        for i in odd:
+            texts[i] = "0"
     found = np.rint(np.array(texts, dtype=np.float64) * 100).astype(np.int64)
     for i in odd:
         found[i] = _odd_amount(present[i])
-    out[given] = found
+    if not some:
+        return found
+    out[np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values))] = found
     return out
 
 
@@ -203,11 +209,11 @@ def read_columns(data: object, parsed_by_jiter: bool) -> ParsedColumns | None:
     Only data jiter read is taken: what only the standard library reads (a lone surrogate),
     pydantic's parser, which is jiter, refuses.
     """
-    if not parsed_by_jiter or type(data) is not list or not data or set(map(type, data)) != {dict}:
+    if not parsed_by_jiter or type(data) is not list or not data:
         return None
     try:
         return _read(data)
-    except Unplain:
+    except (Unplain, TypeError):  # TypeError: a proposal or a partner that is not a mapping, met by dict.get
         return None
 
 
@@ -219,33 +225,30 @@ def _read(data: list[dict[str, Any]]) -> ParsedColumns:
         default = Proposal.model_fields[name].get_default(call_default_factory=True)
         if any(type(v) is not type(default) or v != default for v in rows.column(name)):
             raise Unplain(name)
-    lists = rows.column("partners")
+    lists = rows.column("partners")  # a required field: read from every row, so a row that is not a mapping raises
     if set(map(type, lists)) != {list} or min(map(len, lists)) < 1:
         raise Unplain("partners")
-    flat = list(itertools.chain.from_iterable(lists))
-    if set(map(type, flat)) != {dict}:
-        raise Unplain("partner")
-    partners = Rows(flat, Partner)
+    partners = Rows(list(itertools.chain.from_iterable(lists)), Partner)
     if not partners.keys <= PARTNER_KEYS:
         raise Unplain("key")
     p_partners = np.fromiter(map(len, lists), dtype=np.int32, count=len(lists))
-    x_lead = np.fromiter(map("lead".__eq__, partners.checked("role")), dtype=bool, count=len(flat))
+    x_name = partners.checked("name")  # required, so read from every partner first: one that is not a mapping raises
+    x_lead = _coded(partners.column("role"), LEADS, bool)
     if not (np.add.reduceat(x_lead, np.cumsum(p_partners) - p_partners) == 1).all():
         raise Unplain("lead")
     text = {name: rows.checked(name) for name in PROPOSAL_TEXT}
-    x_name, countries, regions = (partners.checked(name) for name in ("name", "country", "region"))
+    countries, regions = partners.checked("country"), partners.checked("region")
     for name in ("organisation_id", "city", "headcount"):
         partners.checked(name)
     amounts = {name: cents(rows.column(name)) for name in PROPOSAL_AMOUNTS}
     budgets = {name: cents(partners.column(name)) for name in PARTNER_AMOUNTS}
-    kinds = partners.checked("type")
     columns = {
         "x_lead": x_lead,
         "x_name": x_name,
         "p_requested": amounts["requested_amount"],
         "p_total_cost": amounts["total_cost"],
         "p_duration": np.array(text["duration_months"], dtype=np.int32),
-        "x_type": np.fromiter(map(KINDS.__getitem__, kinds), dtype=np.int8, count=len(kinds)),
+        "x_type": _coded(partners.column("type"), KINDS, np.int8),
         "x_budget": budgets["budget"],
     }
     return ParsedColumns(data, text["id"], p_partners, list(zip(countries, regions, strict=True)), columns)

@@ -45,7 +45,11 @@ def read_bytes(path: Path, error: type[GrantsError]) -> bytes:
 
 def read_text(path: Path, error: type[GrantsError]) -> str:
     """The file as text; a missing file, a folder or another encoding than UTF-8 is a located error."""
-    data = read_bytes(path, error)
+    return decoded(read_bytes(path, error), path, error)
+
+
+def decoded(data: bytes, path: Path, error: type[GrantsError]) -> str:
+    """A file's bytes as text; another encoding than UTF-8 is a located error."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -195,13 +199,18 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
     return proposals
 
 
-def _from_text(text: str, source: str, fmt: str, as_columns: bool) -> list[Proposal] | ParsedColumns:
-    """The proposals; ``as_columns``: as columns without the models when ``rules.columns`` vouches for the data."""
+def _from_text(
+    text: str, source: str, fmt: str, as_columns: bool, raw: bytes | None = None
+) -> list[Proposal] | ParsedColumns:
+    """The proposals; ``as_columns``: as columns without the models when ``rules.columns`` vouches for the data.
+
+    ``raw`` is the text's UTF-8 bytes, if at hand: what the JSON reader reads.
+    """
     read_by_jiter = False
     if fmt == "json":
         text = text.removeprefix("\ufeff")  # RFC 8259 lets a parser ignore it; editors on Windows write it
         with gc_paused():
-            data, read_by_jiter = read_json(text, source, ProposalError)
+            data, read_by_jiter = read_json(text, source, ProposalError, raw)
     else:
         data = parse_yaml(text, source, ProposalError)
     prefix: PathKey = ()
@@ -265,13 +274,14 @@ def _load(
     if suffix in SPREADSHEETS:
         message = f"proposals are read from XLSX, CSV, YAML or JSON, not {path.suffix}: save the file as .xlsx or .csv"
         raise ProposalError([Problem(message, file=str(path))])
-    text = read_text(path, ProposalError)
+    raw = read_bytes(path, ProposalError)
+    text = decoded(raw, path, ProposalError)
     if is_import_file(text):
         from rules.import_file import load_import
 
         return load_import(path, text, call, also)
     fmt = "json" if suffix == ".json" else "yaml"
-    proposals = _from_text(text, str(path), fmt, as_columns)
+    proposals = _from_text(text, str(path), fmt, as_columns, raw)
     if not len(proposals.ids if isinstance(proposals, ParsedColumns) else proposals):
         raise ProposalError([Problem("the file holds no proposals", file=str(path), line=1)])
     return proposals
