@@ -42,7 +42,11 @@ TYPES = ["sme", "university", "public_authority", "other", "SME", None, 1]
 ROLES = ["partner", "partner", "Lead", None, 0]
 DURATIONS = [24, 36, 1, 1200, 0, 1201, "24", 24.0, True, None]
 HEADCOUNTS = [None, 5, 0, -1, "5", "5.5", 5.5, True]
-UNUSED = [("evaluations", []), ("evaluations", [{"evaluator": "E", "scores": {}}]), ("gender_balance", None)]
+UNUSED: list[tuple[str, Any]] = [
+    ("evaluations", []),
+    ("evaluations", [{"evaluator": "E", "scores": {}}]),
+    ("gender_balance", None),
+]
 UNUSED += [("gender_balance", "0.5"), ("consensus", None), ("evaluations", None), ("foo", 1)]
 
 
