@@ -16,25 +16,25 @@ in a reason); built from the same data the models would read, it is the same obj
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import repeat
-from typing import Annotated, Any, cast, overload
+from typing import Annotated, Any, cast, get_args, overload
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from rules.money import Money, to_cents
+from rules.money import MAX_AMOUNT, Money, to_cents
 from rules.proposal import OrganisationType, Partner, Proposal, Role
 from rules.table import NO_AMOUNT, TYPE_INDEX, ProposalTable, assemble
 
 MISSING = object()
 STRICT = ConfigDict(strict=True)
-PLAIN_AMOUNT = TypeAdapter(list[Annotated[str, Field(pattern=r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$")]], config=STRICT)
+PLAIN_AMOUNT = TypeAdapter(list[Annotated[str, Field(pattern=r"^[0-9]{1,12}(?:\.[0-9]{1,2})?$")] | None], config=STRICT)
 """Digits, below a trillion, at most two decimals: what most amounts look like, read without a Decimal."""
 AMOUNT = TypeAdapter(Money)
+MAX_UNITS = int(MAX_AMOUNT)
 KINDS = {t.value: TYPE_INDEX[t] for t in OrganisationType}
 LEADS = {Role.lead.value: True, Role.partner.value: False}
 PROPOSAL_TEXT = ("id", "acronym", "title", "topic", "duration_months")
@@ -90,6 +90,10 @@ class Rows:
             raise Unplain(name)
         return values
 
+    def cents(self, name: str) -> np.ndarray:
+        """An amount field as cents (``NO_AMOUNT`` where the field may be and is None)."""
+        return cents(self.column(name), optional=type(None) in get_args(self.model.model_fields[name].annotation))
+
     def checked(self, name: str) -> list[Any]:
         """The column, validated by the field's own type and constraints."""
         values = self.column(name)
@@ -111,47 +115,44 @@ def _coded(values: list[Any], codes: dict[str, Any], dtype: type) -> np.ndarray:
         raise Unplain("enumeration") from None
 
 
-def cents(values: list[Any]) -> np.ndarray:
-    """Amounts (or None) as integer cents, ``NO_AMOUNT`` for None; exactly what the model's ``Money`` would hold.
+def cents(values: list[Any], optional: bool = True) -> np.ndarray:
+    """Amounts (None too, if ``optional``) as integer cents, ``NO_AMOUNT`` for None: what ``Money`` would hold.
 
     Digits with at most two decimals and below a trillion are exact as a float (at most 14
     significant digits), and a hundred times that float is within 0.03 of the whole number of
-    cents, so rounding it gives the cents. Any other text or whole number goes through ``Money``.
+    cents, so rounding it gives the cents. Whole numbers, and any other text (``6e7``,
+    ``1_000``), go through ``Money`` one by one; a float is left to the models.
     """
-    kinds = set(map(type, values))
-    if not kinds <= {str, int, type(None)}:
-        raise Unplain("amount")  # floats, booleans, lists
-    out = np.full(len(values), NO_AMOUNT, dtype=np.int64)
-    if kinds == {type(None)}:
-        return out
-    some = type(None) in kinds
-    present = [v for v in values if v is not None] if some else values
-    texts = present if kinds <= {str, type(None)} else [v if type(v) is str else str(v) for v in present]
-    odd = _not_plain(texts)
+    if not optional and None in values:
+        raise Unplain("amount")
+    odd = _not_plain(values)
+    exact = {}
     if odd:
-        texts = [*texts]  # the odd ones are read from ``present``, which ``texts`` may be
+        values = [*values]
         for i in odd:
-            texts[i] = "0"
-    found = np.rint(np.array(texts, dtype=np.float64) * 100).astype(np.int64)
-    for i in odd:
-        found[i] = _odd_amount(present[i])
-    if not some:
-        return found
-    out[np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values))] = found
-    return out
+            exact[i], values[i] = _odd_amount(values[i]), None
+    floats = np.array(values, dtype=np.float64)  # None is NaN
+    found = np.where(np.isnan(floats), NO_AMOUNT, np.rint(floats * 100)).astype(np.int64)
+    for i, amount in exact.items():
+        found[i] = amount
+    return found
 
 
-def _not_plain(texts: list[str]) -> list[int]:
-    """Where the texts are not plain digits with at most two decimals (a copy is made only if there are any)."""
+def _not_plain(values: list[Any]) -> list[int]:
+    """Where the values are neither None nor digits with at most two decimals."""
     try:
-        PLAIN_AMOUNT.validate_python(texts)
+        PLAIN_AMOUNT.validate_python(values)
     except ValidationError as exc:
         return [int(e["loc"][0]) for e in exc.errors()]
     return []
 
 
-def _odd_amount(value: str | int) -> int:
-    """An amount the plain pattern does not take (``6e7``, ``1_000``, a negative) read by the model's own type."""
+def _odd_amount(value: object) -> int:
+    """An amount the plain pattern does not take (``6e7``, ``1_000``, a whole number), as ``Money`` reads it."""
+    if type(value) is int and 0 <= value < MAX_UNITS:
+        return value * 100  # exact: a whole number of units
+    if type(value) not in (str, int):
+        raise Unplain("amount")  # a float is read from JSON by its digits, from Python by its repr
     try:
         amount: Decimal = AMOUNT.validate_python(value)
     except ValidationError:
@@ -240,8 +241,8 @@ def _read(data: list[dict[str, Any]]) -> ParsedColumns:
     countries, regions = partners.checked("country"), partners.checked("region")
     for name in ("organisation_id", "city", "headcount"):
         partners.checked(name)
-    amounts = {name: cents(rows.column(name)) for name in PROPOSAL_AMOUNTS}
-    budgets = {name: cents(partners.column(name)) for name in PARTNER_AMOUNTS}
+    amounts = {name: rows.cents(name) for name in PROPOSAL_AMOUNTS}
+    budgets = {name: partners.cents(name) for name in PARTNER_AMOUNTS}
     columns = {
         "x_lead": x_lead,
         "x_name": x_name,
