@@ -24,11 +24,11 @@ from benchmarks.bench_eligibility import SEE_CALL, generated
 from rules.areas import call_areas
 from rules.check import check
 from rules.columns import ParsedColumns, cents, read_columns
-from rules.eligibility import Context, MinCountries
+from rules.eligibility import Context, MinCountries, _millionths, _partner_rates
 from rules.errors import ProposalError
 from rules.load import PROPOSALS, load_call
 from rules.money import MAX_AMOUNT, format_cents, format_money, from_cents, to_cents
-from rules.table import NO_AMOUNT, ProposalTable, compile_proposals
+from rules.table import NO_AMOUNT, ORG_TYPES, ProposalTable, compile_proposals
 from tests.test_check_bulk import CALLS, LAZY_COLUMNS, bulk, verdicts
 
 AMOUNTS = [
@@ -213,3 +213,15 @@ def test_distinct_countries_are_counted_as_sorting_the_pairs_did(consortia: list
         keep = ctx.in_area(area) if area else np.ones(len(table.x_owner), dtype=bool)
         pairs = np.unique(table.x_owner[keep].astype(np.int64) * 1024 + table.x_country[keep])
         assert rule._distinct(ctx, area).tolist() == np.bincount(pairs // 1024, minlength=table.size).tolist()
+
+
+@pytest.mark.parametrize("folder", CALLS, ids=[p.name for p in CALLS])
+def test_each_partners_cofinancing_rate_is_the_one_its_place_and_type_give(folder: Path) -> None:
+    call = load_call(folder / "call.yaml")
+    table = compile_proposals(PROPOSALS.validate_python(bulk(folder, 300, seed=2)))
+    rates, default = call.budget.cofinancing, Decimal("0.8")
+    expected = [
+        _millionths(rates.rate_for(table.locations[at].country, ORG_TYPES[kind]) if rates else default)
+        for at, kind in zip(table.x_location.tolist(), table.x_type.tolist(), strict=True)
+    ]
+    assert _partner_rates(table, rates, default).tolist() == expected
