@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rules.areas import Area
-from rules.money import Money, Rate, format_money, from_cents, to_cents
+from rules.money import Money, Rate, format_cents, format_money, to_cents
 from rules.proposal import OrganisationType
 from rules.sme import CLASS_BY_NAME, explain_class
 from rules.table import NO_AMOUNT, ORG_TYPES, TYPE_INDEX, ProposalTable
@@ -87,11 +87,27 @@ class RuleBase(BaseModel):
     def evaluate(self, ctx: Context) -> np.ndarray:
         raise NotImplementedError
 
-    def explain(self, ctx: Context, proposal: int) -> str:
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        """Why each of these proposals (which fail the rule, in increasing order) fails it.
+
+        Written for all of them at once: a check of 100,000 proposals explains tens of
+        thousands, and each place, type or bound is put into words once, not once per proposal.
+        """
         raise NotImplementedError
 
     def describe(self) -> str:
         raise NotImplementedError
+
+
+def _joined(parts: list[list[str | None]], count: int, separator: str = "; ") -> list[str]:
+    """Per proposal, the parts that apply (None does not; an empty part does, as it always did)."""
+    return [separator.join(p for p in column if p is not None) for column in zip(*parts, strict=True)] or [""] * count
+
+
+def _unless(applies: list[bool], texts: list[str]) -> list[str | None]:
+    """Each text where it applies, None elsewhere (``texts`` holds only the ones that apply, in order)."""
+    found = iter(texts)
+    return [next(found) if a else None for a in applies]
 
 
 class PartnerRule(RuleBase):
@@ -104,16 +120,27 @@ class PartnerRule(RuleBase):
         """The partner mask, computed once per check."""
         return ctx.memo(("mask", id(self)), lambda: self.partner_mask(ctx))
 
-    def partner_failure(self, ctx: Context, partner: int) -> str:
+    def partner_failures(self, ctx: Context, partners: np.ndarray) -> list[str]:
+        """What is wrong with each of these partners, after its label."""
         raise NotImplementedError
 
-    def _failing_partners(self, ctx: Context, proposal: int, mask: np.ndarray | None = None) -> str:
+    def _failing_partners(self, ctx: Context, proposals: np.ndarray, mask: np.ndarray | None = None) -> list[str]:
+        """Per proposal, its partners the mask leaves out, each named with what is wrong."""
         mask = self.mask(ctx) if mask is None else mask
-        return "; ".join(
-            f"{ctx.table.partner_label(j)} {self.partner_failure(ctx, j)}"
-            for j in ctx.table.partners_of(proposal)
-            if not mask[j]
-        )
+        failing = ctx.table.per_partner_of(proposals, ~mask)
+        texts = [
+            f"{label} {why}"
+            for label, why in zip(ctx.table.partner_labels(failing), self.partner_failures(ctx, failing), strict=True)
+        ]
+        return ["; ".join(group) for group in ctx.table.grouped(proposals, failing, texts)]
+
+
+def _outside(ctx: Context, area_id: str, partners: np.ndarray) -> list[str]:
+    """Why each partner is outside the area, put into words once per place."""
+    area, table = ctx.areas[area_id], ctx.table
+    at = table.x_location[partners].tolist()
+    why = {place: area.why_not(table.locations[place]) for place in set(at)}
+    return [why[place] for place in at]
 
 
 class PartnerArea(PartnerRule):
@@ -129,23 +156,23 @@ class PartnerArea(PartnerRule):
     def partner_mask(self, ctx: Context) -> np.ndarray:
         return ctx.in_area(self.area)
 
-    def partner_failure(self, ctx: Context, partner: int) -> str:
-        location = ctx.table.locations[ctx.table.x_location[partner]]
-        return ctx.areas[self.area].why_not(location)
+    def partner_failures(self, ctx: Context, partners: np.ndarray) -> list[str]:
+        return _outside(ctx, self.area, partners)
 
     def evaluate(self, ctx: Context) -> np.ndarray:
         return ctx.count(self) >= float(self.min_share) * ctx.table.p_partners - 1e-9
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        outside = self._failing_partners(ctx, proposal)
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        outside = self._failing_partners(ctx, proposals)
         if self.min_share == 1:
             return outside
-        total = int(ctx.table.p_partners[proposal])
-        inside = int(ctx.count(self)[proposal])
-        return (
-            f"only {inside} of {total} partners are in {ctx.areas[self.area].name}, "
-            f"at least {self.min_share:.0%} required: {outside}"
-        )
+        totals = ctx.table.p_partners[proposals].tolist()
+        inside = ctx.count(self)[proposals].astype(np.int64).tolist()
+        name = ctx.areas[self.area].name
+        return [
+            f"only {n} of {total} partners are in {name}, at least {self.min_share:.0%} required: {partners}"
+            for n, total, partners in zip(inside, totals, outside, strict=True)
+        ]
 
     def describe(self) -> str:
         share = "every partner" if self.min_share == 1 else f"at least {self.min_share:.0%} of partners"
@@ -165,10 +192,10 @@ class LeadPartnerArea(RuleBase):
         lead_inside = ctx.in_area(self.area) & ctx.table.x_lead
         return ctx.table.per_proposal(lead_inside) > 0
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        lead = next(j for j in ctx.table.partners_of(proposal) if ctx.table.x_lead[j])
-        location = ctx.table.locations[ctx.table.x_location[lead]]
-        return f"lead {ctx.table.partner_label(lead)} {ctx.areas[self.area].why_not(location)}"
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        leads = ctx.table.p_lead[proposals]
+        labels = ctx.table.partner_labels(leads)
+        return [f"lead {label} {why}" for label, why in zip(labels, _outside(ctx, self.area, leads), strict=True)]
 
     def describe(self) -> str:
         return f"the lead partner in {self.area}"
@@ -187,11 +214,13 @@ class MinPartners(RuleBase):
         ok = n >= self.count
         return ok & (n <= self.max) if self.max is not None else ok
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        n = int(ctx.table.p_partners[proposal])
-        if n < self.count:
-            return f"has {n} partners, at least {self.count} required"
-        return f"has {n} partners, at most {self.max} allowed"
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        return [
+            f"has {n} partners, at least {self.count} required"
+            if n < self.count
+            else f"has {n} partners, at most {self.max} allowed"
+            for n in ctx.table.p_partners[proposals].tolist()
+        ]
 
     def describe(self) -> str:
         return f"at least {self.count} partners"
@@ -215,10 +244,21 @@ class MinCountries(RuleBase):
         yield from (a for a in (self.area, self.of_which.area if self.of_which else None) if a)
 
     def _distinct(self, ctx: Context, area: str | None) -> np.ndarray:
+        """Per proposal, how many distinct countries its partners (in the area) come from.
+
+        Each partner sets its country's bit, 64 countries to a word, and a proposal's bits are
+        or-ed over its partners (who are consecutive): no sort of half a million pairs.
+        """
         table = ctx.table
         keep = ctx.in_area(area) if area else np.ones(len(table.x_owner), dtype=bool)
-        pairs = np.unique(table.x_owner[keep].astype(np.int64) * 1024 + table.x_country[keep])
-        return np.bincount(pairs // 1024, minlength=table.size)
+        found = np.zeros(table.size, dtype=np.int64)
+        if not table.size:
+            return found
+        word, bit = np.divmod(table.x_country, 64)
+        for w in range(-(-len(table.countries) // 64)):
+            bits = np.where(keep & (word == w), np.left_shift(np.uint64(1), bit.astype(np.uint64)), np.uint64(0))
+            found += np.bitwise_count(np.bitwise_or.reduceat(bits, table.p_first))
+        return found
 
     def evaluate(self, ctx: Context) -> np.ndarray:
         ok = self._distinct(ctx, self.area) >= self.count
@@ -226,32 +266,35 @@ class MinCountries(RuleBase):
             ok &= self._distinct(ctx, self.of_which.area) >= self.of_which.count
         return ok
 
-    def _countries(self, ctx: Context, proposal: int, area: str | None) -> list[str]:
-        mask = ctx.in_area(area) if area else None
-        return sorted(
-            {
-                ctx.table.locations[ctx.table.x_location[j]].country
-                for j in ctx.table.partners_of(proposal)
-                if mask is None or mask[j]
-            }
-        )
+    def _countries(self, ctx: Context, proposals: np.ndarray, area: str | None) -> list[list[str]]:
+        """Per proposal, the countries of its partners (in the area, if one is given), sorted."""
+        table = ctx.table
+        partners = table.per_partner_of(proposals, ctx.in_area(area) if area else None)
+        codes = [table.countries[c] for c in table.x_country[partners].tolist()]
+        return [sorted(set(group)) for group in table.grouped(proposals, partners, codes)]
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        reasons = []
-        found = self._countries(ctx, proposal, self.area)
-        if len(found) < self.count:
-            where = f" in {ctx.areas[self.area].name}" if self.area else ""
-            reasons.append(
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        where = f" in {ctx.areas[self.area].name}" if self.area else ""
+        parts: list[list[str | None]] = [
+            [
                 f"partners come from {len(found)} countries{where} ({', '.join(found)}), at least {self.count} required"
-            )
+                if len(found) < self.count
+                else None
+                for found in self._countries(ctx, proposals, self.area)
+            ]
+        ]
         if self.of_which:
-            inside = self._countries(ctx, proposal, self.of_which.area)
-            if len(inside) < self.of_which.count:
-                reasons.append(
-                    f"{len(inside)} countries in {ctx.areas[self.of_which.area].name} "
-                    f"({', '.join(inside) or 'none'}), at least {self.of_which.count} required"
-                )
-        return "; ".join(reasons)
+            quota, name = self.of_which, ctx.areas[self.of_which.area].name
+            parts.append(
+                [
+                    f"{len(inside)} countries in {name} ({', '.join(inside) or 'none'}), "
+                    f"at least {quota.count} required"
+                    if len(inside) < quota.count
+                    else None
+                    for inside in self._countries(ctx, proposals, quota.area)
+                ]
+            )
+        return _joined(parts, len(proposals))
 
     def describe(self) -> str:
         return f"partners from at least {self.count} countries"
@@ -270,9 +313,9 @@ class PartnerType(PartnerRule):
             return np.ones(len(ctx.table.x_type), dtype=bool)
         return np.isin(ctx.table.x_type, [TYPE_INDEX[t] for t in self.allowed])
 
-    def partner_failure(self, ctx: Context, partner: int) -> str:
-        kind = ORG_TYPES[ctx.table.x_type[partner]]
-        return f"is a {kind.value}, not one of {', '.join(t.value for t in self.allowed or [])}"
+    def partner_failures(self, ctx: Context, partners: np.ndarray) -> list[str]:
+        allowed = ", ".join(t.value for t in self.allowed or [])
+        return [f"is a {ORG_TYPES[kind].value}, not one of {allowed}" for kind in ctx.table.x_type[partners].tolist()]
 
     def evaluate(self, ctx: Context) -> np.ndarray:
         table = ctx.table
@@ -284,18 +327,25 @@ class PartnerType(PartnerRule):
             ok &= table.per_proposal(lead_ok) > 0
         return ok
 
-    def explain(self, ctx: Context, proposal: int) -> str:
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
         table = ctx.table
-        reasons = [self._failing_partners(ctx, proposal)] if self.allowed is not None else []
-        types = {ORG_TYPES[table.x_type[j]] for j in table.partners_of(proposal)}
-        reasons += [f"no partner is a {kind.value}" for kind in self.required if kind not in types]
+        parts: list[list[str | None]] = []
+        if self.allowed is not None:
+            parts.append([text or None for text in self._failing_partners(ctx, proposals)])
+        for kind in self.required:
+            found = table.per_proposal(table.x_type == TYPE_INDEX[kind])[proposals] > 0
+            parts.append([None if has else f"no partner is a {kind.value}" for has in found.tolist()])
         if self.lead_allowed is not None:
-            lead = next(j for j in table.partners_of(proposal) if table.x_lead[j])
-            if ORG_TYPES[table.x_type[lead]] not in self.lead_allowed:
-                reasons.append(
-                    f"lead {table.partner_label(lead)} is a {ORG_TYPES[table.x_type[lead]].value}, which may not lead"
+            leads = table.p_lead[proposals]
+            wrong = ~np.isin(table.x_type[leads], [TYPE_INDEX[t] for t in self.lead_allowed])
+            texts = [
+                f"lead {label} is a {ORG_TYPES[kind].value}, which may not lead"
+                for label, kind in zip(
+                    table.partner_labels(leads[wrong]), table.x_type[leads[wrong]].tolist(), strict=True
                 )
-        return "; ".join(r for r in reasons if r)
+            ]
+            parts.append(_unless(wrong.tolist(), texts))
+        return _joined(parts, len(proposals))
 
     def describe(self) -> str:
         allowed = ", ".join(t.value for t in self.allowed) if self.allowed else "any type"
@@ -319,8 +369,9 @@ class Sme(PartnerRule):
     def partner_mask(self, ctx: Context) -> np.ndarray:
         return np.isin(ctx.table.x_sme_class, [CLASS_BY_NAME[c].code for c in self.classes])
 
-    def partner_failure(self, ctx: Context, partner: int) -> str:
-        return f"is not a {'/'.join(self.classes)} SME: {explain_class(ctx.table.partner(partner))}"
+    def partner_failures(self, ctx: Context, partners: np.ndarray) -> list[str]:
+        classes = "/".join(self.classes)
+        return [f"is not a {classes} SME: {explain_class(ctx.table.partner(j))}" for j in partners.tolist()]
 
     def _applies(self, ctx: Context) -> np.ndarray:
         table = ctx.table
@@ -335,13 +386,17 @@ class Sme(PartnerRule):
         ok = ctx.table.per_proposal(self._applies(ctx) & ~mask) == 0
         return ok & (ctx.table.per_proposal(mask) >= self.min_count)
 
-    def explain(self, ctx: Context, proposal: int) -> str:
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
         mask = self.mask(ctx) | ~ctx.memo(("applies", id(self)), lambda: self._applies(ctx))
-        reasons = [self._failing_partners(ctx, proposal, mask)]
-        qualifying = int(self.mask(ctx)[list(ctx.table.partners_of(proposal))].sum())
-        if qualifying < self.min_count:
-            reasons.append(f"{qualifying} partners qualify as SMEs, at least {self.min_count} required")
-        return "; ".join(r for r in reasons if r)
+        qualifying = ctx.count(self)[proposals].astype(np.int64).tolist()
+        parts: list[list[str | None]] = [
+            [text or None for text in self._failing_partners(ctx, proposals, mask)],
+            [
+                f"{n} partners qualify as SMEs, at least {self.min_count} required" if n < self.min_count else None
+                for n in qualifying
+            ],
+        ]
+        return _joined(parts, len(proposals))
 
     def describe(self) -> str:
         return f"{self.applies_to} partners are {'/'.join(self.classes)} SMEs"
@@ -372,13 +427,16 @@ class RequestedAmount(RuleBase):
             ok &= requested <= to_cents(high)
         return ok
 
-    def explain(self, ctx: Context, proposal: int) -> str:
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
         low, high = self.bounds(ctx)
         currency = ctx.call.currency
-        asked = format_money(from_cents(ctx.table.p_requested[proposal]), currency)
-        if high is not None and ctx.table.p_requested[proposal] > to_cents(high):
-            return f"requests {asked}, above the maximum grant of {format_money(high, currency)}"
-        return f"requests {asked}, below the minimum grant of {format_money(low or Decimal(0), currency)}"
+        above = f"above the maximum grant of {format_money(high, currency)}" if high is not None else ""
+        below = f"below the minimum grant of {format_money(low or Decimal(0), currency)}"
+        ceiling = to_cents(high) if high is not None else None
+        return [
+            f"requests {format_cents(asked, currency)}, {above if ceiling is not None and asked > ceiling else below}"
+            for asked in ctx.table.p_requested[proposals].tolist()
+        ]
 
     def describe(self) -> str:
         return "a request within the grant limits"
@@ -399,9 +457,9 @@ class Duration(RuleBase):
             ok &= months <= self.max_months
         return ok
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        months = int(ctx.table.p_duration[proposal])
-        return f"lasts {months} months, {self.describe()} allowed"
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        allowed = self.describe()
+        return [f"lasts {months} months, {allowed} allowed" for months in ctx.table.p_duration[proposals].tolist()]
 
     def describe(self) -> str:
         return f"{self.min_months or 1}–{self.max_months or '∞'} months"
@@ -444,13 +502,16 @@ class Cofinancing(RuleBase):
     def evaluate(self, ctx: Context) -> np.ndarray:
         return ctx.table.p_requested <= ctx.memo(("ceiling", id(self)), lambda: self.ceiling(ctx))
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        ceiling = ctx.memo(("ceiling", id(self)), lambda: self.ceiling(ctx))[proposal]
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        ceilings = ctx.memo(("ceiling", id(self)), lambda: self.ceiling(ctx))[proposals].tolist()
         currency = ctx.call.currency
-        asked = format_money(from_cents(ctx.table.p_requested[proposal]), currency)
-        if ceiling < 0:
-            return "gives neither partner budgets nor a total cost, so co-financing cannot be checked"
-        return f"requests {asked}, above the co-financing ceiling of {format_money(from_cents(int(ceiling)), currency)}"
+        return [
+            "gives neither partner budgets nor a total cost, so co-financing cannot be checked"
+            if ceiling < 0
+            else f"requests {format_cents(asked, currency)}, above the co-financing ceiling of "
+            f"{format_cents(ceiling, currency)}"
+            for asked, ceiling in zip(ctx.table.p_requested[proposals].tolist(), ceilings, strict=True)
+        ]
 
     def describe(self) -> str:
         return "a request within the co-financing rate"
@@ -458,15 +519,15 @@ class Cofinancing(RuleBase):
 
 def _partner_rates(table: ProposalTable, rates: CofinancingRates | None, default: Decimal | None) -> np.ndarray:
     """Each partner's co-financing rate in millionths, looked up once per distinct (place, organisation type):
-    a few hundred among half a million partners."""
+    a few hundred among half a million partners, found by counting the pairs (no sort)."""
     kinds = len(ORG_TYPES)
-    pairs, at = np.unique(table.x_location.astype(np.int64) * kinds + table.x_type, return_inverse=True)
-    found = []
-    for pair in pairs.tolist():
+    pairs = table.x_location.astype(np.int64) * kinds + table.x_type
+    rate_of = np.zeros(len(table.locations) * kinds, dtype=np.int64)
+    for pair in np.flatnonzero(np.bincount(pairs, minlength=len(rate_of))).tolist():
         location, kind = divmod(pair, kinds)
         rate = rates.rate_for(table.locations[location].country, ORG_TYPES[kind]) if rates else default
-        found.append(_millionths(rate))
-    return np.array(found, dtype=np.int64)[at.ravel()]
+        rate_of[pair] = _millionths(rate)
+    return rate_of[pairs]
 
 
 class AllOf(RuleBase):
@@ -480,8 +541,12 @@ class AllOf(RuleBase):
     def evaluate(self, ctx: Context) -> np.ndarray:
         return np.logical_and.reduce([ctx.passes(r) for r in self.rules])
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        return "; ".join(r.explain(ctx, proposal) for r in self.rules if not ctx.passes(r)[proposal])
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        parts = []
+        for rule in self.rules:
+            fails = ~ctx.passes(rule)[proposals]
+            parts.append(_unless(fails.tolist(), rule.reasons(ctx, proposals[fails])))
+        return _joined(parts, len(proposals))
 
     def describe(self) -> str:
         return " and ".join(r.describe() for r in self.rules)
@@ -498,8 +563,9 @@ class AnyOf(RuleBase):
     def evaluate(self, ctx: Context) -> np.ndarray:
         return np.logical_or.reduce([ctx.passes(r) for r in self.rules])
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        return "none of the alternatives holds: " + " | ".join(r.explain(ctx, proposal) for r in self.rules)
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        parts: list[list[str | None]] = [list(rule.reasons(ctx, proposals)) for rule in self.rules]
+        return ["none of the alternatives holds: " + text for text in _joined(parts, len(proposals), " | ")]
 
     def describe(self) -> str:
         return " or ".join(r.describe() for r in self.rules)
@@ -515,8 +581,8 @@ class Not(RuleBase):
     def evaluate(self, ctx: Context) -> np.ndarray:
         return ~ctx.passes(self.of)
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        return f"must not have {self.of.describe()}"
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        return [f"must not have {self.of.describe()}"] * len(proposals)
 
     def describe(self) -> str:
         return f"not {self.of.describe()}"
@@ -538,9 +604,12 @@ class AtLeast(RuleBase):
     def evaluate(self, ctx: Context) -> np.ndarray:
         return ctx.count(self.of) >= self.count
 
-    def explain(self, ctx: Context, proposal: int) -> str:
-        found = int(ctx.count(self.of)[proposal])
-        return f"{found} partners meet '{self.of.describe()}', at least {self.count} required"
+    def reasons(self, ctx: Context, proposals: np.ndarray) -> list[str]:
+        described = self.of.describe()
+        return [
+            f"{found} partners meet '{described}', at least {self.count} required"
+            for found in ctx.count(self.of)[proposals].astype(np.int64).tolist()
+        ]
 
     def describe(self) -> str:
         return f"at least {self.count} partners with {self.of.describe()}"

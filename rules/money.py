@@ -61,3 +61,10 @@ def from_cents(cents: int) -> Decimal:
 def format_money(amount: Decimal, currency: str = "EUR") -> str:
     """Human form for reports and reasons: ``EUR 500,000.00``."""
     return f"{currency} {amount:,.2f}"
+
+
+def format_cents(cents: int, currency: str = "EUR") -> str:
+    """``format_money(from_cents(cents))`` without a Decimal: reasons write tens of thousands of amounts."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{currency} {sign}{whole:,}.{part:02d}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -34,10 +35,12 @@ class ProposalTable:
     The fields are what every use needs: who the partners are and where. The columns of
     amounts, durations and organisation types are built the first time a rule reads them,
     so a call that never asks about them (no rules at all, say) does not pay for them:
-    on 100,000 proposals that is a second of ``grants check``.
+    on 100,000 proposals that is a second of ``grants check``. A table read straight from a
+    file's data (``rules.columns``) is given them all, and builds a proposal object only
+    when something reads it.
     """
 
-    proposals: list[Proposal]
+    proposals: Sequence[Proposal]
     locations: list[Location]
     p_partners: np.ndarray
     p_first: np.ndarray
@@ -54,6 +57,14 @@ class ProposalTable:
     @functools.cached_property
     def partners(self) -> list[Partner]:
         return [partner for proposal in self.proposals for partner in proposal.partners]
+
+    @functools.cached_property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.proposals]
+
+    @functools.cached_property
+    def x_name(self) -> list[str]:
+        return [q.name for q in self.partners]
 
     @functools.cached_property
     def p_requested(self) -> np.ndarray:
@@ -94,11 +105,37 @@ class ProposalTable:
         owner = int(self.x_owner[index])
         return self.proposals[owner].partners[index - int(self.p_first[owner])]
 
-    def partner_label(self, index: int) -> str:
-        owner = int(self.x_owner[index])
-        number = index - int(self.p_first[owner]) + 1
-        partner = self.partner(index)
-        return f"partner {number} ({partner.name}, {self.locations[self.x_location[index]].label()})"
+    @functools.cached_property
+    def p_lead(self) -> np.ndarray:
+        """Each proposal's lead partner (the model lets a proposal have exactly one)."""
+        return np.flatnonzero(self.x_lead)
+
+    @functools.cached_property
+    def location_labels(self) -> list[str]:
+        return [location.label() for location in self.locations]
+
+    def partner_labels(self, partners: np.ndarray) -> list[str]:
+        """How reasons name partners: ``partner 3 (Name, ITI4 Lazio, Italy)``, each place's label written once."""
+        numbers = (partners - self.p_first[self.x_owner[partners]] + 1).tolist()
+        names, labels = self.x_name, self.location_labels
+        return [
+            f"partner {number} ({names[j]}, {labels[at]})"
+            for number, j, at in zip(numbers, partners.tolist(), self.x_location[partners].tolist(), strict=True)
+        ]
+
+    def per_partner_of(self, proposals: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """The partners of these proposals (those ``keep`` marks, if given), in order."""
+        chosen = np.zeros(self.size, dtype=bool)
+        chosen[proposals] = True
+        wanted = chosen[self.x_owner]
+        return np.flatnonzero(wanted if keep is None else wanted & keep)
+
+    def grouped(self, proposals: np.ndarray, partners: np.ndarray, values: list[str]) -> list[list[str]]:
+        """Per proposal (in increasing order), the values of its partners among ``partners`` (in order)."""
+        owners = self.x_owner[partners]
+        starts = np.searchsorted(owners, proposals, side="left").tolist()
+        ends = np.searchsorted(owners, proposals, side="right").tolist()
+        return [values[a:b] for a, b in zip(starts, ends, strict=True)]
 
     def partners_of(self, proposal: int) -> range:
         start = int(self.p_first[proposal])
@@ -109,7 +146,7 @@ def _amount(value: Decimal | None) -> int:
     return NO_AMOUNT if value is None else to_cents(value)
 
 
-def repeated_ids(proposals: list[Proposal], source: str = "") -> list[Problem]:
+def repeated_ids(ids: list[str], source: str = "") -> list[Problem]:
     """One problem at each place of an id used more than once, naming the others.
 
     A verdict, a score or a grant is keyed by proposal id, so a second proposal with the
@@ -117,7 +154,6 @@ def repeated_ids(proposals: list[Proposal], source: str = "") -> list[Problem]:
     the line of every copy, not only of the later one. Ids are nearly always distinct, so
     the places are gathered only when the set of ids is smaller than the list.
     """
-    ids = [p.id for p in proposals]
     if len(set(ids)) == len(ids):
         return []
     places: dict[str, list[int]] = {}
@@ -135,15 +171,35 @@ def _listed(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
 
 
-def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTable:
+def compile_proposals(proposals: Sequence[Proposal], source: str = "") -> ProposalTable:
     """Build the columns; a repeated id and every partner whose place cannot be resolved is one problem each.
 
     Each column is one comprehension over the flattened partners, and each distinct
     (country, region) is resolved once: half a million partners compile in about a second.
     """
-    problems = repeated_ids(proposals, source)
     partners = [partner for proposal in proposals for partner in proposal.partners]
-    places = [(partner.country, partner.region) for partner in partners]
+    table = assemble(
+        proposals,
+        [p.id for p in proposals],
+        np.fromiter((len(p.partners) for p in proposals), dtype=np.int32, count=len(proposals)),
+        [(partner.country, partner.region) for partner in partners],
+        np.fromiter((q.role is Role.lead for q in partners), dtype=bool, count=len(partners)),
+        source,
+    )
+    table.partners = partners
+    return table
+
+
+def assemble(
+    proposals: Sequence[Proposal],
+    ids: list[str],
+    p_partners: np.ndarray,
+    places: list[tuple[str, str | None]],
+    x_lead: np.ndarray,
+    source: str = "",
+) -> ProposalTable:
+    """The table of the columns every use needs, however they were read; places resolved, ids checked."""
+    problems = repeated_ids(ids, source)
     index = {place: n for n, place in enumerate(dict.fromkeys(places))}
     locations = []
     unknown: list[tuple[tuple[str, str | None], RegionError]] = []
@@ -154,10 +210,9 @@ def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTa
             unknown.append((place, exc))
             locations.append(Location("ZZ"))
     if unknown:
-        problems += _place_problems(unknown, proposals, places, source)
+        problems += _place_problems(unknown, p_partners, places, source)
     if problems:
         raise ProposalError(problems)
-    p_partners = np.fromiter((len(p.partners) for p in proposals), dtype=np.int32, count=len(proposals))
     x_location = np.fromiter(map(index.__getitem__, places), dtype=np.int32, count=len(places))
     countries = sorted({loc.country for loc in locations})
     country_index = {c: n for n, c in enumerate(countries)}
@@ -167,19 +222,19 @@ def compile_proposals(proposals: list[Proposal], source: str = "") -> ProposalTa
         locations=locations,
         p_partners=p_partners,
         p_first=np.concatenate(([0], np.cumsum(p_partners)[:-1])).astype(np.int64),
-        x_owner=np.repeat(np.arange(len(proposals), dtype=np.int32), p_partners),
+        x_owner=np.repeat(np.arange(len(ids), dtype=np.int32), p_partners),
         x_location=x_location,
-        x_lead=np.fromiter((q.role is Role.lead for q in partners), dtype=bool, count=len(partners)),
+        x_lead=x_lead,
         countries=countries,
         x_country=location_country[x_location] if len(locations) else x_location,
     )
-    table.partners = partners
+    table.ids = ids
     return table
 
 
 def _place_problems(
     unknown: list[tuple[tuple[str, str | None], RegionError]],
-    proposals: list[Proposal],
+    p_partners: np.ndarray,
     places: list[tuple[str, str | None]],
     source: str,
 ) -> list[Problem]:
@@ -187,7 +242,7 @@ def _place_problems(
     first: dict[tuple[str, str | None], int] = {}
     for j, place in enumerate(places):
         first.setdefault(place, j)
-    starts = list(itertools.accumulate((len(p.partners) for p in proposals), initial=0))
+    starts = list(itertools.accumulate(p_partners.tolist(), initial=0))
     problems = []
     for place, exc in unknown:
         partner = first[place]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -29,6 +29,7 @@ from rules.errors import CallError, ProposalError, ScoreError
 if TYPE_CHECKING:
     from evaluator.ranking import Ranking
     from rules.check import EligibilityReport
+    from rules.columns import ParsedColumns
     from rules.model import Call
     from rules.proposal import Proposal
     from rules.table import ProposalTable
@@ -52,10 +53,16 @@ def load_inputs(call_path: Path, proposals_path: Path) -> tuple[Call, list[Propo
     A spreadsheet's places and scores are checked as it is read, so that all its problems
     come at once, each at its cell.
     """
-    from rules.load import call_from_text, load_proposals, read_text
+    from rules.load import load_proposals
 
-    call = call_from_text(read_text(call_path, CallError), str(call_path))
+    call = _load_call(call_path)
     return call, load_proposals(proposals_path, call, also=functools.partial(_places_and_scores, call))
+
+
+def _load_call(call_path: Path) -> Call:
+    from rules.load import call_from_text, read_text
+
+    return call_from_text(read_text(call_path, CallError), str(call_path))
 
 
 def _places_and_scores(call: Call, proposals: list[Proposal]) -> None:
@@ -77,7 +84,9 @@ def located_in(proposals_path: Path, call: Call | None = None) -> Iterator[None]
         raise type(exc)(locate_in_file(problems, proposals_path, call)) from None
 
 
-def checked(call: Call, proposals: list[Proposal] | ProposalTable, proposals_path: Path) -> EligibilityReport:
+def checked(
+    call: Call, proposals: list[Proposal] | ParsedColumns | ProposalTable, proposals_path: Path
+) -> EligibilityReport:
     """The eligibility report; unknown places are reported at their line in the file."""
     from rules.check import check
 
@@ -134,21 +143,18 @@ def check_command(
 ) -> None:
     """Check every proposal against every eligibility rule of the call."""
     from rules.bulk import gc_paused
+    from rules.check import verdicts
+    from rules.load import load_for_rules
 
     with gc_paused():
-        call, proposals = load_inputs(call_path, proposals_path)
-        report = checked(call, proposals, proposals_path)
+        call = _load_call(call_path)
+        proposals = load_for_rules(proposals_path, call, also=functools.partial(_places_and_scores, call))
         if as_json:
-            rows = [
-                {
-                    "id": r.id,
-                    "eligible": r.eligible,
-                    "failures": [{"rule": f.rule, "reason": f.reason} for f in r.failures],
-                }
-                for r in report.results
-            ]
+            with located_in(proposals_path, call):
+                rows = verdicts(call, proposals, str(proposals_path))
             _write_rows(rows)
             return
+        report = checked(call, proposals, proposals_path)
     table = Table(title=f"Eligibility — {call.id}")
     table.add_column("proposal")
     table.add_column("eligible")
@@ -169,7 +175,7 @@ def check_command(
         console.print(f"  {escape(rule)}: {count:,} proposals fail it, {alone[rule]:,} fail only it")
 
 
-def _write_rows(rows: list[dict[str, object]]) -> None:
+def _write_rows(rows: list[dict[str, Any]]) -> None:
     """A JSON list of objects that each start with ``id`` on stdout, one object per line.
 
     The same document as ``json.dumps(rows, indent=2)`` once parsed, written by the C
