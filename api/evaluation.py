@@ -138,7 +138,7 @@ class Kind:
         table: Table = self.value.__table__
         return table
 
-    def of(self, proposal: ProposalRow, evaluator_id: str | None) -> list[ColumnElement[bool]]:
+    def of(self, proposal: Sheeted, evaluator_id: str | None) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [self.sheet.proposal_id == proposal.id]
         if evaluator_id is not None and self.scored:
             where.append(ScoreSheet.evaluator_id == evaluator_id)
@@ -156,7 +156,7 @@ class Stored:
     row: Any
 
 
-def _stored(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> Stored:
+def _stored(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> Stored:
     """The sheet and its values, in one statement on the write's transaction."""
     params = {"proposal_id": proposal.id, "evaluator_id": evaluator_id}
     rows = session.connection().execute(kind.read, params).all()
@@ -180,11 +180,35 @@ TARGETS = {
 
 
 @dataclass(frozen=True)
-class Target:
-    """What a sheet write needs of its call and proposal, read together (the rows are not in the session)."""
+class TargetCall:
+    """The call a sheet is written for, as the write reads it (no ORM instance: the write needs no unit of work)."""
 
-    call: CallRow
-    proposal: ProposalRow
+    id: str
+    phase: str
+    current_version: int
+    agency_id: str
+
+
+@dataclass(frozen=True)
+class TargetProposal:
+    """The proposal a sheet is written for: the columns of :class:`ProposalRow` the write uses."""
+
+    id: int
+    call_id: str
+    code: str
+    data: dict[str, Any]
+
+
+Sheeted = ProposalRow | TargetProposal
+"""The proposal a sheet belongs to: its ORM row (reads, reopening) or the write's Core read of it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a sheet write needs of its call and proposal, read together."""
+
+    call: TargetCall
+    proposal: TargetProposal
     uploaded: dt.datetime  # when the call's current version was stored: with its number, the parsed model's key
 
 
@@ -196,14 +220,11 @@ def _target(session: Session, principal: Principal, call_id: str, code: str) -> 
     if found is None or not principal.reaches(found.call_id, found.agency_id):
         queries.proposal_row(session, call_id, code, principal)  # names what is missing: the call or the proposal
         raise NotFound(f"no proposal {code!r} in call {call_id!r}")
-    call = CallRow(
-        id=found.call_id, phase=found.phase, current_version=found.current_version, agency_id=found.agency_id
-    )
-    proposal = ProposalRow(id=found.id, call_id=found.call_id, code=found.code, data=found.data)
-    return Target(call, proposal, found.created_at)
+    call = TargetCall(found.call_id, found.phase, found.current_version, found.agency_id)
+    return Target(call, TargetProposal(found.id, found.call_id, found.code, found.data), found.created_at)
 
 
-def _sheets(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> list[SheetOut]:
+def _sheets(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> list[SheetOut]:
     query = select(kind.sheet).where(*kind.of(proposal, evaluator_id)).execution_options(populate_existing=True)
     sheets = session.execute(query.order_by(kind.sheet.id)).scalars().all()
     if not sheets:
@@ -215,14 +236,23 @@ def _sheets(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: s
     return [_out(proposal, sheet, by_sheet.get(sheet.id, [])) for sheet in sheets]
 
 
-def _sheet_row(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> Any:
+def _sheet_row(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> Any:
     query = select(kind.sheet).where(*kind.of(proposal, evaluator_id)).execution_options(populate_existing=True)
     return session.execute(query).scalar_one_or_none()
 
 
-def _out(proposal: ProposalRow, sheet: Any, values: list[Any]) -> SheetOut:
+def _stored_sheet(**fields: Any) -> SheetOut:
+    """A sheet from values the store holds or a validated :class:`SheetIn` gave, so built without validating.
+
+    :class:`~api.db.limits.Storable` walks every value of a model it validates, which is
+    for what a client sends; a write builds two sheets (before and after) from trusted values.
+    """
+    return SheetOut.model_construct(**fields)
+
+
+def _out(proposal: Sheeted, sheet: Any, values: list[Any]) -> SheetOut:
     """A sheet as the API shows it, from its ORM row or a Core row of the same columns."""
-    return SheetOut(
+    return _stored_sheet(
         proposal_id=proposal.code,
         evaluator_id=getattr(sheet, "evaluator_id", None),
         call_version=sheet.call_version,
@@ -285,10 +315,10 @@ def _same(current: SheetOut, sheet: SheetIn) -> bool:
 
 
 def _written(
-    current: SheetOut | None, proposal: ProposalRow, evaluator_id: str | None, sheet: SheetIn, **stamp: Any
+    current: SheetOut | None, proposal: Sheeted, evaluator_id: str | None, sheet: SheetIn, **stamp: Any
 ) -> SheetOut:
     """The sheet as stored: scores to the cent, empty comments dropped (as a read would give it)."""
-    return SheetOut(
+    return _stored_sheet(
         proposal_id=proposal.code,
         evaluator_id=evaluator_id,
         scores={c: None if v is None else v.quantize(CENT) for c, v in sheet.scores.items()},
@@ -366,7 +396,7 @@ def _put(
     return Saved(after, created=current is None)
 
 
-def _target_name(proposal: ProposalRow, evaluator_id: str | None) -> str:
+def _target_name(proposal: Sheeted, evaluator_id: str | None) -> str:
     name = f"evaluator/{evaluator_id}" if evaluator_id else "consensus"
     return f"call/{proposal.call_id}/proposal/{proposal.code}/{name}"
 
