@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -94,6 +94,25 @@ class Saved:
     created: bool
 
 
+_p, _c, _v = ProposalRow.__table__.c, CallRow.__table__.c, CallVersion.__table__.c
+_TARGET = (
+    select(
+        _p.id.label("proposal_key"),
+        _p.call_id,
+        _p.code,
+        _p.data,
+        _c.phase,
+        _c.current_version,
+        _c.agency_id,
+        _v.created_at,
+    )
+    .join_from(ProposalRow.__table__, CallRow.__table__, _c.id == _p.call_id)
+    .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
+    .where(_p.call_id == bindparam("call_id"), _p.code == bindparam("code"))
+)
+"""The proposal a sheet is written for, with its call; each :class:`Kind` adds the sheet and the caller's scope."""
+
+
 class Kind:
     """Where a kind of sheet lives: an evaluator's score sheet, or the proposal's consensus.
 
@@ -101,20 +120,26 @@ class Kind:
     criterion); ``Any`` lets one piece of code serve both. A write goes through the Core
     statements built here once: the sheet with its values in one read, then the
     compare-and-set, the values replaced, each returning the rows as stored for the audit entry.
+    The read is the target's: the proposal as the caller's scope sees it, its call, and the
+    caller's sheet with its values, one row per value (one row of nulls for no sheet).
     """
 
     def __init__(self, sheet: type[Any], value: type[Any]):
         self.sheet, self.value = sheet, value
         sheets, values = self.sheet_table, self.value_table
-        mine = [sheets.c.proposal_id == bindparam("proposal_id")]
+        mine = [sheets.c.proposal_id == _p.id]
         if self.scored:
             mine.append(sheets.c.evaluator_id == bindparam("evaluator_id"))
-        self.read = (
-            select(sheets, values.c.criterion, values.c.value, values.c.comment)
+        read = (
+            _TARGET.add_columns(*sheets.c, values.c.criterion, values.c.value, values.c.comment)
+            .outerjoin(sheets, and_(*mine))
             .outerjoin(values, values.c.sheet_id == sheets.c.id)
-            .where(*mine)
             .order_by(values.c.id)
         )
+        self.targets = {
+            Scope.all: read,
+            Scope.assigned: read.where(_p.id.in_(queries.assigned(bindparam("evaluator_id")))),
+        }
         self.create = insert(sheets).returning(*sheets.c)
         self.replace = (
             update(sheets)
@@ -156,29 +181,6 @@ class Stored:
     row: Any
 
 
-def _stored(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> Stored:
-    """The sheet and its values, in one statement on the write's transaction."""
-    params = {"proposal_id": proposal.id, "evaluator_id": evaluator_id}
-    rows = session.connection().execute(kind.read, params).all()
-    if not rows:
-        return Stored(None, None)
-    return Stored(_out(proposal, rows[0], [r for r in rows if r.criterion is not None]), rows[0])
-
-
-_p, _c, _v = ProposalRow.__table__.c, CallRow.__table__.c, CallVersion.__table__.c
-_TARGET = (
-    select(_p.id, _p.call_id, _p.code, _p.data, _c.phase, _c.current_version, _c.agency_id, _v.created_at)
-    .join_from(ProposalRow.__table__, CallRow.__table__, _c.id == _p.call_id)
-    .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
-    .where(_p.call_id == bindparam("call_id"), _p.code == bindparam("code"))
-)
-TARGETS = {
-    Scope.all: _TARGET,
-    Scope.assigned: _TARGET.where(_p.id.in_(queries.assigned(bindparam("evaluator_id")))),
-}
-"""The proposal a sheet is written for, with its call, as the caller's scope sees it: one statement."""
-
-
 @dataclass(frozen=True)
 class TargetCall:
     """The call a sheet is written for, as the write reads it (no ORM instance: the write needs no unit of work)."""
@@ -212,16 +214,23 @@ class Target:
     uploaded: dt.datetime  # when the call's current version was stored: with its number, the parsed model's key
 
 
-def _target(session: Session, principal: Principal, call_id: str, code: str) -> Target:
-    """The call and the proposal, if the caller sees it (assigned, no conflict, for an evaluator); else 404."""
-    query = TARGETS[Scope.assigned if principal.scope is Scope.assigned else Scope.all]
+def _target(session: Session, principal: Principal, call_id: str, code: str, kind: Kind) -> tuple[Target, Stored]:
+    """The call and the proposal, if the caller sees it (assigned, no conflict, for an evaluator); else 404.
+
+    With them, in the same statement, the caller's sheet of ``kind`` and its values.
+    """
+    query = kind.targets[Scope.assigned if principal.scope is Scope.assigned else Scope.all]
     params = {"call_id": call_id, "code": code, "evaluator_id": principal.evaluator_id or ""}
-    found = session.connection().execute(query, params).first() if findable(call_id) and findable(code) else None
+    rows = session.connection().execute(query, params).all() if findable(call_id) and findable(code) else []
+    found = rows[0] if rows else None
     if found is None or not principal.reaches(found.call_id, found.agency_id):
         queries.proposal_row(session, call_id, code, principal)  # names what is missing: the call or the proposal
         raise NotFound(f"no proposal {code!r} in call {call_id!r}")
     call = TargetCall(found.call_id, found.phase, found.current_version, found.agency_id)
-    return Target(call, TargetProposal(found.id, found.call_id, found.code, found.data), found.created_at)
+    target = Target(call, TargetProposal(found.proposal_key, found.call_id, found.code, found.data), found.created_at)
+    if found.id is None:
+        return target, Stored(None, None)
+    return target, Stored(_out(target.proposal, found, [r for r in rows if r.criterion is not None]), found)
 
 
 def _sheets(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> list[SheetOut]:
@@ -411,11 +420,10 @@ def save_scores(
     session: Session, principal: Principal, call_id: str, proposal_id: str, sheet: SheetIn, if_match: str | None
 ) -> Saved:
     """An evaluator writes their sheet for a proposal assigned to them: while open, or reopened after the close."""
-    target = _target(session, principal, call_id, proposal_id)
+    target, stored = _target(session, principal, call_id, proposal_id, SCORES)
     evaluator_id = principal.evaluator_id
     if evaluator_id is None:
         raise NotFound("only an evaluator has a score sheet; the panel's agreed scores are the consensus")
-    stored = _stored(session, SCORES, target.proposal, evaluator_id)
     if not (phase_of(target.call) is Phase.evaluation_closed and _reopened(stored)):
         require(target.call, Write.scores, "evaluators write their sheets (or one the agency reopened after the close)")
     return _put(session, SCORES, target, evaluator_id, sheet, if_match, principal, stored)
@@ -427,8 +435,7 @@ def save_consensus(
     """The agency records the panel's consensus score per criterion; it overrides consolidation."""
     call = queries.call_row(session, call_id, principal)
     require(call, Write.consensus, "the consensus is written")
-    target = _target(session, principal, call_id, proposal_id)
-    stored = _stored(session, CONSENSUS, target.proposal, None)
+    target, stored = _target(session, principal, call_id, proposal_id, CONSENSUS)
     submitted = sheet.model_copy(update={"state": SheetState.submitted})
     return _put(session, CONSENSUS, target, None, submitted, if_match, principal, stored)
 
