@@ -100,32 +100,32 @@ def record(
     before: Any = None,
     after: Any = None,
     known: audit_replay.Known | None = None,
-) -> AuditEntry:
-    """Append one entry for a write made in ``session``; commits with it or not at all.
+) -> dict[str, Any]:
+    """Append one entry for a write made in ``session``; commits with it or not at all. Returns its columns.
 
     ``known``: rows the write made with Core statements and holds as they stand (see
     :func:`api.audit_replay.written_rows`). The head is read (locked, on PostgreSQL) once
     per transaction and then carried in ``session.info``; the entry and the head move are
-    two Core statements, not a unit-of-work flush.
+    two Core statements, not a unit-of-work flush, and the entry is a plain mapping (what
+    :func:`_content` reads of a stored :class:`AuditEntry`), not an ORM instance.
     """
     rows = audit_replay.written_rows(session, known)
-    seq, prev_hash = held_head(session) or lock_head(session, session.connection())
-    entry = AuditEntry(
-        seq=seq + 1,
-        at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-        actor=actor,
-        action=action,
-        target=target,
-        before=canonical(before),
-        after=canonical(after),
-        rows=rows,
-        prev_hash=prev_hash,
-    )
-    entry.hash = entry_hash(_content(entry), prev_hash, session.info.get(KEY))
     connection = session.connection()
-    connection.execute(APPEND, [{c.key: getattr(entry, c.key) for c in AuditEntry.__table__.columns}])
-    connection.execute(MOVE_HEAD, {"seq": entry.seq, "hash": entry.hash})
-    session.info[HEAD] = (session.get_transaction(), entry.seq, entry.hash)
+    seq, prev_hash = held_head(session) or lock_head(session, connection)
+    content = {
+        "rows": rows,
+        "seq": seq + 1,
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "before": canonical(before),
+        "after": canonical(after),
+    }
+    entry = {**content, "prev_hash": prev_hash, "hash": entry_hash(content, prev_hash, session.info.get(KEY))}
+    connection.execute(APPEND, entry)
+    connection.execute(MOVE_HEAD, {"seq": entry["seq"], "hash": entry["hash"]})
+    session.info[HEAD] = (session.get_transaction(), entry["seq"], entry["hash"])
     return entry
 
 

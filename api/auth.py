@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api import audit, sessions
 from api.db.limits import findable
@@ -183,17 +184,25 @@ async def writer_turn(request: Request) -> AsyncIterator[None]:
         yield
 
 
-def request_session(
+async def request_session(
     request: Request, _turn: Annotated[None, Depends(writer_turn, scope="function")]
-) -> Iterator[Session]:
+) -> AsyncIterator[Session]:
     """One session per request: a write transaction for writes, a read transaction otherwise.
 
     Both end with the route's function (``scope="function"``), before the answer is sent:
     a write has committed by then, and the next SQLite writer need not wait for our client.
+    Opening a session does no I/O, and neither does closing one whose transaction has ended
+    (a committed write), so only a rollback takes a trip to a worker thread.
     """
     store: Store = request.app.state.store
-    with store.session(write=request.method not in SAFE_METHODS) as session:
+    session = store.session(write=request.method not in SAFE_METHODS)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 Db = Annotated[Session, Depends(request_session, scope="function")]
@@ -204,20 +213,66 @@ def token_row(session: Session, token: str) -> TokenRow | None:
     return session.execute(select(TokenRow).where(TokenRow.token_hash == token_hash(token))).scalar_one_or_none()
 
 
-_tokens = TokenRow.__table__.c
-TOKEN_BY_HASH = select(TokenRow.__table__).where(_tokens.token_hash == bindparam("hash"))
-AGENCY_OF_CALL = select(CallRow.__table__.c.agency_id).where(CallRow.__table__.c.id == bindparam("call_id"))
+class TokenState(Protocol):
+    """A token's columns as the checks read them: its ORM row (web sign-in) or a :class:`Bearer`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def evaluator_id(self) -> str | None: ...
+    @property
+    def agency_id(self) -> str: ...
+    @property
+    def call_id(self) -> str | None: ...
+    @property
+    def expires_at(self) -> dt.datetime | None: ...
+    @property
+    def revoked_at(self) -> dt.datetime | None: ...
+    @property
+    def last_used_at(self) -> dt.datetime | None: ...
 
 
-def bearer_token(store: Store, token: str) -> TokenRow | None:
-    """The token as it stands now (revoked, expired or not): one Core statement, no ORM session.
+AnyToken = TypeVar("AnyToken", bound=TokenState)
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """A bearer token's row as one request reads it, with the agency of the call its path names.
+
+    A plain record, not an ORM instance: the request only checks it.
+    """
+
+    id: int
+    role: str
+    evaluator_id: str | None
+    agency_id: str
+    call_id: str | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    call_agency: str | None  # the agency of the call in the path; None: no call there, or no such call
+
+
+_tokens, _calls = TokenRow.__table__.c, CallRow.__table__.c
+AGENCY_OF_CALL = select(_calls.agency_id).where(_calls.id == bindparam("call_id"))
+TOKEN_BY_HASH = select(
+    *(_tokens[field.name] for field in fields(Bearer) if field.name != "call_agency"),
+    AGENCY_OF_CALL.scalar_subquery().label("call_agency"),
+).where(_tokens.token_hash == bindparam("hash"))
+
+
+def bearer_token(store: Store, token: str, call_id: str | None = None) -> Bearer | None:
+    """The token as it stands now (revoked, expired or not), and the agency of ``call_id``: one Core statement.
 
     Looked up on every request, never cached, so a revocation is refused on the next one
     by every worker.
     """
+    params = {"hash": token_hash(token), "call_id": call_id if call_id is not None and findable(call_id) else None}
     with store.engine.connect() as connection:
-        found = connection.execute(TOKEN_BY_HASH, {"hash": token_hash(token)}).first()
-    return None if found is None else TokenRow(**found._mapping)
+        found = connection.execute(TOKEN_BY_HASH, params).first()
+    return None if found is None else Bearer(**found._mapping)
 
 
 def session_token(session: Session, cookie: str | None) -> tuple[TokenRow, sessions.SignedIn] | None:
@@ -248,7 +303,7 @@ def not_locked_out(request: Request) -> None:
         )
 
 
-def live_token(request: Request, token: TokenRow | None) -> TokenRow:
+def live_token(request: Request, token: AnyToken | None) -> AnyToken:
     """The token if it is known, unrevoked and unexpired (its last use recorded); else 401."""
     now = utcnow()
     if token is None:
@@ -264,7 +319,7 @@ def live_token(request: Request, token: TokenRow | None) -> TokenRow:
     return token
 
 
-def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenRow:
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenState:
     """The caller's bearer token, or for a read the token of the browser's web session; else 401 (429 when locked out).
 
     A browser signed in to the web pages may read (never write) with its session cookie,
@@ -277,7 +332,7 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
     store: Store = request.app.state.store
     if credentials is not None and bearer_given:
-        return live_token(request, bearer_token(store, credentials.credentials))
+        return live_token(request, bearer_token(store, credentials.credentials, request.path_params.get("call_id")))
     with store.session(write=False) as session:
         found = session_token(session, cookie)
     if found is None:
@@ -285,14 +340,17 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     return live_token(request, found[0])
 
 
-def _reachable_call(request: Request, principal: Principal) -> None:
-    """A call outside the caller's agency, or outside their token's one call, does not exist for them."""
+def _reachable_call(request: Request, principal: Principal, token: TokenState) -> None:
+    """A call outside the caller's agency, or outside their token's one call, does not exist for them.
+
+    A :class:`Bearer` was read with the agency of the path's call; for another token it is read here.
+    """
     call_id = request.path_params.get("call_id")
     if call_id is None or not findable(call_id):
         return
     if principal.call_id not in (None, call_id):
         raise NotFound(f"no call {call_id!r}")
-    agency_id = call_agency(request.app.state.store, call_id)
+    agency_id = token.call_agency if isinstance(token, Bearer) else call_agency(request.app.state.store, call_id)
     if agency_id is not None and not principal.reaches(call_id, agency_id):
         raise NotFound(f"no call {call_id!r}")
 
@@ -304,7 +362,7 @@ def call_agency(store: Store, call_id: str) -> str | None:
     return agency_id
 
 
-def permitted(request: Request, token: TokenRow) -> Principal:
+def permitted(request: Request, token: TokenState) -> Principal:
     """The caller as the permission table scopes them on this route, if the call is theirs; 403 outside the row."""
     path = getattr(request.scope.get("route"), "path", "")
     allowed = PERMISSIONS.get((request.method, path), {})
@@ -314,7 +372,7 @@ def permitted(request: Request, token: TokenRow) -> Principal:
     if token.call_id is not None and (request.method, path) in AGENCY_WIDE:
         raise Forbidden(f"a token for call {token.call_id!r} may not {request.method} {path}; it needs the agency's")
     principal = Principal(token.id, role, token.evaluator_id, allowed[role], token.agency_id, token.call_id)
-    _reachable_call(request, principal)
+    _reachable_call(request, principal, token)
     return principal
 
 

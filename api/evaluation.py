@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -94,6 +94,25 @@ class Saved:
     created: bool
 
 
+_p, _c, _v = ProposalRow.__table__.c, CallRow.__table__.c, CallVersion.__table__.c
+_TARGET = (
+    select(
+        _p.id.label("proposal_key"),
+        _p.call_id,
+        _p.code,
+        _p.data,
+        _c.phase,
+        _c.current_version,
+        _c.agency_id,
+        _v.created_at,
+    )
+    .join_from(ProposalRow.__table__, CallRow.__table__, _c.id == _p.call_id)
+    .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
+    .where(_p.call_id == bindparam("call_id"), _p.code == bindparam("code"))
+)
+"""The proposal a sheet is written for, with its call; each :class:`Kind` adds the sheet and the caller's scope."""
+
+
 class Kind:
     """Where a kind of sheet lives: an evaluator's score sheet, or the proposal's consensus.
 
@@ -101,20 +120,26 @@ class Kind:
     criterion); ``Any`` lets one piece of code serve both. A write goes through the Core
     statements built here once: the sheet with its values in one read, then the
     compare-and-set, the values replaced, each returning the rows as stored for the audit entry.
+    The read is the target's: the proposal as the caller's scope sees it, its call, and the
+    caller's sheet with its values, one row per value (one row of nulls for no sheet).
     """
 
     def __init__(self, sheet: type[Any], value: type[Any]):
         self.sheet, self.value = sheet, value
         sheets, values = self.sheet_table, self.value_table
-        mine = [sheets.c.proposal_id == bindparam("proposal_id")]
+        mine = [sheets.c.proposal_id == _p.id]
         if self.scored:
             mine.append(sheets.c.evaluator_id == bindparam("evaluator_id"))
-        self.read = (
-            select(sheets, values.c.criterion, values.c.value, values.c.comment)
+        read = (
+            _TARGET.add_columns(*sheets.c, values.c.criterion, values.c.value, values.c.comment)
+            .outerjoin(sheets, and_(*mine))
             .outerjoin(values, values.c.sheet_id == sheets.c.id)
-            .where(*mine)
             .order_by(values.c.id)
         )
+        self.targets = {
+            Scope.all: read,
+            Scope.assigned: read.where(_p.id.in_(queries.assigned(bindparam("evaluator_id")))),
+        }
         self.create = insert(sheets).returning(*sheets.c)
         self.replace = (
             update(sheets)
@@ -138,7 +163,7 @@ class Kind:
         table: Table = self.value.__table__
         return table
 
-    def of(self, proposal: ProposalRow, evaluator_id: str | None) -> list[ColumnElement[bool]]:
+    def of(self, proposal: Sheeted, evaluator_id: str | None) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [self.sheet.proposal_id == proposal.id]
         if evaluator_id is not None and self.scored:
             where.append(ScoreSheet.evaluator_id == evaluator_id)
@@ -156,54 +181,59 @@ class Stored:
     row: Any
 
 
-def _stored(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> Stored:
-    """The sheet and its values, in one statement on the write's transaction."""
-    params = {"proposal_id": proposal.id, "evaluator_id": evaluator_id}
-    rows = session.connection().execute(kind.read, params).all()
-    if not rows:
-        return Stored(None, None)
-    return Stored(_out(proposal, rows[0], [r for r in rows if r.criterion is not None]), rows[0])
+@dataclass(frozen=True)
+class TargetCall:
+    """The call a sheet is written for, as the write reads it (no ORM instance: the write needs no unit of work)."""
+
+    id: str
+    phase: str
+    current_version: int
+    agency_id: str
 
 
-_p, _c, _v = ProposalRow.__table__.c, CallRow.__table__.c, CallVersion.__table__.c
-_TARGET = (
-    select(_p.id, _p.call_id, _p.code, _p.data, _c.phase, _c.current_version, _c.agency_id, _v.created_at)
-    .join_from(ProposalRow.__table__, CallRow.__table__, _c.id == _p.call_id)
-    .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
-    .where(_p.call_id == bindparam("call_id"), _p.code == bindparam("code"))
-)
-TARGETS = {
-    Scope.all: _TARGET,
-    Scope.assigned: _TARGET.where(_p.id.in_(queries.assigned(bindparam("evaluator_id")))),
-}
-"""The proposal a sheet is written for, with its call, as the caller's scope sees it: one statement."""
+@dataclass(frozen=True)
+class TargetProposal:
+    """The proposal a sheet is written for: the columns of :class:`ProposalRow` the write uses."""
+
+    id: int
+    call_id: str
+    code: str
+    data: dict[str, Any]
+
+
+Sheeted = ProposalRow | TargetProposal
+"""The proposal a sheet belongs to: its ORM row (reads, reopening) or the write's Core read of it."""
 
 
 @dataclass(frozen=True)
 class Target:
-    """What a sheet write needs of its call and proposal, read together (the rows are not in the session)."""
+    """What a sheet write needs of its call and proposal, read together."""
 
-    call: CallRow
-    proposal: ProposalRow
+    call: TargetCall
+    proposal: TargetProposal
     uploaded: dt.datetime  # when the call's current version was stored: with its number, the parsed model's key
 
 
-def _target(session: Session, principal: Principal, call_id: str, code: str) -> Target:
-    """The call and the proposal, if the caller sees it (assigned, no conflict, for an evaluator); else 404."""
-    query = TARGETS[Scope.assigned if principal.scope is Scope.assigned else Scope.all]
+def _target(session: Session, principal: Principal, call_id: str, code: str, kind: Kind) -> tuple[Target, Stored]:
+    """The call and the proposal, if the caller sees it (assigned, no conflict, for an evaluator); else 404.
+
+    With them, in the same statement, the caller's sheet of ``kind`` and its values.
+    """
+    query = kind.targets[Scope.assigned if principal.scope is Scope.assigned else Scope.all]
     params = {"call_id": call_id, "code": code, "evaluator_id": principal.evaluator_id or ""}
-    found = session.connection().execute(query, params).first() if findable(call_id) and findable(code) else None
+    rows = session.connection().execute(query, params).all() if findable(call_id) and findable(code) else []
+    found = rows[0] if rows else None
     if found is None or not principal.reaches(found.call_id, found.agency_id):
         queries.proposal_row(session, call_id, code, principal)  # names what is missing: the call or the proposal
         raise NotFound(f"no proposal {code!r} in call {call_id!r}")
-    call = CallRow(
-        id=found.call_id, phase=found.phase, current_version=found.current_version, agency_id=found.agency_id
-    )
-    proposal = ProposalRow(id=found.id, call_id=found.call_id, code=found.code, data=found.data)
-    return Target(call, proposal, found.created_at)
+    call = TargetCall(found.call_id, found.phase, found.current_version, found.agency_id)
+    target = Target(call, TargetProposal(found.proposal_key, found.call_id, found.code, found.data), found.created_at)
+    if found.id is None:
+        return target, Stored(None, None)
+    return target, Stored(_out(target.proposal, found, [r for r in rows if r.criterion is not None]), found)
 
 
-def _sheets(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> list[SheetOut]:
+def _sheets(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> list[SheetOut]:
     query = select(kind.sheet).where(*kind.of(proposal, evaluator_id)).execution_options(populate_existing=True)
     sheets = session.execute(query.order_by(kind.sheet.id)).scalars().all()
     if not sheets:
@@ -215,14 +245,23 @@ def _sheets(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: s
     return [_out(proposal, sheet, by_sheet.get(sheet.id, [])) for sheet in sheets]
 
 
-def _sheet_row(session: Session, kind: Kind, proposal: ProposalRow, evaluator_id: str | None) -> Any:
+def _sheet_row(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> Any:
     query = select(kind.sheet).where(*kind.of(proposal, evaluator_id)).execution_options(populate_existing=True)
     return session.execute(query).scalar_one_or_none()
 
 
-def _out(proposal: ProposalRow, sheet: Any, values: list[Any]) -> SheetOut:
+def _stored_sheet(**fields: Any) -> SheetOut:
+    """A sheet from values the store holds or a validated :class:`SheetIn` gave, so built without validating.
+
+    :class:`~api.db.limits.Storable` walks every value of a model it validates, which is
+    for what a client sends; a write builds two sheets (before and after) from trusted values.
+    """
+    return SheetOut.model_construct(**fields)
+
+
+def _out(proposal: Sheeted, sheet: Any, values: list[Any]) -> SheetOut:
     """A sheet as the API shows it, from its ORM row or a Core row of the same columns."""
-    return SheetOut(
+    return _stored_sheet(
         proposal_id=proposal.code,
         evaluator_id=getattr(sheet, "evaluator_id", None),
         call_version=sheet.call_version,
@@ -285,10 +324,10 @@ def _same(current: SheetOut, sheet: SheetIn) -> bool:
 
 
 def _written(
-    current: SheetOut | None, proposal: ProposalRow, evaluator_id: str | None, sheet: SheetIn, **stamp: Any
+    current: SheetOut | None, proposal: Sheeted, evaluator_id: str | None, sheet: SheetIn, **stamp: Any
 ) -> SheetOut:
     """The sheet as stored: scores to the cent, empty comments dropped (as a read would give it)."""
-    return SheetOut(
+    return _stored_sheet(
         proposal_id=proposal.code,
         evaluator_id=evaluator_id,
         scores={c: None if v is None else v.quantize(CENT) for c, v in sheet.scores.items()},
@@ -366,7 +405,7 @@ def _put(
     return Saved(after, created=current is None)
 
 
-def _target_name(proposal: ProposalRow, evaluator_id: str | None) -> str:
+def _target_name(proposal: Sheeted, evaluator_id: str | None) -> str:
     name = f"evaluator/{evaluator_id}" if evaluator_id else "consensus"
     return f"call/{proposal.call_id}/proposal/{proposal.code}/{name}"
 
@@ -381,11 +420,10 @@ def save_scores(
     session: Session, principal: Principal, call_id: str, proposal_id: str, sheet: SheetIn, if_match: str | None
 ) -> Saved:
     """An evaluator writes their sheet for a proposal assigned to them: while open, or reopened after the close."""
-    target = _target(session, principal, call_id, proposal_id)
+    target, stored = _target(session, principal, call_id, proposal_id, SCORES)
     evaluator_id = principal.evaluator_id
     if evaluator_id is None:
         raise NotFound("only an evaluator has a score sheet; the panel's agreed scores are the consensus")
-    stored = _stored(session, SCORES, target.proposal, evaluator_id)
     if not (phase_of(target.call) is Phase.evaluation_closed and _reopened(stored)):
         require(target.call, Write.scores, "evaluators write their sheets (or one the agency reopened after the close)")
     return _put(session, SCORES, target, evaluator_id, sheet, if_match, principal, stored)
@@ -397,8 +435,7 @@ def save_consensus(
     """The agency records the panel's consensus score per criterion; it overrides consolidation."""
     call = queries.call_row(session, call_id, principal)
     require(call, Write.consensus, "the consensus is written")
-    target = _target(session, principal, call_id, proposal_id)
-    stored = _stored(session, CONSENSUS, target.proposal, None)
+    target, stored = _target(session, principal, call_id, proposal_id, CONSENSUS)
     submitted = sheet.model_copy(update={"state": SheetState.submitted})
     return _put(session, CONSENSUS, target, None, submitted, if_match, principal, stored)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -86,11 +87,21 @@ WRITABLE: dict[Write, frozenset[Phase]] = {
 }
 
 
-def phase_of(row: CallRow) -> Phase:
+class Phased(Protocol):
+    """A call as a phase check needs it: its ORM row, or a Core read of the same columns."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def phase(self) -> str: ...
+
+
+def phase_of(row: Phased) -> Phase:
     return Phase(row.phase)
 
 
-def require(row: CallRow, write: Write, what: str) -> None:
+def require(row: Phased, write: Write, what: str) -> None:
     """Refuse (409) a write the call's phase does not allow, naming the phases that would."""
     phase = phase_of(row)
     allowed = WRITABLE[write]

@@ -28,11 +28,12 @@ def guarded_router(**options: object) -> APIRouter:
     return APIRouter(dependencies=[Depends(authorize), Depends(json_media)], **options)  # type: ignore[arg-type]
 
 
-def json_media(request: Request) -> None:
+async def json_media(request: Request) -> None:
     """A body sent to a route that reads JSON must say it is JSON.
 
     Without this, ``curl -d`` (form-encoded by default) or a YAML body reaches the
     validator as raw bytes and the client reads "Input should be a valid dictionary".
+    It only reads headers, so it runs on the event loop rather than in a worker thread.
     """
     if getattr(request.scope.get("route"), "body_field", None) is None or not _has_body(request):
         return

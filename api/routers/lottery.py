@@ -55,7 +55,9 @@ def record_commitment(call_id: str, body: CommitmentIn, session: Db, principal: 
     queries.call_row(session, call_id)
     if body.call_id is not None and body.call_id != call_id:
         raise GrantsError(f"the commitment is for call {body.call_id!r}, not {call_id!r}")
-    entry = audit.record(session, principal.name, ACTION, _target(call_id), None, {"commitment": body.commitment})
+    entry = AuditEntry(
+        **audit.record(session, principal.name, ACTION, _target(call_id), None, {"commitment": body.commitment})
+    )
     session.commit()
     return _recorded(call_id, entry)
 

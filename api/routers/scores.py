@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Header, Response
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 
 from api import evaluation
 from api.auth import Caller, Db
@@ -26,7 +28,13 @@ class Reopening(Storable):
     reason: str = Field(min_length=1, max_length=2000, description="why the sheet is reopened, kept in the audit log")
 
 
-def _answer(saved: Saved, response: Response) -> SheetOut:
+async def _answer(response: Response, save: Callable[..., Saved], *args: Any) -> SheetOut:
+    """The sheet ``save`` stored, with its ETag, 201 when it is the first.
+
+    The routes are coroutines and send only the use case to a worker thread: a synchronous
+    route would take a thread for itself and another for FastAPI's check of its answer.
+    """
+    saved = await run_in_threadpool(save, *args)
     response.headers["ETag"] = etag(saved.sheet.version)
     if saved.created:
         response.status_code = 201
@@ -34,7 +42,7 @@ def _answer(saved: Saved, response: Response) -> SheetOut:
 
 
 @router.put("/scores", response_model=SheetOut, responses={201: {"description": "first sheet"}, **CONFLICT})
-def put_scores(
+async def put_scores(
     call_id: str,
     proposal_id: str,
     sheet: SheetIn,
@@ -44,7 +52,7 @@ def put_scores(
     if_match: IfMatch = None,
 ) -> SheetOut:
     """Save your sheet for a proposal assigned to you, as a draft or submitted (If-Match to replace)."""
-    return _answer(evaluation.save_scores(session, principal, call_id, proposal_id, sheet, if_match), response)
+    return await _answer(response, evaluation.save_scores, session, principal, call_id, proposal_id, sheet, if_match)
 
 
 @router.get("/scores", response_model=list[SheetOut])
@@ -70,7 +78,7 @@ def reopen_scores(
 
 
 @router.put("/consensus", response_model=SheetOut, responses={201: {"description": "first consensus"}, **CONFLICT})
-def put_consensus(
+async def put_consensus(
     call_id: str,
     proposal_id: str,
     sheet: SheetIn,
@@ -80,7 +88,7 @@ def put_consensus(
     if_match: IfMatch = None,
 ) -> SheetOut:
     """Record the panel's consensus score per criterion; it overrides consolidation in the ranking."""
-    return _answer(evaluation.save_consensus(session, principal, call_id, proposal_id, sheet, if_match), response)
+    return await _answer(response, evaluation.save_consensus, session, principal, call_id, proposal_id, sheet, if_match)
 
 
 @router.get("/consensus", response_model=SheetOut)
