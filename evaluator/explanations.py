@@ -36,7 +36,7 @@ from evaluator.integer_program import (
     weights,
 )
 from evaluator.portfolio import Limit, Portfolio
-from rules.money import Money, from_cents
+from rules.money import Money, format_cents, from_cents
 
 if TYPE_CHECKING:
     from evaluator.allocation import Run
@@ -105,8 +105,7 @@ class Currency:
     currency: str
 
     def __call__(self, cents: int | float) -> str:
-        whole, part = divmod(abs(int(cents)), 100)  # integer arithmetic: thousands of amounts per allocation
-        return f"{self.currency} {'-' if cents < 0 and (whole or part) else ''}{whole:,}.{part:02d}"
+        return format_cents(int(cents), self.currency)
 
 
 def objective_unit(p: Portfolio, currency: str) -> str:
