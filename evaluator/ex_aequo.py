@@ -302,9 +302,8 @@ class _TiedGroup:
         self.call_id, self.keys, self.group, self.coverage = call_id, keys, group, coverage
         self.contextual = [i for i, key in enumerate(keys) if key.contextual]
         self.tickets = [draw_ticket(call_id, c.id) for c in group]
-        columns = [self._fixed_ranks(key) if not key.contextual else [0] * len(group) for key in keys]
-        self.columns = columns
-        self.fixed: list[Bucket] = list(zip(*columns, strict=True)) if keys else [()] * len(group)
+        self.columns = [self._fixed_ranks(key) if not key.contextual else [0] * len(group) for key in keys]
+        self.fixed: list[Bucket] = list(zip(*self.columns, strict=True)) if keys else [()] * len(group)
         self.bucket = [self._bucket(j) for j in range(len(group))]
         self.members: dict[Bucket, set[int]] = defaultdict(set)
         self.queues: dict[Bucket, list[tuple[str, int]]] = defaultdict(list)

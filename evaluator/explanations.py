@@ -345,11 +345,10 @@ def reserve_reasons(p: Portfolio, amounts: np.ndarray, currency: str) -> list[Re
     money = Currency(currency)
     maker = _RoomMaker(p, amounts)
     lacking = {r: need.tolist() for r, need in short.items()}  # plain ints: read once per proposal and cap
-    caps_of = {rows: _Caps.of(p, rows) for rows in {tuple(blockers.get(k, [])) for k in unfunded.tolist()}}
+    blocked = [(k, tuple(blockers.get(k, ()))) for k in unfunded.tolist()]
+    caps_of = {rows: _Caps.of(p, rows) for rows in dict.fromkeys(rows for _, rows in blocked)}
     low, ids = p.low.tolist(), [entry.id for entry in p.entries]
-    return [
-        _reserve(ids, k, low[k], caps_of[tuple(blockers.get(k, []))], lacking, maker, money) for k in unfunded.tolist()
-    ]
+    return [_reserve(ids, k, low[k], caps_of[rows], lacking, maker, money) for k, rows in blocked]
 
 
 @dataclass(frozen=True)
