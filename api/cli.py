@@ -19,7 +19,7 @@ import typer
 from typer._click import Context
 from typer.core import TyperGroup
 
-from api.commands import allocation, audit_log, calls, lottery, ranking, reporting, server, spreadsheets, tokens
+from api.commands import allocation, audit_log, calls, ending, lottery, ranking, reporting, server, spreadsheets, tokens
 from rules.errors import GrantsError
 
 PIPELINE = ("validate", "check", "rank", "allocate", "simulate", "report", "demo", "schema")
@@ -98,10 +98,12 @@ def run() -> None:
 
     After checking 100,000 proposals the process holds millions of objects, and a normal exit
     frees each one: a tenth of the command's time, for memory the kernel takes back at
-    once anyway. So the streams are flushed and the process ends there (as mypy does);
+    once anyway. So the streams are flushed and the process ends there (as mypy does), and
+    the commands' inputs are kept to the end rather than freed on return (``api.commands.ending``);
     in-process callers use :func:`main`, which returns or raises as usual.
     """
     code: int | str | None = 0
+    ending.installed()
     try:
         main()
     except SystemExit as exc:

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from api.commands.ending import kept
 from api.commands.screen import AllRows, screenful
 from rules.errors import CallError, ProposalError, ScoreError
 
@@ -114,12 +115,8 @@ def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None,
         table = compile_proposals(proposals, str(proposals_path))  # once, for the rules and the ranking
     report = checked(call, table, proposals_path)
     with located_in(proposals_path, call):
-        return Ranked(
-            call,
-            proposals,
-            report,
-            rank(call, proposals, report, calibrate=calibrate, table=table, tie_breaks=tie_breaks),
-        )
+        ranking = rank(call, proposals, report, calibrate=calibrate, table=table, tie_breaks=tie_breaks)
+    return kept(Ranked(call, proposals, report, ranking))
 
 
 def validate(call_path: CallPath) -> None:
