@@ -17,6 +17,7 @@ need no solve at all: they are read off the allocation and the limits' room.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -337,58 +338,72 @@ def reserve_reasons(p: Portfolio, amounts: np.ndarray, currency: str) -> list[Re
     if not len(unfunded):
         return []
     caps = [r for r, limit in enumerate(p.limits) if limit.high is not None]
-    short = {r: _shortfall(p, p.limits[r], amounts) for r in caps}
     blockers: dict[int, list[int]] = defaultdict(list)
     for r in caps:
-        for k in np.flatnonzero(short[r] > 0).tolist():
+        for k in np.flatnonzero(_shortfall(p, p.limits[r], amounts) > 0).tolist():
             blockers[k].append(r)
     money = Currency(currency)
     maker = _RoomMaker(p, amounts)
-    lacking = {r: need.tolist() for r, need in short.items()}  # plain ints: read once per proposal and cap
     blocked = [(k, tuple(blockers.get(k, ()))) for k in unfunded.tolist()]
-    caps_of = {rows: _Caps.of(p, rows) for rows in dict.fromkeys(rows for _, rows in blocked)}
+    caps_of = {rows: _Caps.of(p, rows, amounts, money) for rows in dict.fromkeys(rows for _, rows in blocked)}
     low, ids = p.low.tolist(), [entry.id for entry in p.entries]
-    return [_reserve(ids, k, low[k], caps_of[rows], lacking, maker, money) for k, rows in blocked]
+    return [_reserve(ids, k, low[k], caps_of[rows], maker, money) for k, rows in blocked]
 
 
 @dataclass(frozen=True)
 class _Caps:
     """A set of caps blocking reserve proposals, in words: worked out once for all the proposals it blocks.
 
-    ``parts`` is, per cap in the call's order, its row, whether it counts money, and its
-    name (for a grant count, the whole phrase).
+    What is left under a cap is the same for every proposal it blocks, so each cap's
+    words are written once: ``parts`` holds, per cap in the call's order, its words up to
+    the amount the proposal needs (None: a grant count, whose words are whole). A proposal
+    lacks its smallest grant less ``least_left`` (the least left under a blocking money cap),
+    and ``grants`` more grants.
     """
 
     rows: tuple[int, ...]
     names: list[str]
-    parts: list[tuple[int, bool, str]]
+    parts: list[tuple[str, bool]]
+    least_left: int | None
+    grants: int
     only_budget: bool
     why_free: str
 
     @classmethod
-    def of(cls, p: Portfolio, rows: tuple[int, ...]) -> _Caps:
+    def of(cls, p: Portfolio, rows: tuple[int, ...], amounts: np.ndarray, money: Currency) -> _Caps:
         limits = [p.limits[r] for r in rows]
+        left = [_left(limit, amounts) for limit in limits]
         parts = [
-            (
-                r,
-                limit.measure == "amount",
-                _limit_name(limit)
-                if limit.measure == "amount"
-                else f"{_limit_name(limit)} (all {limit.high} grants given)",
-            )
-            for r, limit in zip(rows, limits, strict=True)
+            (f"{_limit_name(limit)} ({money(room)} left; it needs ", True)
+            if limit.measure == "amount"
+            else (f"{_limit_name(limit)} (all {limit.high} grants given)", False)
+            for limit, room in zip(limits, left, strict=True)
         ]
+        money_left = [room for limit, room in zip(limits, left, strict=True) if limit.measure == "amount"]
+        counts_left = [room for limit, room in zip(limits, left, strict=True) if limit.measure != "amount"]
         why = "the ranking discipline (a proposal above it in its list is not funded)"
         if not p.settings.ranking_discipline:
             why = "the objective: it fits every limit, but the solver's allocation is as good without it"
-        only_budget = [limit.quota for limit in limits] == ["budget"]
-        return cls(rows, [limit.name for limit in limits], parts, only_budget, f"kept out by {why}")
+        return cls(
+            rows,
+            [limit.name for limit in limits],
+            parts,
+            min(money_left, default=None),
+            max((1 - room for room in counts_left), default=0),
+            [limit.quota for limit in limits] == ["budget"],
+            f"kept out by {why}",
+        )
+
+
+def _left(limit: Limit, amounts: np.ndarray) -> int:
+    """What a cap has left: cents, or grants for a count."""
+    assert limit.high is not None
+    return int(limit.high - limit.total(amounts))
 
 
 def _shortfall(p: Portfolio, limit: Limit, amounts: np.ndarray) -> np.ndarray:
     """For every proposal outside the allocation and under this cap, how much it lacks (cents or grants)."""
-    assert limit.high is not None
-    left = limit.high - limit.total(amounts)
+    left = _left(limit, amounts)
     need = np.zeros(p.size, dtype=np.int64)
     members = limit.members[amounts[limit.members] == 0]
     need[members] = (p.low[members] if limit.measure == "amount" else 1) - left
@@ -403,7 +418,7 @@ class _RoomMaker:
         self.funded = np.flatnonzero(amounts > 0)
         self.funded = self.funded[np.lexsort((-amounts[self.funded], p.score[self.funded]))]
         self.funded = np.concatenate([self.funded[~self._held(self.funded)], self.funded[self._held(self.funded)]])
-        self.cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self.cache: dict[tuple[int, ...], tuple[list[int], list[int]]] = {}
         self.minimums = [(limit, self._mask(limit), limit.total(amounts)) for limit in p.limits if limit.low]
         self.within: list[list[int]] = [[] for _ in range(p.size)]  # per proposal, the minimums it counts in
         for m, (limit, _, _) in enumerate(self.minimums):
@@ -427,19 +442,20 @@ class _RoomMaker:
             held[limit.members[need > slack]] = True
         return held[funded]
 
-    def candidates(self, rows: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(self, rows: tuple[int, ...]) -> tuple[list[int], list[int]]:
+        """The funded proposals sharing every cap of ``rows``, in the order they leave, and their running total."""
         if rows not in self.cache:
             inside = np.ones(self.p.size, dtype=bool)
             for r in rows:
                 inside &= self._mask(self.p.limits[r])
             chosen = self.funded[inside[self.funded]]
-            self.cache[rows] = chosen, np.cumsum(self.amounts[chosen])
+            self.cache[rows] = chosen.tolist(), np.cumsum(self.amounts[chosen]).tolist()
         return self.cache[rows]
 
     def leavers(self, rows: tuple[int, ...], cents: int, grants: int) -> list[int] | None:
         chosen, running = self.candidates(rows)
-        count = max(grants, int(np.searchsorted(running, cents)) + 1 if cents > 0 else 0)
-        return chosen[:count].tolist() if count <= len(chosen) else None
+        count = max(grants, bisect.bisect_left(running, cents) + 1 if cents > 0 else 0)
+        return chosen[:count] if count <= len(chosen) else None
 
     def broken_minimums(self, k: int, leaving: list[int]) -> list[str]:
         """The minimums that funding ``k`` in place of ``leaving`` would break."""
@@ -459,19 +475,14 @@ class _RoomMaker:
         ]
 
 
-def _reserve(
-    ids: list[str], k: int, needs: int, caps: _Caps, short: dict[int, list[int]], maker: _RoomMaker, money: Currency
-) -> ReserveReason:
+def _reserve(ids: list[str], k: int, needs: int, caps: _Caps, maker: _RoomMaker, money: Currency) -> ReserveReason:
     if not caps.rows:
         return ReserveReason(id=ids[k], kept_out_by=[], needs=from_cents(needs), explanation=caps.why_free)
-    parts = [
-        f"{name} ({money(needs - short[r][k])} left; it needs {money(needs)})" if amount else name
-        for r, amount, name in caps.parts
-    ]
-    cents = max((short[r][k] for r, amount, _ in caps.parts if amount), default=0)
-    grants = max((short[r][k] for r, amount, _ in caps.parts if not amount), default=0)
+    needed = money(needs)
+    parts = [f"{words}{needed})" if amount else words for words, amount in caps.parts]
+    cents = needs - caps.least_left if caps.least_left is not None else 0
     extra = from_cents(cents) if caps.only_budget else None
-    leaving = maker.leavers(caps.rows, cents, grants)
+    leaving = maker.leavers(caps.rows, cents, caps.grants)
     ways = [f"{money(cents)} more budget"] if extra is not None else []
     if leaving:
         broken = maker.broken_minimums(k, leaving)
