@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evaluator.scoring import consolidate, reported, validate_scores
+from evaluator.scoring import _proposal_problems, consolidate, reported, validate_scores
 from rules.errors import ScoreError
 from rules.proposal import Proposal
 from tests.factories import call, proposal
@@ -69,6 +69,29 @@ def test_a_missing_score_asks_for_null_rather_than_guessing() -> None:
 def test_an_evaluator_scoring_a_proposal_twice_is_refused() -> None:
     twice = proposal("P1", evaluations=[sheet("E1", "4 4 4"), sheet("E1", "3 3 3")])
     assert problems(twice) == ["proposal P1: evaluator E1 scored it twice (evaluations 1 and 2)"]
+
+
+SCORES = st.sampled_from(["4", "4.0", "3.5", "-", "5", "0", "5.5", "3.7", "-1"])
+SHEETS = st.lists(
+    st.tuples(st.sampled_from(["E1", "E2", "E3"]), st.lists(SCORES, min_size=3, max_size=3).map(" ".join)),
+    max_size=3,
+)
+
+
+@given(st.lists(SHEETS, min_size=1, max_size=12))
+def test_sheets_found_plain_once_are_not_checked_again_yet_every_problem_is_told(drawn: list[Any]) -> None:
+    """The shortcut for sheets already seen gives the same problems as checking each proposal in full."""
+    proposals = [
+        proposal(f"P{i}", evaluations=[sheet(who, scores) for who, scores in sheets]) for i, sheets in enumerate(drawn)
+    ]
+    criteria = {c.id: c for c in call().criteria}
+    expected = [p for i, one in enumerate(proposals) for p in _proposal_problems(criteria, one, i)]
+    if not expected:
+        validate_scores(call(), proposals)
+        return
+    with pytest.raises(ScoreError) as caught:
+        validate_scores(call(), proposals)
+    assert caught.value.problems == expected
 
 
 def test_errors_point_at_the_score_in_the_file() -> None:
