@@ -13,6 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.commands.screen import print_json
 
 GRANTS = Path(sys.executable).parent / "grants"
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,3 +59,21 @@ def test_every_json_command_prints_only_its_document(folder: Path, tmp_path: Pat
 @pytest.mark.parametrize("kind", ["call", "proposal"])
 def test_schema_prints_only_its_document(kind: str) -> None:
     assert isinstance(_document(["schema", kind]), dict)
+
+
+JSON_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=JSON_DATA)
+def test_the_document_reads_back_as_the_data_it_was_given(data: object, capsys: pytest.CaptureFixture[str]) -> None:
+    """pydantic-core writes the documents: any letter, control, big number or float reads back as json.dumps's would."""
+    capsys.readouterr()
+    print_json(data)
+    written = capsys.readouterr().out
+    assert written.endswith("\n") and written.count("\n") == 1  # compact when read by a program
+    assert json.loads(written) == json.loads(json.dumps(data)) == data
