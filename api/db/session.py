@@ -39,6 +39,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_VARIABLE = "GRANTS_SQLITE_SYNCHRONOUS"  # FULL unless set; NORMAL only to measure what FULL costs
 PARSED_CALLS = "parsed_calls"  # session.info: the store's ParsedCalls
+GROUPED = "grouped_writes"  # session.info: the session carries a group of writes (api.write_groups)
 
 
 def database_url(url: str | None = None) -> str:
@@ -72,6 +73,19 @@ def _sqlite_begin(conn: Any) -> None:
 
 def _lock_audit_head(session: Session, _transaction: Any, connection: Connection) -> None:
     audit.lock_head(session, connection)
+
+
+def end_write(session: Session) -> None:
+    """Commit a use case's write; in a group of writes, only check it is audited, the group commits it.
+
+    A use case that a group may run (:mod:`api.write_groups`) ends with this instead of
+    ``session.commit()``.
+    """
+    if session.info.get(GROUPED):
+        session.flush()
+        audit_replay.require_audited(session)
+    else:
+        session.commit()
 
 
 def make_engine(url: str | None = None, **options: Any) -> Engine:
