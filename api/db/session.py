@@ -39,6 +39,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_VARIABLE = "GRANTS_SQLITE_SYNCHRONOUS"  # FULL unless set; NORMAL only to measure what FULL costs
 PARSED_CALLS = "parsed_calls"  # session.info: the store's ParsedCalls
+POOL_SIZE = 40  # kept open: one per worker thread (anyio's 40), each reading its request's token
+POOL_OVERFLOW = 10  # opened for a burst beyond them and closed after: each a new PostgreSQL backend
 GROUPED = "grouped_writes"  # session.info: the session carries a group of writes (api.write_groups)
 
 
@@ -95,7 +97,8 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=options.get("pool_size", 20), max_overflow=20, pool_pre_ping=True)
+    size = options.get("pool_size", POOL_SIZE)
+    return create_engine(url, pool_size=size, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
 
 
 def alembic_config(engine: Engine) -> Config:
