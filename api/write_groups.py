@@ -6,8 +6,9 @@ each open a transaction and wait their turn: they queue here, and one task per e
 runs whatever has queued as one group in a worker thread. Each write in the group is the
 ordinary use case on the group's session, with its own checks read in that transaction (so
 it sees the writes before it), its own audit entry, in order; only the commit is shared
-(:func:`api.db.session.end_write`). A request is answered once the group's commit returns,
-so an answer still means the write is durable.
+(:func:`api.db.session.end_write`), and the audit head moves once, to the group's last
+entry, as it commits. A request is answered once the group's commit returns, so an
+answer still means the write is durable.
 
 If a write fails, or the commit does, the group is rolled back and nothing of it stays:
 the writes before the failed one run again as a group, the failed one runs alone as the
@@ -26,6 +27,7 @@ from weakref import WeakKeyDictionary
 
 from starlette.concurrency import run_in_threadpool
 
+from api import audit
 from api.db.session import GROUPED, Store
 
 MAX_GROUP = 64  # writes in one transaction: enough for a burst of clients, short enough to answer them soon
@@ -110,7 +112,7 @@ class WriteGroups:
     def _as_group(self, group: list[tuple[Write, tuple[Any, ...]]]) -> list[_Outcome] | int | None:
         """The outcomes if the group committed; else the index of the write that failed (None: the commit)."""
         with self.store.session(write=True) as session:
-            session.info[GROUPED] = True
+            session.info[GROUPED] = session.info[audit.MOVE_AT_COMMIT] = True
             results = []
             for index, (write, args) in enumerate(group):
                 try:

@@ -157,6 +157,7 @@ class Store:
         self._read = sessionmaker(engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(writer, expire_on_commit=False, info=info)
         audit_replay.track(self._write)
+        event.listen(self._write, "before_commit", audit.move_head_at_commit)
         if not self.sqlite:
             event.listen(self._write, "after_begin", _lock_audit_head)
         self._snapshot = sessionmaker(snapshot, expire_on_commit=False)

@@ -158,9 +158,15 @@ def test_a_group_answers_and_stores_what_the_writes_alone_do(store: Store) -> No
 
 
 def _commits(store: Store) -> list[str]:
-    """The database transactions ``store`` commits from now on (savepoints are not), as they happen."""
+    """The database transactions ``store`` commits from now on (savepoints are not) and its moves of the audit head."""
     seen: list[str] = []
     event.listen(store.engine, "commit", lambda connection: seen.append("commit"))
+
+    def moved(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE audit_head"):
+            seen.append("head moved")
+
+    event.listen(store.engine, "before_cursor_execute", moved)
     return seen
 
 
@@ -176,7 +182,7 @@ def test_writes_that_all_succeed_commit_once(store: Store) -> None:
     outcomes = WriteGroups(store).outcomes(items)
     assert [o.error for o in outcomes] == [None] * 4
     assert [o.value.sheet.version for o in outcomes] == [1, 1, 1, 2]
-    assert commits == ["commit"]
+    assert commits == ["head moved", "commit"]
     _verified(store)
 
 
