@@ -79,6 +79,7 @@ class WriteGroups:
 
     async def _run(self, queue: _Queue) -> None:
         """Groups until nobody waits; it ends in the step that answers the last group, before they are sent."""
+        group: list[_Pending] = []
         try:
             while queue.waiting:
                 group, queue.waiting[:] = queue.waiting[:MAX_GROUP], queue.waiting[MAX_GROUP:]
@@ -86,9 +87,12 @@ class WriteGroups:
                     outcomes = await run_in_threadpool(self.outcomes, [(p.write, p.args) for p in group])
                 for pending, outcome in zip(group, outcomes, strict=True):
                     _settle(pending.answer, outcome)
-        except BaseException as exc:
-            for pending in queue.waiting:
-                _settle(pending.answer, _Outcome(error=exc))
+        except BaseException as exc:  # cancelled (the loop shuts down) or broken: nobody is left waiting forever
+            for pending in [*group, *queue.waiting]:
+                if isinstance(exc, asyncio.CancelledError):
+                    pending.answer.cancel()
+                else:
+                    _settle(pending.answer, _Outcome(error=exc))
             queue.waiting.clear()
             raise
         finally:

@@ -7,7 +7,9 @@ whose refusals make it fall back, once write by write as the ordinary path runs 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -218,3 +220,40 @@ def test_a_write_in_a_group_sees_the_one_before_it(store: Store, score: Decimal)
     expected = "ScoreError" if score > 5 else "PreconditionRequired"  # the first is there now: If-Match needed
     assert type(outcomes[1].error).__name__ == expected
     assert isinstance(outcomes[0].value.sheet.updated_at, dt.datetime)
+
+
+def _waiting(store: Store, stop: BaseException | None) -> list[Any]:
+    """Two writes queued behind a group that is cancelled (``stop`` None) or breaks; what their requests get."""
+    groups = WriteGroups(store)
+    release = threading.Event()
+
+    def outcomes(items: list[Item]) -> list[_Outcome]:
+        release.wait(10)
+        if stop is not None:
+            raise stop
+        return [_Outcome(value=n) for n, _ in enumerate(items)]
+
+    groups.outcomes = outcomes  # type: ignore[method-assign,assignment]
+
+    async def scenario() -> list[Any]:
+        first = asyncio.ensure_future(groups.write(print, "first"))
+        await asyncio.sleep(0.05)  # the first group is running
+        second = asyncio.ensure_future(groups.write(print, "second"))
+        await asyncio.sleep(0)
+        if stop is None:
+            runner = groups._queues[asyncio.get_running_loop()].runner
+            assert runner is not None
+            runner.cancel()
+        release.set()
+        return list(await asyncio.gather(first, second, return_exceptions=True))
+
+    return asyncio.run(scenario())
+
+
+def test_writes_waiting_on_a_cancelled_group_are_cancelled_not_left_waiting(store: Store) -> None:
+    assert [type(answer) for answer in _waiting(store, None)] == [asyncio.CancelledError] * 2
+
+
+def test_writes_waiting_on_a_broken_group_get_its_error(store: Store) -> None:
+    broken = RuntimeError("the database went away")
+    assert _waiting(store, broken) == [broken, broken]
