@@ -29,6 +29,7 @@ from api.routers import (
     tokens,
 )
 from api.routers.common import MAX_BODY_BYTES
+from api.write_groups import WriteGroups
 
 ROUTERS = (
     calls,
@@ -57,6 +58,7 @@ def create_app(store: Store | None = None) -> FastAPI:
         static_url="/static/docs",
     )
     app.state.store = store or Store.open()
+    app.state.writes = WriteGroups(app.state.store)
     app.state.failed_logins = FailedLogins()
     problems.install(app, MAX_BODY_BYTES, body_limit)
     for module in ROUTERS:

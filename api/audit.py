@@ -40,6 +40,7 @@ KEY = "audit_key"
 KEY_VARIABLE = "GRANTS_AUDIT_KEY"
 KEY_FILE_VARIABLE = "GRANTS_AUDIT_KEY_FILE"
 HEAD = "audit_head"  # session.info: (transaction, seq, hash), the head as that transaction has left it
+MOVE_AT_COMMIT = "audit_head_at_commit"  # session.info: the head is moved once, as the transaction commits
 _HEAD_TABLE: Table = AuditHead.__table__  # type: ignore[assignment]
 _ENTRY_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]
 _head = _HEAD_TABLE.c
@@ -107,7 +108,8 @@ def record(
     :func:`api.audit_replay.written_rows`). The head is read (locked, on PostgreSQL) once
     per transaction and then carried in ``session.info``; the entry and the head move are
     two Core statements, not a unit-of-work flush, and the entry is a plain mapping (what
-    :func:`_content` reads of a stored :class:`AuditEntry`), not an ORM instance.
+    :func:`_content` reads of a stored :class:`AuditEntry`), not an ORM instance. A group
+    of writes moves the head once, as it commits (:func:`move_head_at_commit`).
     """
     rows = audit_replay.written_rows(session, known)
     connection = session.connection()
@@ -124,9 +126,24 @@ def record(
     }
     entry = {**content, "prev_hash": prev_hash, "hash": entry_hash(content, prev_hash, session.info.get(KEY))}
     connection.execute(APPEND, entry)
-    connection.execute(MOVE_HEAD, {"seq": entry["seq"], "hash": entry["hash"]})
+    if not session.info.get(MOVE_AT_COMMIT):
+        connection.execute(MOVE_HEAD, {"seq": entry["seq"], "hash": entry["hash"]})
     session.info[HEAD] = (session.get_transaction(), entry["seq"], entry["hash"])
     return entry
+
+
+def move_head_at_commit(session: Session) -> None:
+    """For a session whose entries leave the head where it was (a group of writes), move it to the last one.
+
+    It runs as the transaction commits (``before_commit``), so no commit leaves the head
+    behind its entries; a savepoint's commit is not the transaction's. The head is locked
+    by the first entry (or, on PostgreSQL, by the transaction's start), so it is still ours.
+    """
+    if not session.info.get(MOVE_AT_COMMIT) or session.in_nested_transaction():
+        return
+    held = held_head(session)
+    if held is not None:
+        session.connection().execute(MOVE_HEAD, {"seq": held[0], "hash": held[1]})
 
 
 def lock_head(session: Session, connection: Connection) -> tuple[int, str]:

@@ -118,6 +118,11 @@ def _before_bulk_write(state: ORMExecuteState) -> None:
 def _unrecorded(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint: the use case records its entry before the transaction commits
+    require_audited(session)
+
+
+def require_audited(session: Session) -> None:
+    """Refuse a governed write the session made since its last audit entry without recording one."""
     left = {name: keys for name, keys in _touched(session).items() if keys}
     if left:
         raise RuntimeError(f"a write to {sorted(left)} has no audit entry: every governed write records one")
@@ -127,7 +132,7 @@ def track(factory: sessionmaker[Session]) -> None:
     """Make every session of ``factory`` note the governed rows it writes, and refuse to commit unaudited ones."""
     event.listen(factory, "after_flush", _after_flush)
     event.listen(factory, "do_orm_execute", _before_bulk_write)
-    event.listen(factory, "before_commit", _unrecorded)
+    event.listen(factory, "before_commit", _unrecorded)  # a group of writes checks each (require_audited)
     event.listen(factory, "after_soft_rollback", _forget)
 
 

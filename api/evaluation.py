@@ -45,6 +45,7 @@ from api.db.models import (
     Withdrawal,
     utcnow,
 )
+from api.db.session import end_write
 from api.phases import Phase, Write, phase_of, require
 from api.problems import Conflict, NotFound, PreconditionFailed, PreconditionRequired
 from api.request_bounds import MAX_CRITERIA_PER_SHEET
@@ -401,7 +402,7 @@ def _put(
     }
     action = "scores.put" if evaluator_id else "consensus.put"
     audit.record(session, principal.name, action, _target_name(proposal, evaluator_id), current, after, known)
-    session.commit()
+    end_write(session)
     return Saved(after, created=current is None)
 
 

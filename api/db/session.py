@@ -39,6 +39,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 SYNCHRONOUS_VARIABLE = "GRANTS_SQLITE_SYNCHRONOUS"  # FULL unless set; NORMAL only to measure what FULL costs
 PARSED_CALLS = "parsed_calls"  # session.info: the store's ParsedCalls
+POOL_SIZE = 40  # kept open: one per worker thread (anyio's 40), each reading its request's token
+POOL_OVERFLOW = 10  # opened for a burst beyond them and closed after: each a new PostgreSQL backend
+GROUPED = "grouped_writes"  # session.info: the session carries a group of writes (api.write_groups)
 
 
 def database_url(url: str | None = None) -> str:
@@ -74,6 +77,19 @@ def _lock_audit_head(session: Session, _transaction: Any, connection: Connection
     audit.lock_head(session, connection)
 
 
+def end_write(session: Session) -> None:
+    """Commit a use case's write; in a group of writes, only check it is audited, the group commits it.
+
+    A use case that a group may run (:mod:`api.write_groups`) ends with this instead of
+    ``session.commit()``.
+    """
+    if session.info.get(GROUPED):
+        session.flush()
+        audit_replay.require_audited(session)
+    else:
+        session.commit()
+
+
 def make_engine(url: str | None = None, **options: Any) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
@@ -81,7 +97,8 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=options.get("pool_size", 20), max_overflow=20, pool_pre_ping=True)
+    size = options.get("pool_size", POOL_SIZE)
+    return create_engine(url, pool_size=size, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -140,6 +157,7 @@ class Store:
         self._read = sessionmaker(engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(writer, expire_on_commit=False, info=info)
         audit_replay.track(self._write)
+        event.listen(self._write, "before_commit", audit.move_head_at_commit)
         if not self.sqlite:
             event.listen(self._write, "after_begin", _lock_audit_head)
         self._snapshot = sessionmaker(snapshot, expire_on_commit=False)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Header, Response
+from fastapi import Header, Request, Response
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
 from api import evaluation
 from api.auth import Caller, Db
 from api.db.limits import Storable
 from api.evaluation import Saved, SheetIn, SheetOut
 from api.routers.common import etag, guarded_router
+from api.write_groups import WriteGroups
 
 router = guarded_router(prefix="/calls/{call_id}/proposals/{proposal_id}", tags=["scores"])
 IfMatch = Annotated[str | None, Header(description="the sheet's ETag; required to replace an existing sheet")]
@@ -28,13 +28,14 @@ class Reopening(Storable):
     reason: str = Field(min_length=1, max_length=2000, description="why the sheet is reopened, kept in the audit log")
 
 
-async def _answer(response: Response, save: Callable[..., Saved], *args: Any) -> SheetOut:
+async def _answer(request: Request, response: Response, save: Callable[..., Saved], *args: Any) -> SheetOut:
     """The sheet ``save`` stored, with its ETag, 201 when it is the first.
 
-    The routes are coroutines and send only the use case to a worker thread: a synchronous
-    route would take a thread for itself and another for FastAPI's check of its answer.
+    The routes are coroutines that open no session: the write waits for the next group of
+    writes (:mod:`api.write_groups`), whose session and worker thread it shares.
     """
-    saved = await run_in_threadpool(save, *args)
+    writes: WriteGroups = request.app.state.writes
+    saved: Saved = await writes.write(save, *args)
     response.headers["ETag"] = etag(saved.sheet.version)
     if saved.created:
         response.status_code = 201
@@ -46,13 +47,13 @@ async def put_scores(
     call_id: str,
     proposal_id: str,
     sheet: SheetIn,
-    session: Db,
     principal: Caller,
+    request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> SheetOut:
     """Save your sheet for a proposal assigned to you, as a draft or submitted (If-Match to replace)."""
-    return await _answer(response, evaluation.save_scores, session, principal, call_id, proposal_id, sheet, if_match)
+    return await _answer(request, response, evaluation.save_scores, principal, call_id, proposal_id, sheet, if_match)
 
 
 @router.get("/scores", response_model=list[SheetOut])
@@ -82,13 +83,14 @@ async def put_consensus(
     call_id: str,
     proposal_id: str,
     sheet: SheetIn,
-    session: Db,
     principal: Caller,
+    request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> SheetOut:
     """Record the panel's consensus score per criterion; it overrides consolidation in the ranking."""
-    return await _answer(response, evaluation.save_consensus, session, principal, call_id, proposal_id, sheet, if_match)
+    save = evaluation.save_consensus
+    return await _answer(request, response, save, principal, call_id, proposal_id, sheet, if_match)
 
 
 @router.get("/consensus", response_model=SheetOut)
