@@ -20,6 +20,7 @@ probability zero, and the ex aequo order stands (equal keys keep the ranking's o
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,8 @@ from evaluator.portfolio import Limit, Portfolio
 NEVER = np.iinfo(np.int64).max // 4
 CHECK_EVERY = 64
 HEAD = 512
+PLACE = 0 if sys.byteorder == "little" else 1
+"""Which half of a packed int64 key (read as two int32) holds the place: the low one."""
 """The first window of positions the head looks at; it doubles while every draw fits the whole window."""
 
 
@@ -75,6 +78,8 @@ class Walker:
         starts past as many grants as the grant count or the budget allows (or twice a
         minimum's typical grants), then follows how deep the last walk read.
         """
+        self.head = HEAD
+        """The first window the whole list's head looks at: a little past where the last walk's head ended."""
 
     def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
         """Which proposals each draw funds, and which draws could not meet a minimum (they fund nobody).
@@ -93,7 +98,8 @@ class Walker:
             unmet |= state.used[:, r] < low
         state.live &= ~unmet
         order = Ranked(keys, None, exact, self.depths[None])
-        start = state.advance(order, None)
+        start = state.advance(order, None, window=self.head)
+        self.head = max(HEAD, start + start // 8)
         for j in range(start, self.p.size):
             if (j - start) % CHECK_EVERY == 0 and not state.still_live():
                 break
@@ -251,12 +257,14 @@ class Ranked:
         return position
 
     def _sort(self, depth: int) -> None:
+        """Sort the best ``depth`` (one at least), partitioning the packed keys in place: a deeper sort picks again."""
         assert self.packed is not None
+        depth = max(depth, 1)
         if depth < self.size:
-            best = np.sort(np.partition(self.packed, max(depth, 1) - 1, axis=1)[:, : max(depth, 1)], axis=1)
-        else:
-            best = np.sort(self.packed, axis=1)
-        self._take(best & 0xFFFFFFFF)
+            self.packed.partition(depth - 1, axis=1)
+        best = self.packed[:, :depth].copy()
+        best.sort(axis=1)
+        self._take(best.view(np.int32)[:, PLACE::2])
 
     def _take(self, places: np.ndarray) -> None:
         self.order = (places if self.members is None else self.members[places]).astype(np.int32)
