@@ -30,9 +30,9 @@ from evaluator.portfolio import Limit, Portfolio
 NEVER = np.iinfo(np.int64).max // 4
 CHECK_EVERY = 64
 HEAD = 512
+"""The first window of positions the head looks at; it doubles while every draw fits the whole window."""
 PLACE = 0 if sys.byteorder == "little" else 1
 """Which half of a packed int64 key (read as two int32) holds the place: the low one."""
-"""The first window of positions the head looks at; it doubles while every draw fits the whole window."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,10 @@ class Walker:
         minimum's typical grants), then follows how deep the last walk read.
         """
         self.head = HEAD
-        """The first window the whole list's head looks at: a little past where the last walk's head ended."""
+        """The first window the whole list's head looks at: a little past where the last walk's head ended.
+
+        Like ``depths``, written by walks side by side in any order: what they fund does not hang on it.
+        """
 
     def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
         """Which proposals each draw funds, and which draws could not meet a minimum (they fund nobody).
@@ -171,7 +174,8 @@ class Draws:
             columns = order.window(start, window)
             length = self._head(columns, target)
             if length is None:
-                return order.read(start + columns.shape[1]) and order.size
+                order.read(start + columns.shape[1])
+                return order.size
             if length < columns.shape[1]:
                 return order.read(start + length)
             start, window = start + columns.shape[1], window * 2
