@@ -170,3 +170,17 @@ def test_a_ranked_order_is_the_stable_sort_of_the_keys_at_every_depth(
         order.window(depth, 1)
     read = [order.window(position, 1) for position in range(chosen.shape[1])]
     assert np.array_equal(np.concatenate(read, axis=1), expected)
+
+
+@pytest.mark.parametrize(("budget", "funded"), [(250, "ABD"), (230, "AB")])
+def test_a_draw_walks_on_while_its_budget_covers_the_cheapest_proposal(budget: int, funded: str) -> None:
+    """50 K left after A and B: D (40 K, last) is still funded; 30 K is below every proposal: the draw ends there."""
+    call = funding_call(budget * K, None, mode="rank")
+    amounts = {"A": 100, "B": 100, "C": 100, "D": 40}
+    entries = [ranked(i, 14 - k, amounts[i] * K, "AT") for k, i in enumerate(amounts)]
+    p = portfolio_for(call, ranking_of(*entries).fundable(), Scenario(mode="rank"))
+    keys = np.repeat(p.score[None, :], 2, axis=0)
+    eligible = np.ones(keys.shape, dtype=bool)
+    walk, _ = Walker(p).walk(keys, eligible, exact=True)
+    assert ["".join(e.id for e, f in zip(p.entries, row, strict=True) if f) for row in walk] == [funded, funded]
+    assert_walk_is_the_funding_line(p, keys, eligible, exact=True)
