@@ -4,7 +4,10 @@ Every draw perturbs the consolidated scores, re-applies the thresholds, re-sorts
 and walks the funding line exactly as ``evaluator.funding_line`` does (ring-fenced
 minimums, caps, grant count, partial funding at the line, the discipline), with
 draws along the first axis: the loop runs over positions in the list, never over
-draws. Each draw is sorted once; a minimum's own order is read off that sort.
+draws. A walk reads each order from the top and stops long before its end (the grant
+count or the budget ends every line; a minimum is met by its group's best), so each
+order is sorted only as deep as the walk reads it (:class:`Ranked`), a minimum's group
+on its own keys.
 
 Most of a walk is a head that surely fits: up to the first proposal whose cap could
 be reached, every open proposal is funded in full whatever the rest does. The head
@@ -12,13 +15,13 @@ is found per draw and per limit, from running totals within each capped group (a
 country's running spend, not the whole list's), and funded at once; only the
 contested zone beyond it is walked step by step, over the draws still able to fund.
 The funding-line tie rule is not applied: under continuous noise exact ties have
-probability zero, and the ex aequo order stands.
+probability zero, and the ex aequo order stands (equal keys keep the ranking's order).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -28,6 +31,8 @@ NEVER = np.iinfo(np.int64).max // 4
 CHECK_EVERY = 64
 HEAD = 512
 """The first window of positions the head looks at; it doubles while every draw fits the whole window."""
+PLACE = 0 if sys.byteorder == "little" else 1
+"""Which half of a packed int64 key (read as two int32) holds the place: the low one."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,6 @@ class Family:
         """One group holding every proposal (the budget, the grant count): a plain cumulative sum."""
         return len(self.rows) == 2 and not np.any(self.label)
 
-    def by_group(self, order: np.ndarray) -> dict[int, np.ndarray]:
-        """Each group's members in each draw's order, keyed by row: one stable (radix) sort of the labels."""
-        laid_out = np.take_along_axis(order, np.argsort(self.label[order], axis=1, kind="stable"), axis=1)
-        sizes = np.bincount(self.label, minlength=len(self.rows))
-        ends = np.cumsum(sizes)
-        return {int(r): laid_out[:, ends[g] - sizes[g] : ends[g]] for g, r in enumerate(self.rows[:-1].tolist())}
-
 
 class Walker:
     """The call's limits as arrays, built once and reused for every chunk of draws."""
@@ -64,11 +62,27 @@ class Walker:
         self.rows, self.is_amount, self.cap = _row_table(p)
         self.families = _families(p.limits, list(range(len(p.limits))), p.size)
         self.capped = [f for f in self.families if any(p.limits[r].high is not None for r in f.rows[:-1].tolist())]
-        self.fenced = _families(p.limits, [r for r, limit in enumerate(p.limits) if limit.low is not None], p.size)
+        self.minimums = [
+            (r, limit.low, np.sort(limit.members)) for r, limit in enumerate(p.limits) if limit.low is not None
+        ]
         self.lists = int(p.list_of.max(initial=0)) + 1
-        self.cheapest = int(p.low.min(initial=0))
+        self.cheapest = int(p.low.min()) if p.size else 0
         everyone = np.array([len(limit.members) == p.size for limit in p.limits] + [False])
         self.counted = everyone & ~self.is_amount & (self.cap < NEVER)
+        self.typical = max(int(np.median(p.high)), 1) if p.size else 1
+        grants = [int(c) for c in self.cap[self.counted].tolist()] + [self.p.budget // self.typical]
+        self.depths: dict[int | None, int] = {None: _ahead(min(grants))}
+        """How deep to sort each order (None: the whole list; a row: a minimum's group) at first.
+
+        Only speed hangs on it: an order is sorted deeper whenever the walk reads on. It
+        starts past as many grants as the grant count or the budget allows (or twice a
+        minimum's typical grants), then follows how deep the last walk read.
+        """
+        self.head = HEAD
+        """The first window the whole list's head looks at: a little past where the last walk's head ended.
+
+        Like ``depths``, written by walks side by side in any order: what they fund does not hang on it.
+        """
 
     def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
         """Which proposals each draw funds, and which draws could not meet a minimum (they fund nobody).
@@ -76,22 +90,24 @@ class Walker:
         ``exact`` sorts stably, which ties need (noise zero, resampled scores).
         """
         state = Draws(self, keys.shape[0], eligible)
-        kind: Literal["stable", "quicksort"] = "stable" if exact else "quicksort"
-        keys = keys if exact else keys.astype(np.float32)
-        order = np.argsort(-keys, axis=1, kind=kind).astype(np.int32)
-        group_orders = {r: members for family in self.fenced for r, members in family.by_group(order).items()}
-        minimums = [(r, limit.low) for r, limit in enumerate(self.p.limits) if limit.low is not None]
-        for r, low in minimums:
-            state.ring_fence(group_orders[r], r, low)
+        keys = keys if exact else keys.astype(np.float32, copy=False)
+        for r, low, members in self.minimums:
+            need = low // self.typical if self.is_amount[r] else low
+            fence = Ranked(keys, members, exact, self.depths.get(r, _ahead(2 * need)))
+            state.ring_fence(fence, r, low)
+            self.depths[r] = _ahead(fence.reached)
         unmet = np.zeros(len(keys), dtype=bool)
-        for r, low in minimums:
+        for r, low, _ in self.minimums:
             unmet |= state.used[:, r] < low
         state.live &= ~unmet
-        start = state.advance(order, None)
+        order = Ranked(keys, None, exact, self.depths[None])
+        start = state.advance(order, None, window=self.head)
+        self.head = max(HEAD, start + start // 8)
         for j in range(start, self.p.size):
             if (j - start) % CHECK_EVERY == 0 and not state.still_live():
                 break
-            state.step(order[:, j], state.live)
+            state.step(order.column(j), state.live)
+        self.depths[None] = _ahead(order.reached)
         state.funded[unmet] = False
         return state.funded, unmet
 
@@ -135,32 +151,35 @@ class Draws:
         rows = self.w.rows[items]
         self.used[draws[:, None], rows] += np.where(self.w.is_amount[rows], amount[:, None], 1)
 
-    def ring_fence(self, group_order: np.ndarray, r: int, low: int) -> None:
+    def ring_fence(self, fence: Ranked, r: int, low: int) -> None:
         """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
         need = int((low - self.used[:, r]).max(initial=0))
-        typical = max(int(np.median(self.p.high)), 1) if self.w.is_amount[r] and self.p.size else 1
-        start = self.advance(group_order, (r, low), window=max(64, 2 * need // typical))
-        for t in range(start, group_order.shape[1]):
+        typical = self.w.typical if self.w.is_amount[r] else 1
+        start = self.advance(fence, (r, low), window=max(64, 2 * need // typical))
+        for t in range(start, fence.size):
             short = self.used[:, r] < low
             if not short.any():
                 return
-            self.step(group_order[:, t], short)
+            self.step(fence.column(t), short)
 
-    def advance(self, order: np.ndarray, target: tuple[int, int] | None, window: int = HEAD) -> int:
+    def advance(self, order: Ranked, target: tuple[int, int] | None, window: int = HEAD) -> int:
         """Fund the surely-fitting head of each draw's order, window after window; return where stepping resumes.
 
         A window wholly funded by every draw is followed by one twice as wide, so a
-        short head costs a short look and a long one a few.
+        short head costs a short look and a long one a few. A window ends where the
+        order is sorted to: deeper positions are sorted when the walk gets there.
         """
         start = 0
-        while start < order.shape[1]:
-            length = self._head(order[:, start : start + window], target)
+        while start < order.size:
+            columns = order.window(start, window)
+            length = self._head(columns, target)
             if length is None:
-                return order.shape[1]
-            if length < min(window, order.shape[1] - start):
-                return start + length
-            start, window = start + window, window * 2
-        return start
+                order.read(start + columns.shape[1])
+                return order.size
+            if length < columns.shape[1]:
+                return order.read(start + length)
+            start, window = start + columns.shape[1], window * 2
+        return order.read(start)
 
     def _head(self, order: np.ndarray, target: tuple[int, int] | None) -> int | None:
         """Fund at once the head of each draw's ``order`` that surely fits; return where stepping must resume.
@@ -199,6 +218,83 @@ class Draws:
         counts_full = np.any(self.w.counted[None, :] & (left < 1), axis=1)
         self.live &= ~(budget_gone | counts_full)
         return bool(self.live.any())
+
+
+class Ranked:
+    """Each draw's proposals (all, or a minimum's group) from the best key down, sorted only as deep as it is read.
+
+    The order is total: key from high to low, then the proposal's place in the ranking.
+    So a deeper sort begins with the shallower one, and the walk reads on where it was.
+    Noisy keys (float32) are packed with the place into one int64 (``_packed``): the best
+    ``depth`` are picked out (``np.partition``) and only they are sorted. Exact keys
+    (ties that matter: noise zero, resampled scores) are sorted in full and stably.
+    """
+
+    def __init__(self, keys: np.ndarray, members: np.ndarray | None, exact: bool, depth: int):
+        chosen = keys if members is None else keys[:, members]
+        self.members = members
+        self.size = chosen.shape[1]
+        self.reached = 0
+        if exact:
+            self.packed = None
+            self._take(np.argsort(-chosen, axis=1, kind="stable"))
+        else:
+            self.packed = _packed(chosen)
+            self._sort(depth)
+
+    def window(self, start: int, width: int) -> np.ndarray:
+        """Up to ``width`` positions of every draw's order from ``start``, no deeper than it is sorted.
+
+        An order not sorted as far as ``start`` is first sorted twice as deep (or to ``start``).
+        """
+        if start >= self.order.shape[1] and self.packed is not None:
+            self._sort(max(start + 1, 2 * self.order.shape[1]))
+        return self.order[:, start : start + width]
+
+    def column(self, position: int) -> np.ndarray:
+        """Every draw's proposal at ``position`` of its order."""
+        return self.window(self.read(position + 1) - 1, 1)[:, 0]
+
+    def read(self, position: int) -> int:
+        """Note that the walk went as deep as ``position`` (past the head, wider windows are only a look ahead)."""
+        self.reached = max(self.reached, min(position, self.size))
+        return position
+
+    def _sort(self, depth: int) -> None:
+        """Sort the best ``depth`` (one at least), partitioning the packed keys in place: a deeper sort picks again."""
+        assert self.packed is not None
+        depth = max(depth, 1)
+        if depth < self.size:
+            self.packed.partition(depth - 1, axis=1)
+        best = self.packed[:, :depth].copy()
+        best.sort(axis=1)
+        self._take(best.view(np.int32)[:, PLACE::2])
+
+    def _take(self, places: np.ndarray) -> None:
+        self.order = (places if self.members is None else self.members[places]).astype(np.int32)
+
+
+def _ahead(depth: int) -> int:
+    """Where to sort to when about ``depth`` is expected: a quarter and a check more, as other draws read further."""
+    return depth + depth // 4 + CHECK_EVERY
+
+
+def _packed(keys: np.ndarray) -> np.ndarray:
+    """Float32 keys and their places as int64 in the order wanted: the key from high to low, then the place.
+
+    A float's bits read as a signed integer order the positive floats; flipping all but
+    the sign bit orders the negative ones too, and inverting every bit turns the order
+    round. Adding zero first makes ``-0.0`` plain ``0.0``, which the float order holds equal.
+    """
+    bits = (keys + np.float32(0)).view(np.int32)
+    flip = bits >> 31
+    flip &= 0x7FFFFFFF
+    bits ^= flip
+    np.invert(bits, out=bits)
+    packed = bits.astype(np.int64)
+    packed <<= 32
+    packed |= np.arange(keys.shape[1], dtype=np.int64)
+    return packed
 
 
 class Window:

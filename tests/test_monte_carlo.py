@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from benchmarks.instances import benchmark_instance
 from evaluator.allocation import Scenario, portfolio_for
 from evaluator.funding_line import funding_line
-from evaluator.monte_carlo import Walker
+from evaluator.monte_carlo import Ranked, Walker
 from evaluator.portfolio import Portfolio
 from tests.test_allocation import K, funding_call, ranked, ranking_of
 
@@ -41,8 +41,10 @@ def reordered(p: Portfolio, keys: np.ndarray, eligible: np.ndarray) -> tuple[Por
     return draw, order
 
 
-def assert_walk_is_the_funding_line(p: Portfolio, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> None:
-    funded, unmet = Walker(p).walk(keys, eligible, exact=exact)
+def assert_walk_is_the_funding_line(
+    p: Portfolio, keys: np.ndarray, eligible: np.ndarray, exact: bool, walker: Walker | None = None
+) -> None:
+    funded, unmet = (walker or Walker(p)).walk(keys, eligible, exact=exact)
     for d in range(len(keys)):
         draw, order = reordered(p, keys[d], eligible[d])
         walk, missed = funding_line(draw, time.monotonic() + 60)
@@ -132,3 +134,53 @@ def test_a_country_with_its_grants_used_up_does_not_end_the_draw() -> None:
     keys = np.repeat(p.score[None, :], 3, axis=0)
     funded, _ = Walker(p).walk(keys, np.ones(keys.shape, dtype=bool), exact=True)
     assert funded.all()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance=noisy_instances())
+def test_orders_sorted_one_position_deep_at_first_still_walk_the_funding_line(
+    instance: tuple[Portfolio, np.ndarray, np.ndarray],
+) -> None:
+    """The noisy path (float32 keys, partial sorts) read on past every first guess: each order is sorted deeper."""
+    p, keys, eligible = instance
+    walker = Walker(p)
+    walker.depths = {None: 1, **{r: 1 for r, _, _ in walker.minimums}}
+    assert_walk_is_the_funding_line(p, keys, eligible, exact=False, walker=walker)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.sampled_from([0.0, -0.0, 1.5, -1.5, 2.25, 1e-30, -1e-30, 3.0e38, -3.0e38]), min_size=1, max_size=40
+    ),
+    depths=st.lists(st.integers(0, 50), min_size=1, max_size=4),
+    grouped=st.booleans(),
+)
+def test_a_ranked_order_is_the_stable_sort_of_the_keys_at_every_depth(
+    values: list[float], depths: list[int], grouped: bool
+) -> None:
+    """Key from high to low, then place (ties, signed zeros, tiny and huge floats), however deep it was sorted first."""
+    keys = np.array([values, values[::-1]], dtype=np.float32)
+    members = np.arange(0, len(values), 2) if grouped else None
+    chosen = keys if members is None else keys[:, members]
+    expected = np.argsort(-chosen, axis=1, kind="stable")
+    expected = expected if members is None else members[expected]
+    order = Ranked(keys, members, exact=False, depth=depths[0])
+    for depth in depths[1:]:
+        order.window(depth, 1)
+    read = [order.window(position, 1) for position in range(chosen.shape[1])]
+    assert np.array_equal(np.concatenate(read, axis=1), expected)
+
+
+@pytest.mark.parametrize(("budget", "funded"), [(250, "ABD"), (230, "AB")])
+def test_a_draw_walks_on_while_its_budget_covers_the_cheapest_proposal(budget: int, funded: str) -> None:
+    """50 K left after A and B: D (40 K, last) is still funded; 30 K is below every proposal: the draw ends there."""
+    call = funding_call(budget * K, None, mode="rank")
+    amounts = {"A": 100, "B": 100, "C": 100, "D": 40}
+    entries = [ranked(i, 14 - k, amounts[i] * K, "AT") for k, i in enumerate(amounts)]
+    p = portfolio_for(call, ranking_of(*entries).fundable(), Scenario(mode="rank"))
+    keys = np.repeat(p.score[None, :], 2, axis=0)
+    eligible = np.ones(keys.shape, dtype=bool)
+    walk, _ = Walker(p).walk(keys, eligible, exact=True)
+    assert ["".join(e.id for e, f in zip(p.entries, row, strict=True) if f) for row in walk] == [funded, funded]
+    assert_walk_is_the_funding_line(p, keys, eligible, exact=True)

@@ -6,10 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.commands.allocation import _show
+from evaluator.simulation import FundingOdds, Odds
 
 GRANTS = str(Path(sys.executable).with_name("grants"))
 CALLS = sorted(Path(__file__).resolve().parent.parent.glob("calls/*/call.yaml"))
@@ -58,3 +64,30 @@ def test_the_table_says_how_many_are_safe_out_and_in_doubt(call: Path) -> None:
     assert [id for id in everyone if id in out] == [id for id in everyone if id in listed]
     full = grants("simulate", *files, "--noise", "0.5", "--runs", "300", "--full", "--all")
     assert all(id in full for id in everyone) and "(--full lists them)" not in full
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ids=st.lists(st.text(st.characters(exclude_categories=["Cs"])), max_size=5),
+    numbers=st.lists(st.decimals(allow_nan=False, allow_infinity=False), min_size=2, max_size=2),
+)
+def test_an_odds_document_is_the_text_json_dumps_writes(
+    ids: list[str], numbers: list[Decimal], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pydantic writes the odds: the text json.dumps writes of their dump (quotes, controls, any letter, decimals)."""
+    score, noise = numbers
+    document = FundingOdds(
+        method="noise",
+        noise=noise,
+        runs=1,
+        seed=0,
+        proposals=len(ids),
+        always_funded=0,
+        never_funded=0,
+        uncertain=0,
+        full=True,
+        odds=[Odds(id=i, score=score, funded_now=k % 2 == 0, probability=Decimal("0.5000")) for k, i in enumerate(ids)],
+    )
+    capsys.readouterr()
+    _show(document, True, print)
+    assert capsys.readouterr().out == json.dumps(document.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
