@@ -26,7 +26,7 @@ from rules.check import check
 from rules.columns import ParsedColumns, cents, read_columns
 from rules.eligibility import Context, MinCountries, _millionths, _partner_rates
 from rules.errors import ProposalError
-from rules.load import PROPOSALS, load_call
+from rules.load import PROPOSALS, load_call, load_for_rules, load_proposals
 from rules.money import MAX_AMOUNT, format_cents, format_money, from_cents, to_cents
 from rules.table import NO_AMOUNT, ORG_TYPES, ProposalTable, compile_proposals
 from tests.test_check_bulk import CALLS, LAZY_COLUMNS, bulk, verdicts
@@ -42,8 +42,30 @@ TYPES = ["sme", "university", "public_authority", "other", "SME", None, 1]
 ROLES = ["partner", "partner", "Lead", None, 0]
 DURATIONS = [24, 36, 1, 1200, 0, 1201, "24", 24.0, True, None]
 HEADCOUNTS = [None, 5, 0, -1, "5", "5.5", 5.5, True]
-SCORES = [4, 3.5, 0, None, 2.25, -1, 10**20, 1e300, "4.5", " 4 ", "x", "", True, float("nan"), float("inf"), [], {}]
-SHEET_KEYS = [("comments", {"impact": "clear"}), ("imported_by", "agency"), ("imported_by", None)]
+SCORES: list[Any] = [
+    4,
+    3.5,
+    0,
+    None,
+    2.25,
+    -1,
+    10**20,
+    1e300,
+    "4.5",
+    " 4 ",
+    "x",
+    "",
+    True,
+    float("nan"),
+    float("inf"),
+    [],
+    {},
+]
+SHEET_KEYS: list[tuple[str, Any]] = [
+    ("comments", {"impact": "clear"}),
+    ("imported_by", "agency"),
+    ("imported_by", None),
+]
 SHEET_KEYS += [("comments", {"impact": 3}), ("comments", []), ("imported_by", 3), ("score", 1)]
 UNUSED: list[tuple[str, Any]] = [
     ("evaluations", []),
@@ -181,6 +203,25 @@ def test_plain_proposals_are_taken_and_give_the_models_columns_and_verdicts() ->
     _same_tables(columns.table(), compile_proposals(proposals))
     call = load_call(SEE_CALL)
     assert verdicts(check(call, columns)) == verdicts(check(call, proposals))
+
+
+@pytest.mark.parametrize("score", ["high", True, float("nan"), {"of": 4}])
+def test_a_bad_score_is_reported_at_its_proposal_and_field_as_the_models_report_it(score: Any, tmp_path: Path) -> None:
+    data = [dict(p, evaluations=[{"evaluator": "E1", "scores": {"impact": 4, "quality": 3.5}}]) for p in generated(5)]
+    path = tmp_path / "proposals.json"
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    assert isinstance(load_for_rules(path), ParsedColumns), "sound sheets are read as columns"
+    data[3]["evaluations"] = [{"evaluator": "E1", "scores": {"impact": score, "quality": 3.5}}]
+    text = json.dumps(data, indent=1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProposalError) as ours:
+        load_for_rules(path)
+    with pytest.raises(ProposalError) as models:
+        load_proposals(path)
+    assert ours.value.problems == models.value.problems
+    (problem,) = ours.value.problems
+    line = [n for n, written in enumerate(text.splitlines(), 1) if '"impact"' in written][3]
+    assert (problem.file, problem.path, problem.line) == (str(path), "3.evaluations.0.scores.impact", line)
 
 
 @pytest.mark.parametrize("folder", CALLS, ids=[p.name for p in CALLS])
