@@ -11,7 +11,9 @@ that is text the model refuses, a key it does not know) it returns None: the fil
 through the models, which also give each mistake's located message.
 
 A proposal object is built from its data only when something asks for it (an SME's figures
-in a reason); built from the same data the models would read, it is the same object.
+in a reason); built from the same data the models would read, it is the same object (a score
+written ``1e2`` is then ``Decimal('100.0')`` where the models hold ``Decimal('100')``: equal, and
+read by no rule).
 """
 
 from __future__ import annotations
