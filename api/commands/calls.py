@@ -142,19 +142,22 @@ def check_command(
     call_path: CallPath, proposals_path: ProposalsPath, as_json: AsJson = False, everything: AllRows = False
 ) -> None:
     """Check every proposal against every eligibility rule of the call."""
-    from rules.bulk import gc_paused
+    from rules.bulk import gc_paused, hold_to_the_end
     from rules.check import verdicts
     from rules.load import load_for_rules
 
     with gc_paused():
         call = _load_call(call_path)
         proposals = load_for_rules(proposals_path, call, also=functools.partial(_places_and_scores, call))
+        hold_to_the_end(proposals)
         if as_json:
             with located_in(proposals_path, call):
                 rows = verdicts(call, proposals, str(proposals_path))
+            hold_to_the_end(rows)
             _write_rows(rows)
             return
         report = checked(call, proposals, proposals_path)
+        hold_to_the_end(report)
     table = Table(title=f"Eligibility — {call.id}")
     table.add_column("proposal")
     table.add_column("eligible")
