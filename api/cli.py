@@ -76,8 +76,10 @@ def main(exiting: bool = False) -> None:
 
     A command's inputs and results live until it ends, so the collector would only walk
     them again and again: at 50,000 proposals that was a third of an allocation's time.
-    What the command held to the end (``rules.bulk.HELD``) is let go here, unless the
-    process is ``exiting`` right after without freeing anything (:func:`run`).
+    What the command held to the end (``rules.bulk.HELD``) is let go here, and the collector
+    turned back on, unless the process is ``exiting`` right after without freeing anything
+    (:func:`run`): turned on there, it walked the millions of objects the command had built
+    (0.4 s after checking 100,000 proposals) on the way out.
     """
     collecting = gc.isenabled()
     gc.disable()
@@ -94,8 +96,8 @@ def main(exiting: bool = False) -> None:
     finally:
         if not exiting:
             HELD.clear()
-        if collecting:  # in-process callers (the tests) get their collector back
-            gc.enable()
+            if collecting:  # in-process callers (the tests) get their collector back
+                gc.enable()
 
 
 def run() -> None:
