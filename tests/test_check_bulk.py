@@ -10,6 +10,7 @@ installed ``grants check`` must print the verdicts the reference columns give.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -179,7 +180,7 @@ def test_bad_places_and_a_repeated_id_deep_in_a_bulk_file_are_reported_at_their_
     )
 
 
-def test_check_holds_its_data_to_the_end_only_when_the_process_ends_right_after(
+def test_check_holds_its_data_and_leaves_the_collector_off_only_when_the_process_ends_right_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = CALLS[0]
@@ -192,6 +193,7 @@ def test_check_holds_its_data_to_the_end_only_when_the_process_ends_right_after(
             with pytest.raises(SystemExit):
                 main(exiting=exiting)
             printed = json.loads(capsys.readouterr().out)
+            assert gc.isenabled() is not exiting, "the collector stays off only for a process on its way out"
             if exiting:
                 columns, rows = HELD
                 assert isinstance(columns, ParsedColumns) and columns.ids == [row["id"] for row in printed]
@@ -200,3 +202,4 @@ def test_check_holds_its_data_to_the_end_only_when_the_process_ends_right_after(
                 assert HELD == [], "an in-process caller gets the memory back"
     finally:
         HELD.clear()
+        gc.enable()
