@@ -189,7 +189,7 @@ def test_check_holds_its_data_and_leaves_the_collector_off_only_when_the_process
     path.write_text(json.dumps(plain), encoding="utf-8")
     monkeypatch.setattr(sys, "argv", ["grants", "check", str(folder / "call.yaml"), str(path), "--json"])
     try:
-        for exiting in (True, False):
+        for exiting in (False, True):
             with pytest.raises(SystemExit):
                 main(exiting=exiting)
             printed = json.loads(capsys.readouterr().out)
