@@ -10,6 +10,7 @@ installed ``grants check`` must print the verdicts the reference columns give.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -23,8 +24,11 @@ import numpy as np
 import pytest
 import yaml
 
+from api.cli import main
+from api.commands.ending import HELD
 from api.commands.screen import SCREEN_ROWS
 from rules.check import EligibilityReport, check
+from rules.columns import ParsedColumns
 from rules.load import load_call, load_proposals
 from rules.table import compile_proposals
 from tests.table_reference import reference_table
@@ -174,3 +178,28 @@ def test_bad_places_and_a_repeated_id_deep_in_a_bulk_file_are_reported_at_their_
         f"{path}:" in done.stderr
         and "1500.id: proposal id 'B00007' is used 2 times (entries 7 and 1500)" in done.stderr
     )
+
+
+def test_check_holds_its_data_and_leaves_the_collector_off_only_when_the_process_ends_right_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = CALLS[0]
+    path = tmp_path / "proposals.json"
+    plain = [{k: v for k, v in p.items() if k not in ("consensus", "gender_balance")} for p in bulk(folder, 50, seed=1)]
+    path.write_text(json.dumps(plain), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["grants", "check", str(folder / "call.yaml"), str(path), "--json"])
+    try:
+        for exiting in (False, True):
+            with pytest.raises(SystemExit):
+                main(exiting=exiting)
+            printed = json.loads(capsys.readouterr().out)
+            assert gc.isenabled() is not exiting, "the collector stays off only for a process on its way out"
+            if exiting:
+                columns, rows = HELD
+                assert isinstance(columns, ParsedColumns) and columns.ids == [row["id"] for row in printed]
+                assert rows == printed
+            else:
+                assert HELD == [], "an in-process caller gets the memory back"
+    finally:
+        HELD.clear()
+        gc.enable()

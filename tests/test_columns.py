@@ -26,7 +26,7 @@ from rules.check import check
 from rules.columns import ParsedColumns, cents, read_columns
 from rules.eligibility import Context, MinCountries, _millionths, _partner_rates
 from rules.errors import ProposalError
-from rules.load import PROPOSALS, load_call
+from rules.load import PROPOSALS, load_call, load_for_rules, load_proposals
 from rules.money import MAX_AMOUNT, format_cents, format_money, from_cents, to_cents
 from rules.table import NO_AMOUNT, ORG_TYPES, ProposalTable, compile_proposals
 from tests.test_check_bulk import CALLS, LAZY_COLUMNS, bulk, verdicts
@@ -42,6 +42,31 @@ TYPES = ["sme", "university", "public_authority", "other", "SME", None, 1]
 ROLES = ["partner", "partner", "Lead", None, 0]
 DURATIONS = [24, 36, 1, 1200, 0, 1201, "24", 24.0, True, None]
 HEADCOUNTS = [None, 5, 0, -1, "5", "5.5", 5.5, True]
+SCORES: list[Any] = [
+    4,
+    3.5,
+    0,
+    None,
+    2.25,
+    -1,
+    10**20,
+    1e300,
+    "4.5",
+    " 4 ",
+    "x",
+    "",
+    True,
+    float("nan"),
+    float("inf"),
+    [],
+    {},
+]
+SHEET_KEYS: list[tuple[str, Any]] = [
+    ("comments", {"impact": "clear"}),
+    ("imported_by", "agency"),
+    ("imported_by", None),
+]
+SHEET_KEYS += [("comments", {"impact": 3}), ("comments", []), ("imported_by", 3), ("score", 1)]
 UNUSED: list[tuple[str, Any]] = [
     ("evaluations", []),
     ("evaluations", [{"evaluator": "E", "scores": {}}]),
@@ -55,9 +80,9 @@ def _rarely(draw: st.DrawFn, odds: int = 8) -> bool:
     return draw(st.integers(0, odds - 1)) == odds - 1
 
 
-def _value(draw: st.DrawFn, values: list[Any], good: int) -> Any:
-    """One of the first ``good`` values, or rarely any of them."""
-    return draw(st.sampled_from(values if _rarely(draw) else values[:good]))
+def _value(draw: st.DrawFn, values: list[Any], good: int, odds: int = 8) -> Any:
+    """One of the first ``good`` values, or rarely (once in ``odds``) any of them."""
+    return draw(st.sampled_from(values if _rarely(draw, odds) else values[:good]))
 
 
 @st.composite
@@ -80,6 +105,22 @@ def partner(draw: st.DrawFn, lead: bool) -> Any:
 
 
 @st.composite
+def sheet(draw: st.DrawFn) -> Any:
+    """One evaluator's scores, numbers as sheets hold them; rarely text, a boolean, NaN, a key too many or too few."""
+    criteria = draw(st.lists(st.sampled_from(["impact", "quality", "budget"]), max_size=3, unique=True))
+    found: dict[str, Any] = {
+        "evaluator": _value(draw, TEXTS, 3, odds=30),
+        "scores": {c: _value(draw, SCORES, 6, odds=30) for c in criteria},
+    }
+    if _rarely(draw, 4):
+        key, value = _value(draw, SHEET_KEYS, 3)
+        found[key] = value
+    if _rarely(draw, 40):
+        del found[draw(st.sampled_from(["evaluator", "scores"]))]
+    return draw(st.sampled_from([[], "E", None, {"impact": 3}])) if _rarely(draw, 60) else found
+
+
+@st.composite
 def proposal(draw: st.DrawFn, n: int) -> Any:
     partners = [draw(partner(lead=k == 0)) for k in range(draw(st.integers(1, 4)))]
     found: dict[str, Any] = {
@@ -91,6 +132,8 @@ def proposal(draw: st.DrawFn, n: int) -> Any:
     for key, values in (("acronym", TEXTS), ("title", TEXTS), ("topic", TEXTS), ("total_cost", AMOUNTS)):
         if draw(st.booleans()):
             found[key] = _value(draw, values, 3)
+    if draw(st.booleans()):
+        found["evaluations"] = draw(st.lists(sheet(), max_size=3))
     if _rarely(draw, 10):
         key, value = draw(st.sampled_from(UNUSED))
         found[key] = value
@@ -162,10 +205,30 @@ def test_plain_proposals_are_taken_and_give_the_models_columns_and_verdicts() ->
     assert verdicts(check(call, columns)) == verdicts(check(call, proposals))
 
 
+@pytest.mark.parametrize("score", ["high", True, float("nan"), {"of": 4}])
+def test_a_bad_score_is_reported_at_its_proposal_and_field_as_the_models_report_it(score: Any, tmp_path: Path) -> None:
+    data = [dict(p, evaluations=[{"evaluator": "E1", "scores": {"impact": 4, "quality": 3.5}}]) for p in generated(5)]
+    path = tmp_path / "proposals.json"
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    assert isinstance(load_for_rules(path), ParsedColumns), "sound sheets are read as columns"
+    data[3]["evaluations"] = [{"evaluator": "E1", "scores": {"impact": score, "quality": 3.5}}]
+    text = json.dumps(data, indent=1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProposalError) as ours:
+        load_for_rules(path)
+    with pytest.raises(ProposalError) as models:
+        load_proposals(path)
+    assert ours.value.problems == models.value.problems
+    (problem,) = ours.value.problems
+    line = [n for n, written in enumerate(text.splitlines(), 1) if '"impact"' in written][3]
+    assert (problem.file, problem.path, problem.line) == (str(path), "3.evaluations.0.scores.impact", line)
+
+
 @pytest.mark.parametrize("folder", CALLS, ids=[p.name for p in CALLS])
 def test_each_calls_bulk_proposals_are_taken_with_their_odd_amounts(folder: Path) -> None:
-    """The samples' proposals without what the columns leave to the models (scores, a float share), ``6e7`` kept."""
-    left = ("evaluations", "consensus", "gender_balance")
+    """The samples' proposals, their scores (some null) too, without what the columns leave to the models
+    (a consensus, a float share); ``6e7`` kept."""
+    left = ("consensus", "gender_balance")
     data = [{k: v for k, v in p.items() if k not in left} for p in bulk(folder, 800, seed=3)]
     columns, proposals = _both(data)
     assert columns is not None and proposals is not None

@@ -73,11 +73,10 @@ def _freed_by(entry: str) -> bool:
     argv = ["grants", "rank", f"{call}/call.yaml", f"{call}/proposals.yaml", "--json"]
     probe = (
         "import contextlib, io, sys, weakref\nimport api.cli\nfrom api.commands import calls, ending\n"
-        "keep = ending.kept\n"
         "def watched(result):\n"
         "    weakref.finalize(result.ranking, print, 'freed', file=sys.stderr, flush=True)\n"
-        "    return keep(result)\n"
-        f"calls.kept = watched\nsys.argv = {argv!r}\n"
+        "    ending.hold_to_the_end(result)\n"
+        f"calls.hold_to_the_end = watched\nsys.argv = {argv!r}\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    try:\n        api.cli.{entry}()\n    except SystemExit:\n        pass\n"
         "print('returned', file=sys.stderr, flush=True)"

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from api.commands.ending import kept
+from api.commands.ending import hold_to_the_end
 from api.commands.screen import AllRows, screenful
 from rules.errors import CallError, ProposalError, ScoreError
 
@@ -116,7 +116,9 @@ def ranked(call_path: Path, proposals_path: Path, calibrate: bool | None = None,
     report = checked(call, table, proposals_path)
     with located_in(proposals_path, call):
         ranking = rank(call, proposals, report, calibrate=calibrate, table=table, tie_breaks=tie_breaks)
-    return kept(Ranked(call, proposals, report, ranking))
+    inputs = Ranked(call, proposals, report, ranking)
+    hold_to_the_end(inputs)
+    return inputs
 
 
 def validate(call_path: CallPath) -> None:
@@ -146,12 +148,15 @@ def check_command(
     with gc_paused():
         call = _load_call(call_path)
         proposals = load_for_rules(proposals_path, call, also=functools.partial(_places_and_scores, call))
+        hold_to_the_end(proposals)
         if as_json:
             with located_in(proposals_path, call):
                 rows = verdicts(call, proposals, str(proposals_path))
+            hold_to_the_end(rows)
             _write_rows(rows)
             return
         report = checked(call, proposals, proposals_path)
+        hold_to_the_end(report)
     table = Table(title=f"Eligibility — {call.id}")
     table.add_column("proposal")
     table.add_column("eligible")
