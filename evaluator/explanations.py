@@ -355,10 +355,10 @@ class _Caps:
     """A set of caps blocking reserve proposals, in words: worked out once for all the proposals it blocks.
 
     What is left under a cap is the same for every proposal it blocks, so each cap's
-    words are written once: ``parts`` holds, per cap in the call's order, its words up to
-    the amount the proposal needs (None: a grant count, whose words are whole). A proposal
-    lacks its smallest grant less ``least_left`` (the least left under a blocking money cap),
-    and ``grants`` more grants.
+    words are written once: ``parts`` holds, per cap in the call's order, its words and
+    whether the amount the proposal needs is to follow them (a grant count's words are
+    whole). A proposal lacks its smallest grant less ``least_left`` (the least left under a
+    blocking money cap; None when none blocks it), and ``grants`` more grants.
     """
 
     rows: tuple[int, ...]
