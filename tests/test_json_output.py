@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.commands.calls import _write_rows
 from api.commands.screen import print_json
 
 GRANTS = Path(sys.executable).parent / "grants"
@@ -77,3 +78,20 @@ def test_the_document_reads_back_as_the_data_it_was_given(data: object, capsys: 
     written = capsys.readouterr().out
     assert written.endswith("\n") and written.count("\n") == 1  # compact when read by a program
     assert json.loads(written) == json.loads(json.dumps(data)) == data
+
+
+VERDICT = st.tuples(st.text(), st.booleans(), st.lists(JSON_DATA))
+ROWS = st.lists(VERDICT.map(lambda v: {"id": v[0], "eligible": v[1], "failures": v[2]}))  # id first, as check writes
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=ROWS)
+def test_check_writes_one_verdict_a_line_and_reads_back_as_given(
+    rows: list[dict[str, object]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Line breaks go only between verdicts, whatever quotes and braces their strings hold."""
+    capsys.readouterr()
+    _write_rows(rows)
+    written = capsys.readouterr().out
+    assert json.loads(written) == rows
+    assert written.count("\n") == max(len(rows), 1) or any("id" in str(r["failures"]) for r in rows)

