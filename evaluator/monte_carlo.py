@@ -84,6 +84,10 @@ class Walker:
         Like ``depths``, written by walks side by side in any order: what they fund does not hang on it.
         """
 
+    def grants_in(self, r: int, quantity: int) -> int:
+        """About how many grants ``quantity`` of row ``r``'s measure takes: cents over a typical grant, or a count."""
+        return quantity // self.typical if self.is_amount[r] else quantity
+
     def walk(self, keys: np.ndarray, eligible: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
         """Which proposals each draw funds, and which draws could not meet a minimum (they fund nobody).
 
@@ -92,8 +96,7 @@ class Walker:
         state = Draws(self, keys.shape[0], eligible)
         keys = keys if exact else keys.astype(np.float32, copy=False)
         for r, low, members in self.minimums:
-            need = low // self.typical if self.is_amount[r] else low
-            fence = Ranked(keys, members, exact, self.depths.get(r, _ahead(2 * need)))
+            fence = Ranked(keys, members, exact, self.depths.get(r, _ahead(2 * self.grants_in(r, low))))
             state.ring_fence(fence, r, low)
             self.depths[r] = _ahead(fence.reached)
         unmet = np.zeros(len(keys), dtype=bool)
@@ -154,8 +157,7 @@ class Draws:
     def ring_fence(self, fence: Ranked, r: int, low: int) -> None:
         """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
         need = int((low - self.used[:, r]).max(initial=0))
-        typical = self.w.typical if self.w.is_amount[r] else 1
-        start = self.advance(fence, (r, low), window=max(64, 2 * need // typical))
+        start = self.advance(fence, (r, low), window=max(64, self.w.grants_in(r, 2 * need)))
         for t in range(start, fence.size):
             short = self.used[:, r] < low
             if not short.any():
