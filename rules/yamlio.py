@@ -255,10 +255,18 @@ def parse_json(text: str, source: str, error: type[GrantsError]) -> Any:
     return read_json(text, source, error)[0]
 
 
-def read_json(text: str, source: str, error: type[GrantsError], raw: bytes | None = None) -> tuple[Any, bool]:
+def jiter_json(raw: bytes) -> Any:
+    """A JSON document's UTF-8 bytes as data, read by jiter; ValueError for anything it refuses.
+
+    What it reads is UTF-8 (a byte that is not would be refused, in a string or out of one).
+    """
+    return jiter.from_json(raw.removeprefix(codecs.BOM_UTF8), catch_duplicate_keys=True, cache_mode="keys")
+
+
+def read_json(text: str, source: str, error: type[GrantsError], jiter_first: bool = True) -> tuple[Any, bool]:
     """JSON as data, and whether jiter read it all (pydantic's own parser, so pydantic reads it the same way).
 
-    ``raw``: the text's UTF-8 bytes, which jiter reads, if the caller has them (encoding 80 MB again takes 0.1 s).
+    ``jiter_first`` False: the caller has had jiter refuse the file's bytes already.
 
     jiter (Rust) reads it and refuses repeated keys itself, twice as fast as the standard
     library with a hook on every object (caching only keys, not every string, is faster
@@ -267,9 +275,9 @@ def read_json(text: str, source: str, error: type[GrantsError], raw: bytes | Non
     library, which accepts what it may and names the problem and its line exactly as before.
     """
     text = text.removeprefix("\ufeff")  # RFC 8259 lets a parser ignore it; editors on Windows write it
-    with contextlib.suppress(ValueError):
-        encoded = text.encode() if raw is None else raw.removeprefix(codecs.BOM_UTF8)
-        return jiter.from_json(encoded, catch_duplicate_keys=True, cache_mode="keys"), True
+    if jiter_first:
+        with contextlib.suppress(ValueError):
+            return jiter_json(text.encode()), True
     try:
         data = json.loads(text, object_pairs_hook=_distinct_keys)
     except json.JSONDecodeError as exc:

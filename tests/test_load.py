@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from rules.columns import ParsedColumns
 from rules.errors import ProposalError
-from rules.load import call_from_text, load_proposals, proposals_from_text
+from rules.load import call_from_text, load_for_rules, load_proposals, proposals_from_text
 from rules.proposal import Proposal
 from tests.factories import partner, proposal
 from tests.grants_cli import grants
@@ -233,3 +235,56 @@ def test_call_text_errors_name_the_source() -> None:
 
 def test_proposal_model_is_what_the_factories_build() -> None:
     assert isinstance(proposal(), Proposal)
+
+
+def ids(proposals: Any) -> list[str]:
+    return list(proposals.ids) if isinstance(proposals, ParsedColumns) else [p.id for p in proposals]
+
+
+def json_file(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "proposals.json"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("loader", [load_proposals, load_for_rules])
+def test_a_json_file_read_from_its_bytes_reads_as_its_text(tmp_path: Path, loader: Any) -> None:
+    """A byte order mark is skipped; a lone surrogate (jiter refuses it, the standard library reads it) is
+    refused by pydantic at its line, as when the file was decoded first."""
+    marked = json_file(tmp_path, b"\xef\xbb\xbf" + json_of(proposal("P1")).encode())
+    assert ids(loader(marked)) == ["P1"]
+    text = json_of(proposal("P1", partners=[partner("Uni\\ud800", "NO", role="lead")]))
+    surrogate = json_file(tmp_path, text.replace("Uni\\\\ud800", "Uni\\ud800").encode())
+    with pytest.raises(ProposalError) as failed:
+        loader(surrogate)
+    assert str(failed.value).startswith(f"{surrogate}: Invalid JSON: unexpected end of hex escape at line ")
+
+
+@pytest.mark.parametrize("loader", [load_proposals, load_for_rules])
+def test_a_json_file_that_is_not_utf8_is_refused_at_its_line(tmp_path: Path, loader: Any) -> None:
+    text = json_of(proposal("P1", partners=[partner("Università", "NO", role="lead")])).replace("\\u00e0", "à")
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if "Universit" in row)
+    path = json_file(tmp_path, text.encode("latin-1"))
+    with pytest.raises(ProposalError) as failed:
+        loader(path)
+    assert str(failed.value) == f"{path}:{line}: the file is not UTF-8 text (byte 0xe0); save it as UTF-8"
+
+
+def test_an_import_file_named_json_is_still_an_import_file(tmp_path: Path) -> None:
+    (tmp_path / "sheet.csv").write_text("id,requested_amount,duration_months,partner_1_name,partner_1_country\n")
+    path = json_file(tmp_path, b"proposals: sheet.csv\n")
+    with pytest.raises(ProposalError) as failed:
+        load_for_rules(path)
+    assert "sheet.csv" in str(failed.value), "the file it names is read, not this one as JSON"
+
+
+def test_a_wrong_json_file_is_explained_at_its_line_by_grants_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head, tail = json_of(proposal("P1"), proposal("P2")).rsplit('"duration_months": 24', 1)
+    text = head + '"duration_months": "x"' + tail
+    path = json_file(tmp_path, text.encode())
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if '"x"' in row)
+    done = grants(capsys, monkeypatch, "check", "calls/see_2007_2013_call4/call.yaml", str(path), "--json")
+    assert done.code != 0 and done.out == ""
+    assert f"{path}:{line}: " in done.err and "duration_months" in done.err
