@@ -59,7 +59,11 @@ class Walker:
 
     def __init__(self, p: Portfolio):
         self.p = p
-        self.rows, self.is_amount, self.cap = _row_table(p)
+        self.is_amount, self.cap = _limit_table(p)
+        self.spent_in = _row_table(p, self.is_amount)
+        """Each proposal's amount limits (rows of the limit table), padded with the row that never binds."""
+        self.counted_in = _row_table(p, ~self.is_amount)
+        """Each proposal's count limits, padded the same way."""
         self.families = _families(p.limits, list(range(len(p.limits))), p.size)
         self.capped = [f for f in self.families if any(p.limits[r].high is not None for r in f.rows[:-1].tolist())]
         self.minimums = [
@@ -124,35 +128,43 @@ class Draws:
         self.index = np.arange(draws)
         self.used = np.zeros((draws, len(walker.cap)), dtype=np.int64)
         self.funded = np.zeros(eligible.shape, dtype=bool)
-        self.decided = ~eligible
+        self.decided = np.empty(eligible.shape, dtype=bool)
+        np.logical_not(eligible, out=self.decided)
+        self.cells = self.index * eligible.shape[1]
+        """Where each draw's row starts in ``decided`` and ``funded`` read flat (both C-ordered)."""
+        self.slots = self.index * len(walker.cap)
+        """Where each draw's row starts in ``used`` read flat."""
         self.closed = np.zeros((draws, walker.lists), dtype=bool)
         self.live = np.ones(draws, dtype=bool)
 
     def step(self, items: np.ndarray, active: np.ndarray | None) -> None:
-        """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over."""
-        open_now = ~self.decided[self.index, items]
+        """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over.
+
+        The walk steps a few hundred positions a chunk, each a handful of small numpy
+        operations, so the tables are read flat (one gather each) and split by measure:
+        an amount limit bounds the grant, a count limit only needs one place left.
+        """
+        w, p = self.w, self.p
+        decided, used = self.decided.ravel(), self.used.ravel()
+        cells = self.cells + items
+        open_now = ~decided[cells]
         d = np.flatnonzero(open_now if active is None else open_now & active)
         if len(d) == 0:
             return
-        k = items[d]
-        lists = self.p.list_of[k]
-        rows = self.w.rows[k]
-        is_amount = self.w.is_amount[rows]
-        left = self.w.cap[rows] - self.used[d[:, None], rows]
-        room = np.where(is_amount, left, NEVER).min(axis=1)
-        counts_ok = (is_amount | (left >= 1)).all(axis=1)
-        amount = np.minimum(self.p.high[k], room)
-        fits = counts_ok & (amount >= self.p.low[k]) & ~self.closed[d, lists]
-        self.decided[d, k] = True
-        if self.p.settings.ranking_discipline:
+        k, cells = items[d], cells[d]
+        spent_in = self.slots[d, None] + w.spent_in[k]
+        room = (w.cap[w.spent_in[k]] - used[spent_in]).min(axis=1)
+        amount = np.minimum(p.high[k], room)
+        counted_in = self.slots[d, None] + w.counted_in[k]
+        fits = (amount >= p.low[k]) & (used[counted_in] < w.cap[w.counted_in[k]]).all(axis=1)
+        decided[cells] = True
+        if p.settings.ranking_discipline:  # a list closes at its first proposal passed over
+            lists = p.list_of[k]
+            fits &= ~self.closed[d, lists]
             self.closed[d[~fits], lists[~fits]] = True
-        self._fund(d[fits], k[fits], amount[fits])
-
-    def _fund(self, draws: np.ndarray, items: np.ndarray, amount: np.ndarray) -> None:
-        """Pads repeat within a row of the table but are never read, so a plain fancy ``+=`` is exact."""
-        self.funded[draws, items] = True
-        rows = self.w.rows[items]
-        self.used[draws[:, None], rows] += np.where(self.w.is_amount[rows], amount[:, None], 1)
+        self.funded.ravel()[cells[fits]] = True
+        used[spent_in[fits]] += amount[fits, None]
+        used[counted_in[fits]] += 1
 
     def ring_fence(self, fence: Ranked, r: int, low: int) -> None:
         """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
@@ -385,20 +397,29 @@ def _families(limits: list[Limit], rows: list[int], size: int) -> list[Family]:
     return families
 
 
-def _row_table(p: Portfolio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each proposal's limits as a padded index table (same order as ``p.limits``, then one that never binds)."""
-    limits = p.limits
-    cap = np.array([NEVER if limit.high is None else limit.high for limit in limits] + [NEVER], dtype=np.int64)
-    is_amount = np.array([limit.measure == "amount" for limit in limits] + [True])
+def _limit_table(p: Portfolio) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each limit counts money, and its cap (``p.limits``' order, then one that never binds)."""
+    cap = np.array([NEVER if limit.high is None else limit.high for limit in p.limits] + [NEVER], dtype=np.int64)
+    is_amount = np.array([limit.measure == "amount" for limit in p.limits] + [True])
+    return is_amount, cap
+
+
+def _row_table(p: Portfolio, chosen: np.ndarray) -> np.ndarray:
+    """Each proposal's ``chosen`` limits as a padded index table (the pad: the limit that never binds).
+
+    A pad repeats within a row but is never read into a decision, so a plain fancy ``+=`` is exact.
+    """
+    rows = [r for r, limit in enumerate(p.limits) if chosen[r]]
     counts = np.zeros(p.size, dtype=np.int64)
-    for limit in limits:
-        counts[limit.members] += 1
-    table = np.full((p.size, max(int(counts.max(initial=0)), 1)), len(limits), dtype=np.int64)
+    for r in rows:
+        counts[p.limits[r].members] += 1
+    table = np.full((p.size, max(int(counts.max(initial=0)), 1)), len(p.limits), dtype=np.int64)
     filled = np.zeros(p.size, dtype=np.int64)
-    for r, limit in enumerate(limits):
-        table[limit.members, filled[limit.members]] = r
-        filled[limit.members] += 1
-    return table, is_amount, cap
+    for r in rows:
+        members = p.limits[r].members
+        table[members, filled[members]] = r
+        filled[members] += 1
+    return table
 
 
 def _first(flags: np.ndarray, width: int) -> np.ndarray:
