@@ -300,14 +300,15 @@ def _packed(keys: np.ndarray) -> np.ndarray:
     the sign bit orders the negative ones too, and inverting every bit turns the order
     round. Adding zero first makes ``-0.0`` plain ``0.0``, which the float order holds equal.
     """
-    bits = (keys + np.float32(0)).view(np.int32)
+    packed = np.empty(keys.shape, dtype=np.int64)
+    halves = packed.view(np.int32)
+    bits = halves[:, 1 - PLACE :: 2]
+    np.add(keys, np.float32(0), out=bits.view(np.float32))
     flip = bits >> 31
     flip &= 0x7FFFFFFF
     bits ^= flip
     np.invert(bits, out=bits)
-    packed = bits.astype(np.int64)
-    packed <<= 32
-    packed |= np.arange(keys.shape[1], dtype=np.int64)
+    halves[:, PLACE::2] = np.arange(keys.shape[1], dtype=np.int32)
     return packed
 
 
@@ -317,7 +318,9 @@ class Window:
     def __init__(self, draws: Draws, order: np.ndarray):
         self.d = draws
         self.order = order
-        self.open = ~np.take_along_axis(draws.decided, order, axis=1)
+        self.cells = draws.cells[:, None] + order
+        """Where the window's proposals are in ``decided`` and ``funded`` read flat: one gather or scatter each."""
+        self.open = ~draws.decided.ravel()[self.cells]
         self.spend = np.where(self.open, draws.p.high[order], 0)
         self.counts = self.open.astype(np.int64)
         self._running = {True: self.spend.cumsum(axis=1), False: self.counts.cumsum(axis=1)}
@@ -350,10 +353,8 @@ class Window:
     def fund(self, length: np.ndarray) -> None:
         """Fund in full each draw's open proposals before its ``length``, and count them in every limit."""
         take = self.open & (np.arange(self.order.shape[1])[None, :] < length[:, None])
-        np.put_along_axis(self.d.decided, self.order, ~self.open | take, axis=1)
-        np.put_along_axis(
-            self.d.funded, self.order, np.take_along_axis(self.d.funded, self.order, axis=1) | take, axis=1
-        )
+        self.d.decided.ravel()[self.cells] = ~self.open | take
+        self.d.funded.ravel()[self.cells] |= take
         last = np.maximum(length - 1, 0)[:, None]
         for family in self.d.w.families:
             if family.single:
