@@ -300,14 +300,14 @@ def _packed(keys: np.ndarray) -> np.ndarray:
     the sign bit orders the negative ones too, and inverting every bit turns the order
     round. Adding zero first makes ``-0.0`` plain ``0.0``, which the float order holds equal.
     """
-    packed = np.empty(keys.shape, dtype=np.int64)
-    halves = packed.view(np.int32)
-    bits = halves[:, 1 - PLACE :: 2]
-    np.add(keys, np.float32(0), out=bits.view(np.float32))
+    bits = (keys + np.float32(0)).view(np.int32)
     flip = bits >> 31
     flip &= 0x7FFFFFFF
     bits ^= flip
     np.invert(bits, out=bits)
+    packed = np.empty(keys.shape, dtype=np.int64)
+    halves = packed.view(np.int32)  # each int64 written as its two halves: the key high, the place low
+    halves[:, 1 - PLACE :: 2] = bits
     halves[:, PLACE::2] = np.arange(keys.shape[1], dtype=np.int32)
     return packed
 
