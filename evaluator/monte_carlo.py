@@ -322,12 +322,13 @@ class Window:
         """Where the window's proposals are in ``decided`` and ``funded`` read flat: one gather or scatter each."""
         self.open = ~draws.decided.ravel()[self.cells]
         self.spend = np.where(self.open, draws.p.high[order], 0)
-        self.counts = self.open.astype(np.int64)
-        self._running = {True: self.spend.cumsum(axis=1), False: self.counts.cumsum(axis=1)}
+        self._running: dict[bool, np.ndarray] = {}
         self._flat: dict[int, np.ndarray] = {}
 
     def running(self, amount: bool) -> np.ndarray:
-        """Per draw, the running spend (or count) of the open proposals along the window."""
+        """Per draw, the running spend (or count) of the open proposals along the window, summed when first asked."""
+        if amount not in self._running:
+            self._running[amount] = (self.spend if amount else self.open).cumsum(axis=1)
         return self._running[amount]
 
     def first_over(self, family: Family) -> np.ndarray:
@@ -340,7 +341,7 @@ class Window:
         left = self.d.w.cap[family.rows] - self.d.used[:, family.rows]
         if family.single:
             return _first(self.running(family.amount) > left[:, :1], width)
-        values = self.spend if family.amount else self.counts
+        values = self.spend if family.amount else self.open
         first = np.full(len(self.order), width)
         could = np.any(self._sums(family, values) > left, axis=0)[:-1]
         label = family.label[self.order]
@@ -361,7 +362,7 @@ class Window:
                 taken = np.where(length > 0, np.take_along_axis(self.running(family.amount), last, axis=1)[:, 0], 0)
                 self.d.used[:, family.rows[0]] += taken
             else:
-                values = np.where(take, self.spend if family.amount else self.counts, 0)
+                values = np.where(take, self.spend if family.amount else self.open, 0)
                 self.d.used[:, family.rows] += self._sums(family, values)
 
     def _sums(self, family: Family, values: np.ndarray) -> np.ndarray:
