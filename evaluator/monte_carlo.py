@@ -98,7 +98,7 @@ class Walker:
         ``exact`` sorts stably, which ties need (noise zero, resampled scores).
         """
         state = Draws(self, keys.shape[0], eligible)
-        keys = keys if exact else keys.astype(np.float32, copy=False)
+        keys = keys if exact else packed_keys(keys.astype(np.float32, copy=False))
         for r, low, members in self.minimums:
             fence = Ranked(keys, members, exact, self.depths.get(r, _ahead(2 * self.grants_in(r, low))))
             state.ring_fence(fence, r, low)
@@ -239,21 +239,24 @@ class Ranked:
 
     The order is total: key from high to low, then the proposal's place in the ranking.
     So a deeper sort begins with the shallower one, and the walk reads on where it was.
-    Noisy keys (float32) are packed with the place into one int64 (``_packed``): the best
-    ``depth`` are picked out (``np.partition``) and only they are sorted. Exact keys
-    (ties that matter: noise zero, resampled scores) are sorted in full and stably.
+    Noisy keys (float32) come packed with their place in the whole list into one int64
+    (``packed_keys``, once a chunk: a group takes its members' columns, in which the places
+    keep the group's own order): the best ``depth`` are picked out (``np.partition``) and
+    only they are sorted. Exact keys (ties that matter: noise zero, resampled scores) are
+    sorted in full and stably.
     """
 
     def __init__(self, keys: np.ndarray, members: np.ndarray | None, exact: bool, depth: int):
+        """``keys``: the exact keys, or the packed ones, which the whole list's order partitions in place."""
         chosen = keys if members is None else keys[:, members]
-        self.members = members
         self.size = chosen.shape[1]
         self.reached = 0
         if exact:
             self.packed = None
-            self._take(np.argsort(-chosen, axis=1, kind="stable"))
+            places = np.argsort(-chosen, axis=1, kind="stable")
+            self.order = (places if members is None else members[places]).astype(np.int32)
         else:
-            self.packed = _packed(chosen)
+            self.packed = chosen
             self._sort(depth)
 
     def window(self, start: int, width: int) -> np.ndarray:
@@ -282,10 +285,7 @@ class Ranked:
             self.packed.partition(depth - 1, axis=1)
         best = self.packed[:, :depth].copy()
         best.sort(axis=1)
-        self._take(best.view(np.int32)[:, PLACE::2])
-
-    def _take(self, places: np.ndarray) -> None:
-        self.order = (places if self.members is None else self.members[places]).astype(np.int32)
+        self.order = best.view(np.int32)[:, PLACE::2].astype(np.int32)
 
 
 def _ahead(depth: int) -> int:
@@ -293,7 +293,7 @@ def _ahead(depth: int) -> int:
     return depth + depth // 4 + CHECK_EVERY
 
 
-def _packed(keys: np.ndarray) -> np.ndarray:
+def packed_keys(keys: np.ndarray) -> np.ndarray:
     """Float32 keys and their places as int64 in the order wanted: the key from high to low, then the place.
 
     A float's bits read as a signed integer order the positive floats; flipping all but
