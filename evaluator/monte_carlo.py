@@ -59,7 +59,11 @@ class Walker:
 
     def __init__(self, p: Portfolio):
         self.p = p
-        self.rows, self.is_amount, self.cap = _row_table(p)
+        self.is_amount, self.cap = _limit_table(p)
+        self.spent_in = _row_table(p, self.is_amount)
+        """Each proposal's amount limits (rows of the limit table), padded with the row that never binds."""
+        self.counted_in = _row_table(p, ~self.is_amount)
+        """Each proposal's count limits, padded the same way."""
         self.families = _families(p.limits, list(range(len(p.limits))), p.size)
         self.capped = [f for f in self.families if any(p.limits[r].high is not None for r in f.rows[:-1].tolist())]
         self.minimums = [
@@ -94,7 +98,7 @@ class Walker:
         ``exact`` sorts stably, which ties need (noise zero, resampled scores).
         """
         state = Draws(self, keys.shape[0], eligible)
-        keys = keys if exact else keys.astype(np.float32, copy=False)
+        keys = keys if exact else packed_keys(keys.astype(np.float32, copy=False))
         for r, low, members in self.minimums:
             fence = Ranked(keys, members, exact, self.depths.get(r, _ahead(2 * self.grants_in(r, low))))
             state.ring_fence(fence, r, low)
@@ -124,35 +128,43 @@ class Draws:
         self.index = np.arange(draws)
         self.used = np.zeros((draws, len(walker.cap)), dtype=np.int64)
         self.funded = np.zeros(eligible.shape, dtype=bool)
-        self.decided = ~eligible
+        self.decided = np.empty(eligible.shape, dtype=bool)
+        np.logical_not(eligible, out=self.decided)
+        self.cells = self.index * eligible.shape[1]
+        """Where each draw's row starts in ``decided`` and ``funded`` read flat (both C-ordered)."""
+        self.slots = self.index * len(walker.cap)
+        """Where each draw's row starts in ``used`` read flat."""
         self.closed = np.zeros((draws, walker.lists), dtype=bool)
         self.live = np.ones(draws, dtype=bool)
 
     def step(self, items: np.ndarray, active: np.ndarray | None) -> None:
-        """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over."""
-        open_now = ~self.decided[self.index, items]
+        """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over.
+
+        The walk steps a few hundred positions a chunk, each a handful of small numpy
+        operations, so the tables are read flat (one gather each) and split by measure:
+        an amount limit bounds the grant, a count limit only needs one place left.
+        """
+        w, p = self.w, self.p
+        decided, used = self.decided.ravel(), self.used.ravel()
+        cells = self.cells + items
+        open_now = ~decided[cells]
         d = np.flatnonzero(open_now if active is None else open_now & active)
         if len(d) == 0:
             return
-        k = items[d]
-        lists = self.p.list_of[k]
-        rows = self.w.rows[k]
-        is_amount = self.w.is_amount[rows]
-        left = self.w.cap[rows] - self.used[d[:, None], rows]
-        room = np.where(is_amount, left, NEVER).min(axis=1)
-        counts_ok = (is_amount | (left >= 1)).all(axis=1)
-        amount = np.minimum(self.p.high[k], room)
-        fits = counts_ok & (amount >= self.p.low[k]) & ~self.closed[d, lists]
-        self.decided[d, k] = True
-        if self.p.settings.ranking_discipline:
+        k, cells = items[d], cells[d]
+        spent_in = self.slots[d, None] + w.spent_in[k]
+        room = (w.cap[w.spent_in[k]] - used[spent_in]).min(axis=1)
+        amount = np.minimum(p.high[k], room)
+        counted_in = self.slots[d, None] + w.counted_in[k]
+        fits = (amount >= p.low[k]) & (used[counted_in] < w.cap[w.counted_in[k]]).all(axis=1)
+        decided[cells] = True
+        if p.settings.ranking_discipline:  # a list closes at its first proposal passed over
+            lists = p.list_of[k]
+            fits &= ~self.closed[d, lists]
             self.closed[d[~fits], lists[~fits]] = True
-        self._fund(d[fits], k[fits], amount[fits])
-
-    def _fund(self, draws: np.ndarray, items: np.ndarray, amount: np.ndarray) -> None:
-        """Pads repeat within a row of the table but are never read, so a plain fancy ``+=`` is exact."""
-        self.funded[draws, items] = True
-        rows = self.w.rows[items]
-        self.used[draws[:, None], rows] += np.where(self.w.is_amount[rows], amount[:, None], 1)
+        self.funded.ravel()[cells[fits]] = True
+        used[spent_in[fits]] += amount[fits, None]
+        used[counted_in[fits]] += 1
 
     def ring_fence(self, fence: Ranked, r: int, low: int) -> None:
         """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
@@ -227,21 +239,24 @@ class Ranked:
 
     The order is total: key from high to low, then the proposal's place in the ranking.
     So a deeper sort begins with the shallower one, and the walk reads on where it was.
-    Noisy keys (float32) are packed with the place into one int64 (``_packed``): the best
-    ``depth`` are picked out (``np.partition``) and only they are sorted. Exact keys
-    (ties that matter: noise zero, resampled scores) are sorted in full and stably.
+    Noisy keys (float32) come packed with their place in the whole list into one int64
+    (``packed_keys``, once a chunk: a group takes its members' columns, in which the places
+    keep the group's own order): the best ``depth`` are picked out (``np.partition``) and
+    only they are sorted. Exact keys (ties that matter: noise zero, resampled scores) are
+    sorted in full and stably.
     """
 
     def __init__(self, keys: np.ndarray, members: np.ndarray | None, exact: bool, depth: int):
+        """``keys``: the exact keys, or the packed ones, which the whole list's order partitions in place."""
         chosen = keys if members is None else keys[:, members]
-        self.members = members
         self.size = chosen.shape[1]
         self.reached = 0
         if exact:
             self.packed = None
-            self._take(np.argsort(-chosen, axis=1, kind="stable"))
+            places = np.argsort(-chosen, axis=1, kind="stable")
+            self.order = (places if members is None else members[places]).astype(np.int32)
         else:
-            self.packed = _packed(chosen)
+            self.packed = chosen
             self._sort(depth)
 
     def window(self, start: int, width: int) -> np.ndarray:
@@ -270,10 +285,7 @@ class Ranked:
             self.packed.partition(depth - 1, axis=1)
         best = self.packed[:, :depth].copy()
         best.sort(axis=1)
-        self._take(best.view(np.int32)[:, PLACE::2])
-
-    def _take(self, places: np.ndarray) -> None:
-        self.order = (places if self.members is None else self.members[places]).astype(np.int32)
+        self.order = best.view(np.int32)[:, PLACE::2].astype(np.int32)
 
 
 def _ahead(depth: int) -> int:
@@ -281,7 +293,7 @@ def _ahead(depth: int) -> int:
     return depth + depth // 4 + CHECK_EVERY
 
 
-def _packed(keys: np.ndarray) -> np.ndarray:
+def packed_keys(keys: np.ndarray) -> np.ndarray:
     """Float32 keys and their places as int64 in the order wanted: the key from high to low, then the place.
 
     A float's bits read as a signed integer order the positive floats; flipping all but
@@ -293,9 +305,10 @@ def _packed(keys: np.ndarray) -> np.ndarray:
     flip &= 0x7FFFFFFF
     bits ^= flip
     np.invert(bits, out=bits)
-    packed = bits.astype(np.int64)
-    packed <<= 32
-    packed |= np.arange(keys.shape[1], dtype=np.int64)
+    packed = np.empty(keys.shape, dtype=np.int64)
+    halves = packed.view(np.int32)  # each int64 written as its two halves: the key high, the place low
+    halves[:, 1 - PLACE :: 2] = bits
+    halves[:, PLACE::2] = np.arange(keys.shape[1], dtype=np.int32)
     return packed
 
 
@@ -305,14 +318,17 @@ class Window:
     def __init__(self, draws: Draws, order: np.ndarray):
         self.d = draws
         self.order = order
-        self.open = ~np.take_along_axis(draws.decided, order, axis=1)
+        self.cells = draws.cells[:, None] + order
+        """Where the window's proposals are in ``decided`` and ``funded`` read flat: one gather or scatter each."""
+        self.open = ~draws.decided.ravel()[self.cells]
         self.spend = np.where(self.open, draws.p.high[order], 0)
-        self.counts = self.open.astype(np.int64)
-        self._running = {True: self.spend.cumsum(axis=1), False: self.counts.cumsum(axis=1)}
+        self._running: dict[bool, np.ndarray] = {}
         self._flat: dict[int, np.ndarray] = {}
 
     def running(self, amount: bool) -> np.ndarray:
-        """Per draw, the running spend (or count) of the open proposals along the window."""
+        """Per draw, the running spend (or count) of the open proposals along the window, summed when first asked."""
+        if amount not in self._running:
+            self._running[amount] = (self.spend if amount else self.open).cumsum(axis=1)
         return self._running[amount]
 
     def first_over(self, family: Family) -> np.ndarray:
@@ -325,7 +341,7 @@ class Window:
         left = self.d.w.cap[family.rows] - self.d.used[:, family.rows]
         if family.single:
             return _first(self.running(family.amount) > left[:, :1], width)
-        values = self.spend if family.amount else self.counts
+        values = self.spend if family.amount else self.open
         first = np.full(len(self.order), width)
         could = np.any(self._sums(family, values) > left, axis=0)[:-1]
         label = family.label[self.order]
@@ -338,17 +354,15 @@ class Window:
     def fund(self, length: np.ndarray) -> None:
         """Fund in full each draw's open proposals before its ``length``, and count them in every limit."""
         take = self.open & (np.arange(self.order.shape[1])[None, :] < length[:, None])
-        np.put_along_axis(self.d.decided, self.order, ~self.open | take, axis=1)
-        np.put_along_axis(
-            self.d.funded, self.order, np.take_along_axis(self.d.funded, self.order, axis=1) | take, axis=1
-        )
+        self.d.decided.ravel()[self.cells] = ~self.open | take
+        self.d.funded.ravel()[self.cells] |= take
         last = np.maximum(length - 1, 0)[:, None]
         for family in self.d.w.families:
             if family.single:
                 taken = np.where(length > 0, np.take_along_axis(self.running(family.amount), last, axis=1)[:, 0], 0)
                 self.d.used[:, family.rows[0]] += taken
             else:
-                values = np.where(take, self.spend if family.amount else self.counts, 0)
+                values = np.where(take, self.spend if family.amount else self.open, 0)
                 self.d.used[:, family.rows] += self._sums(family, values)
 
     def _sums(self, family: Family, values: np.ndarray) -> np.ndarray:
@@ -385,20 +399,29 @@ def _families(limits: list[Limit], rows: list[int], size: int) -> list[Family]:
     return families
 
 
-def _row_table(p: Portfolio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each proposal's limits as a padded index table (same order as ``p.limits``, then one that never binds)."""
-    limits = p.limits
-    cap = np.array([NEVER if limit.high is None else limit.high for limit in limits] + [NEVER], dtype=np.int64)
-    is_amount = np.array([limit.measure == "amount" for limit in limits] + [True])
+def _limit_table(p: Portfolio) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each limit counts money, and its cap (``p.limits``' order, then one that never binds)."""
+    cap = np.array([NEVER if limit.high is None else limit.high for limit in p.limits] + [NEVER], dtype=np.int64)
+    is_amount = np.array([limit.measure == "amount" for limit in p.limits] + [True])
+    return is_amount, cap
+
+
+def _row_table(p: Portfolio, chosen: np.ndarray) -> np.ndarray:
+    """Each proposal's ``chosen`` limits as a padded index table (the pad: the limit that never binds).
+
+    A pad repeats within a row but is never read into a decision, so a plain fancy ``+=`` is exact.
+    """
+    rows = [r for r, limit in enumerate(p.limits) if chosen[r]]
     counts = np.zeros(p.size, dtype=np.int64)
-    for limit in limits:
-        counts[limit.members] += 1
-    table = np.full((p.size, max(int(counts.max(initial=0)), 1)), len(limits), dtype=np.int64)
+    for r in rows:
+        counts[p.limits[r].members] += 1
+    table = np.full((p.size, max(int(counts.max(initial=0)), 1)), len(p.limits), dtype=np.int64)
     filled = np.zeros(p.size, dtype=np.int64)
-    for r, limit in enumerate(limits):
-        table[limit.members, filled[limit.members]] = r
-        filled[limit.members] += 1
-    return table, is_amount, cap
+    for r in rows:
+        members = p.limits[r].members
+        table[members, filled[members]] = r
+        filled[members] += 1
+    return table
 
 
 def _first(flags: np.ndarray, width: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from benchmarks.instances import benchmark_instance
 from evaluator.allocation import Scenario, portfolio_for
 from evaluator.funding_line import funding_line
-from evaluator.monte_carlo import Ranked, Walker
+from evaluator.monte_carlo import Ranked, Walker, packed_keys
 from evaluator.portfolio import Portfolio
 from tests.test_allocation import K, funding_call, ranked, ranking_of
 
@@ -165,7 +165,7 @@ def test_a_ranked_order_is_the_stable_sort_of_the_keys_at_every_depth(
     chosen = keys if members is None else keys[:, members]
     expected = np.argsort(-chosen, axis=1, kind="stable")
     expected = expected if members is None else members[expected]
-    order = Ranked(keys, members, exact=False, depth=depths[0])
+    order = Ranked(packed_keys(keys), members, exact=False, depth=depths[0])
     for depth in depths[1:]:
         order.window(depth, 1)
     read = [order.window(position, 1) for position in range(chosen.shape[1])]
