@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api import openapi_errors, problems, web
+from api.auth import RecentBearers
 from api.db.session import Store
 from api.lockout import FailedLogins
 from api.request_bounds import body_limit
@@ -59,10 +60,12 @@ def create_app(store: Store | None = None) -> FastAPI:
     )
     app.state.store = store or Store.open()
     app.state.writes = WriteGroups(app.state.store)
+    app.state.recent_bearers = RecentBearers()
     app.state.failed_logins = FailedLogins()
     problems.install(app, MAX_BODY_BYTES, body_limit)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(scores.writes)
     openapi_errors.install(app)
     web.install(app)
     return app
