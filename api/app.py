@@ -63,9 +63,9 @@ def create_app(store: Store | None = None) -> FastAPI:
     app.state.recent_bearers = RecentBearers()
     app.state.failed_logins = FailedLogins()
     problems.install(app, MAX_BODY_BYTES, body_limit)
+    app.include_router(scores.writes)  # first: a request is matched against the routes in order, and these are most
     for module in ROUTERS:
         app.include_router(module.router)
-    app.include_router(scores.writes)
     openapi_errors.install(app)
     web.install(app)
     return app

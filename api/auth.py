@@ -28,14 +28,14 @@ from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import audit, sessions
 from api.db.limits import findable
 from api.db.models import CallRow, TokenRow, utcnow
-from api.db.session import Store
+from api.db.session import GROUP, Store
 from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 from api.roles import DEFAULT_AGENCY, Role
@@ -257,23 +257,14 @@ class Bearer:
 
 
 _tokens, _calls = TokenRow.__table__.c, CallRow.__table__.c
+TOKEN_FIELDS = tuple(field.name for field in fields(Bearer) if field.name != "call_agency")
 AGENCY_OF_CALL = select(_calls.agency_id).where(_calls.id == bindparam("call_id"))
 TOKEN_BY_HASH = select(
-    *(_tokens[field.name] for field in fields(Bearer) if field.name != "call_agency"),
-    AGENCY_OF_CALL.scalar_subquery().label("call_agency"),
+    *(_tokens[name] for name in TOKEN_FIELDS), AGENCY_OF_CALL.scalar_subquery().label("call_agency")
 ).where(_tokens.token_hash == bindparam("hash"))
 
 
 TOUCH_TOKEN = update(TokenRow).where(TokenRow.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
-
-
-def _bearer_params(token: str, call_id: str | None) -> dict[str, str | None]:
-    return {"hash": token_hash(token), "call_id": call_id if call_id is not None and findable(call_id) else None}
-
-
-def _read_bearer(connection: Connection, params: dict[str, str | None]) -> Bearer | None:
-    found = connection.execute(TOKEN_BY_HASH, params).first()
-    return None if found is None else Bearer(**found._mapping)
 
 
 def bearer_token(store: Store, token: str, call_id: str | None = None) -> Bearer | None:
@@ -282,8 +273,10 @@ def bearer_token(store: Store, token: str, call_id: str | None = None) -> Bearer
     Looked up on every request, never cached, so a revocation is refused on the next one
     by every worker (a grouped sheet write reads it in its own transaction: :func:`write_caller`).
     """
+    params = {"hash": token_hash(token), "call_id": call_id if call_id is not None and findable(call_id) else None}
     with store.engine.connect() as connection:
-        return _read_bearer(connection, _bearer_params(token, call_id))
+        found = connection.execute(TOKEN_BY_HASH, params).first()
+    return None if found is None else Bearer(**found._mapping)
 
 
 def session_token(session: Session, cookie: str | None) -> tuple[TokenRow, sessions.SignedIn] | None:
@@ -431,20 +424,20 @@ class RecentBearers:
     SIZE = 1024
 
     def __init__(self) -> None:
-        self._bearers: OrderedDict[tuple[str | None, str | None], Bearer] = OrderedDict()
+        self._bearers: OrderedDict[tuple[str, str | None], Bearer] = OrderedDict()
 
-    def get(self, key: tuple[str | None, str | None]) -> Bearer | None:
+    def get(self, key: tuple[str, str | None]) -> Bearer | None:
         found = self._bearers.get(key)
         if found is not None:
             self._bearers.move_to_end(key)
         return found
 
-    def put(self, key: tuple[str | None, str | None], bearer: Bearer) -> None:
+    def put(self, key: tuple[str, str | None], bearer: Bearer) -> None:
         self._bearers[key] = bearer
         while len(self._bearers) > self.SIZE:
             self._bearers.popitem(last=False)
 
-    def drop(self, key: tuple[str | None, str | None]) -> None:
+    def drop(self, key: tuple[str, str | None]) -> None:
         self._bearers.pop(key, None)
 
 
@@ -454,12 +447,13 @@ class WriteCaller:
 
     principal: Principal
     bearer: Bearer
-    params: dict[str, str | None]  # the token's hash and the path's call, for the read in the write's transaction
+    token_hash: str
+    call_id: str | None  # the path's, as the bearer record was read for
     credentials: HTTPAuthorizationCredentials
 
     @property
-    def key(self) -> tuple[str | None, str | None]:
-        return self.params["hash"], self.params["call_id"]
+    def key(self) -> tuple[str, str | None]:
+        return self.token_hash, self.call_id
 
 
 class Recheck(Exception):
@@ -479,14 +473,37 @@ async def write_caller(
     not_locked_out(request)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    params = _bearer_params(credentials.credentials, request.path_params.get("call_id"))
+    key = (token_hash(credentials.credentials), request.path_params.get("call_id"))
     recent: RecentBearers = request.app.state.recent_bearers
-    key = (params["hash"], params["call_id"])
     token = recent.get(key)
     if token is None or _refusal(token, utcnow()) is not None:
         token = await run_in_threadpool(_live_bearer, request, credentials.credentials)
         recent.put(key, token)
-    return WriteCaller(permitted(request, token), token, params, credentials)
+    return WriteCaller(permitted(request, token), token, *key, credentials)
+
+
+TOKENS_BY_HASH = select(_tokens.token_hash, *(_tokens[name] for name in TOKEN_FIELDS)).where(
+    _tokens.token_hash.in_(bindparam("hashes", expanding=True))
+)
+GROUP_TOKENS = "group_tokens"  # session.info: (transaction, the rows of its writers' tokens by hash)
+
+
+def _group_tokens(session: Session, caller: WriteCaller) -> dict[str, Bearer | None]:
+    """The rows of the tokens of this transaction's writers, by hash: read once, for the whole group, in one statement.
+
+    A group holds sheet writes only, and none of them changes a token, so the rows read
+    before its first write are those each of its writes would read before its own.
+    """
+    transaction = session.get_transaction()
+    held = session.info.get(GROUP_TOKENS)
+    if held is None or held[0] is not transaction or caller.token_hash not in held[1]:
+        writers = [a for _write, args in session.info.get(GROUP, ()) for a in args if isinstance(a, WriteCaller)]
+        hashes = sorted({caller.token_hash, *(w.token_hash for w in writers)})
+        rows = session.connection().execute(TOKENS_BY_HASH, {"hashes": hashes})
+        found = {row.token_hash: Bearer(**{n: row._mapping[n] for n in TOKEN_FIELDS}, call_agency=None) for row in rows}
+        held = session.info[GROUP_TOKENS] = (transaction, {caller.token_hash: None, **found})  # None: unknown now
+    tokens: dict[str, Bearer | None] = held[1]
+    return tokens
 
 
 def checked_again(session: Session, caller: WriteCaller) -> Principal:
@@ -494,14 +511,16 @@ def checked_again(session: Session, caller: WriteCaller) -> Principal:
 
     So a token revoked before the write's transaction began is refused by this very write,
     as when every request read its token first; its last use is recorded in the same
-    transaction. Anything else raises :class:`Recheck`.
+    transaction. Anything else raises :class:`Recheck`. The agency of the path's call is
+    not read again here: the write reads the call, and refuses a caller it does not reach.
     """
     connection = session.connection()
-    token, now = _read_bearer(connection, caller.params), utcnow()
+    token, now = _group_tokens(session, caller)[caller.token_hash], utcnow()
     if (
         token is None
         or _refusal(token, now) is not None
-        or replace(token, last_used_at=None) != replace(caller.bearer, last_used_at=None)
+        or replace(token, last_used_at=None, call_agency=caller.bearer.call_agency)
+        != replace(caller.bearer, last_used_at=None)
     ):
         raise Recheck(caller.key)
     if not _used_lately(token, now):
