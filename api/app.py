@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api import openapi_errors, problems, web
+from api.auth import RecentBearers
 from api.db.session import Store
 from api.lockout import FailedLogins
 from api.request_bounds import body_limit
@@ -59,8 +60,10 @@ def create_app(store: Store | None = None) -> FastAPI:
     )
     app.state.store = store or Store.open()
     app.state.writes = WriteGroups(app.state.store)
+    app.state.recent_bearers = RecentBearers()
     app.state.failed_logins = FailedLogins()
     problems.install(app, MAX_BODY_BYTES, body_limit)
+    app.include_router(scores.writes)  # first: a request is matched against the routes in order, and these are most
     for module in ROUTERS:
         app.include_router(module.router)
     openapi_errors.install(app)

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Annotated, Protocol, TypeVar
 
@@ -34,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from api import audit, sessions
 from api.db.limits import findable
 from api.db.models import CallRow, TokenRow, utcnow
-from api.db.session import Store
+from api.db.session import GROUP, Store
 from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 from api.roles import DEFAULT_AGENCY, Role
@@ -256,18 +257,21 @@ class Bearer:
 
 
 _tokens, _calls = TokenRow.__table__.c, CallRow.__table__.c
+TOKEN_FIELDS = tuple(field.name for field in fields(Bearer) if field.name != "call_agency")
 AGENCY_OF_CALL = select(_calls.agency_id).where(_calls.id == bindparam("call_id"))
 TOKEN_BY_HASH = select(
-    *(_tokens[field.name] for field in fields(Bearer) if field.name != "call_agency"),
-    AGENCY_OF_CALL.scalar_subquery().label("call_agency"),
+    *(_tokens[name] for name in TOKEN_FIELDS), AGENCY_OF_CALL.scalar_subquery().label("call_agency")
 ).where(_tokens.token_hash == bindparam("hash"))
+
+
+TOUCH_TOKEN = update(TokenRow).where(TokenRow.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
 def bearer_token(store: Store, token: str, call_id: str | None = None) -> Bearer | None:
     """The token as it stands now (revoked, expired or not), and the agency of ``call_id``: one Core statement.
 
     Looked up on every request, never cached, so a revocation is refused on the next one
-    by every worker.
+    by every worker (a grouped sheet write reads it in its own transaction: :func:`write_caller`).
     """
     params = {"hash": token_hash(token), "call_id": call_id if call_id is not None and findable(call_id) else None}
     with store.engine.connect() as connection:
@@ -303,20 +307,38 @@ def not_locked_out(request: Request) -> None:
         )
 
 
+def _refusal(token: TokenState, now: dt.datetime) -> str | None:
+    """Why a known token is refused now (None: it is live)."""
+    if token.revoked_at is not None:
+        return f"API token {token.id} was revoked"
+    if token.expires_at is not None and token.expires_at <= now:
+        return f"API token {token.id} expired at {token.expires_at.isoformat(timespec='seconds')}"
+    return None
+
+
+def _used_lately(token: TokenState, now: dt.datetime) -> bool:
+    """Whether the token's recorded last use is recent enough (bookkeeping, so once a minute at most, not audited)."""
+    return token.last_used_at is not None and now - token.last_used_at <= LAST_USED_RESOLUTION
+
+
 def live_token(request: Request, token: AnyToken | None) -> AnyToken:
     """The token if it is known, unrevoked and unexpired (its last use recorded); else 401."""
     now = utcnow()
     if token is None:
         raise _refused(request, "unknown API token")
-    if token.revoked_at is not None:
-        raise _refused(request, f"API token {token.id} was revoked")
-    if token.expires_at is not None and token.expires_at <= now:
-        raise _refused(request, f"API token {token.id} expired at {token.expires_at.isoformat(timespec='seconds')}")
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+    refusal = _refusal(token, now)
+    if refusal is not None:
+        raise _refused(request, refusal)
+    if not _used_lately(token, now):
         store: Store = request.app.state.store
         with store.engine.begin() as conn:
-            conn.execute(update(TokenRow).where(TokenRow.id == token.id).values(last_used_at=now))
+            conn.execute(TOUCH_TOKEN, {"token_id": token.id, "now": now})
     return token
+
+
+def _live_bearer(request: Request, token: str) -> Bearer:
+    """A bearer token as it stands now, with the agency of the path's call, if it is live; else 401."""
+    return live_token(request, bearer_token(request.app.state.store, token, request.path_params.get("call_id")))
 
 
 def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenState:
@@ -330,9 +352,9 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     cookie = request.cookies.get(sessions.COOKIE) if request.method in SAFE_METHODS else None
     if not bearer_given and cookie is None:
         raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-    store: Store = request.app.state.store
     if credentials is not None and bearer_given:
-        return live_token(request, bearer_token(store, credentials.credentials, request.path_params.get("call_id")))
+        return _live_bearer(request, credentials.credentials)
+    store: Store = request.app.state.store
     with store.session(write=False) as session:
         found = session_token(session, cookie)
     if found is None:
@@ -388,3 +410,122 @@ def authorize(
 
 
 Caller = Annotated[Principal, Depends(authorize)]
+
+
+class RecentBearers:
+    """The bearer records of recent sheet writes, by token hash and the path's call: bounded, least recent dropped.
+
+    Only the event loop reads and fills it. A record says who a token was when last read,
+    so the permission table can answer (403, 404) before the body is parsed, as for any
+    route; the write then reads the token's row again in its own transaction and goes the
+    ordinary way if it is no longer that (:func:`checked_again`).
+    """
+
+    SIZE = 1024
+
+    def __init__(self) -> None:
+        self._bearers: OrderedDict[tuple[str, str | None], Bearer] = OrderedDict()
+
+    def get(self, key: tuple[str, str | None]) -> Bearer | None:
+        found = self._bearers.get(key)
+        if found is not None:
+            self._bearers.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str | None], bearer: Bearer) -> None:
+        self._bearers[key] = bearer
+        while len(self._bearers) > self.SIZE:
+            self._bearers.popitem(last=False)
+
+    def drop(self, key: tuple[str, str | None]) -> None:
+        self._bearers.pop(key, None)
+
+
+@dataclass(frozen=True)
+class WriteCaller:
+    """The caller of a grouped write, as the permission table scoped them on a bearer record not yet read again."""
+
+    principal: Principal
+    bearer: Bearer
+    token_hash: str
+    call_id: str | None  # the path's, as the bearer record was read for
+    credentials: HTTPAuthorizationCredentials
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.token_hash, self.call_id
+
+
+class Recheck(Exception):
+    """The token's row is not what the write's caller was read as: the ordinary check is to answer."""
+
+
+async def write_caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> WriteCaller:
+    """The caller of a sheet write, scoped by the permission table on the event loop; the token is read in the write.
+
+    A token seen by a recent write needs no read here, in a worker thread and a connection
+    of its own: :func:`checked_again` reads its row in the write's transaction. A token not
+    seen, or seen refused, is read the ordinary way (:func:`authorize`: a refusal is counted
+    and audited).
+    """
+    not_locked_out(request)
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+    key = (token_hash(credentials.credentials), request.path_params.get("call_id"))
+    recent: RecentBearers = request.app.state.recent_bearers
+    token = recent.get(key)
+    if token is None or _refusal(token, utcnow()) is not None:
+        token = await run_in_threadpool(_live_bearer, request, credentials.credentials)
+        recent.put(key, token)
+    return WriteCaller(permitted(request, token), token, *key, credentials)
+
+
+TOKENS_BY_HASH = select(_tokens.token_hash, *(_tokens[name] for name in TOKEN_FIELDS)).where(
+    _tokens.token_hash.in_(bindparam("hashes", expanding=True))
+)
+GROUP_TOKENS = "group_tokens"  # session.info: (transaction, the rows of its writers' tokens by hash)
+
+
+def _group_tokens(session: Session, caller: WriteCaller) -> dict[str, Bearer | None]:
+    """The rows of the tokens of this transaction's writers, by hash: read once, for the whole group, in one statement.
+
+    A group holds sheet writes only, and none of them changes a token, so the rows read
+    before its first write are those each of its writes would read before its own.
+    """
+    transaction = session.get_transaction()
+    held = session.info.get(GROUP_TOKENS)
+    if held is None or held[0] is not transaction or caller.token_hash not in held[1]:
+        writers = [a for _write, args in session.info.get(GROUP, ()) for a in args if isinstance(a, WriteCaller)]
+        hashes = sorted({caller.token_hash, *(w.token_hash for w in writers)})
+        rows = session.connection().execute(TOKENS_BY_HASH, {"hashes": hashes})
+        found = {row.token_hash: Bearer(**{n: row._mapping[n] for n in TOKEN_FIELDS}, call_agency=None) for row in rows}
+        held = session.info[GROUP_TOKENS] = (transaction, {caller.token_hash: None, **found})  # None: unknown now
+    tokens: dict[str, Bearer | None] = held[1]
+    return tokens
+
+
+def checked_again(session: Session, caller: WriteCaller) -> Principal:
+    """The caller, once the token's row, read in this write's transaction, is still live and still what was scoped.
+
+    So a token revoked before the write's transaction began is refused by this very write,
+    as when every request read its token first; its last use is recorded in the same
+    transaction. Anything else raises :class:`Recheck`. The agency of the path's call is
+    not read again here: the write reads the call, and refuses a caller it does not reach.
+    """
+    connection = session.connection()
+    token, now = _group_tokens(session, caller)[caller.token_hash], utcnow()
+    if (
+        token is None
+        or _refusal(token, now) is not None
+        or replace(token, last_used_at=None, call_agency=caller.bearer.call_agency)
+        != replace(caller.bearer, last_used_at=None)
+    ):
+        raise Recheck(caller.key)
+    if not _used_lately(token, now):
+        connection.execute(TOUCH_TOKEN, {"token_id": token.id, "now": now})
+    return caller.principal
+
+
+WriteCallerDep = Annotated[WriteCaller, Depends(write_caller)]

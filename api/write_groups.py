@@ -28,7 +28,7 @@ from weakref import WeakKeyDictionary
 from starlette.concurrency import run_in_threadpool
 
 from api import audit
-from api.db.session import GROUPED, Store
+from api.db.session import GROUP, GROUPED, Store
 
 MAX_GROUP = 64  # writes in one transaction: enough for a burst of clients, short enough to answer them soon
 
@@ -117,6 +117,7 @@ class WriteGroups:
         """The outcomes if the group committed; else the index of the write that failed (None: the commit)."""
         with self.store.session(write=True) as session:
             session.info[GROUPED] = session.info[audit.MOVE_AT_COMMIT] = True
+            session.info[GROUP] = group
             results = []
             for index, (write, args) in enumerate(group):
                 try:

@@ -42,6 +42,7 @@ PARSED_CALLS = "parsed_calls"  # session.info: the store's ParsedCalls
 POOL_SIZE = 40  # kept open: one per worker thread (anyio's 40), each reading its request's token
 POOL_OVERFLOW = 10  # opened for a burst beyond them and closed after: each a new PostgreSQL backend
 GROUPED = "grouped_writes"  # session.info: the session carries a group of writes (api.write_groups)
+GROUP = "write_group"  # session.info: its writes and their arguments, so one read may serve them all (api.auth)
 
 
 def database_url(url: str | None = None) -> str:

@@ -28,6 +28,16 @@ def guarded_router(**options: object) -> APIRouter:
     return APIRouter(dependencies=[Depends(authorize), Depends(json_media)], **options)  # type: ignore[arg-type]
 
 
+def grouped_write_router(**options: object) -> APIRouter:
+    """A router of writes that run in groups (:mod:`api.write_groups`), whose JSON bodies are JSON.
+
+    Its routes take :data:`api.auth.WriteCallerDep` rather than the guarded router's
+    :func:`~api.auth.authorize`: the same permission table, and the token's row read again
+    in the write's own transaction rather than in a worker thread and a connection of its own.
+    """
+    return APIRouter(dependencies=[Depends(json_media)], **options)  # type: ignore[arg-type]
+
+
 async def json_media(request: Request) -> None:
     """A body sent to a route that reads JSON must say it is JSON.
 

@@ -7,15 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import Header, Request, Response
 from pydantic import Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api import evaluation
-from api.auth import Caller, Db
+from api.auth import Caller, Db, Recheck, WriteCaller, WriteCallerDep, authorize, checked_again
 from api.db.limits import Storable
 from api.evaluation import Saved, SheetIn, SheetOut
-from api.routers.common import etag, guarded_router
+from api.routers.common import etag, grouped_write_router, guarded_router
 from api.write_groups import WriteGroups
 
-router = guarded_router(prefix="/calls/{call_id}/proposals/{proposal_id}", tags=["scores"])
+PREFIX = "/calls/{call_id}/proposals/{proposal_id}"
+router = guarded_router(prefix=PREFIX, tags=["scores"])
+writes = grouped_write_router(prefix=PREFIX, tags=["scores"])
 IfMatch = Annotated[str | None, Header(description="the sheet's ETag; required to replace an existing sheet")]
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "the call's phase does not allow this write"},
@@ -28,32 +32,47 @@ class Reopening(Storable):
     reason: str = Field(min_length=1, max_length=2000, description="why the sheet is reopened, kept in the audit log")
 
 
-async def _answer(request: Request, response: Response, save: Callable[..., Saved], *args: Any) -> SheetOut:
+async def _answer(
+    request: Request, response: Response, save: Callable[..., Saved], caller: WriteCaller, *args: Any
+) -> SheetOut:
     """The sheet ``save`` stored, with its ETag, 201 when it is the first.
 
     The routes are coroutines that open no session: the write waits for the next group of
-    writes (:mod:`api.write_groups`), whose session and worker thread it shares.
+    writes (:mod:`api.write_groups`), whose session and worker thread it shares, and reads
+    its caller's token there. A token that is no longer what the caller was scoped as is
+    checked again the ordinary way (a refusal is counted and audited), and the write then
+    waits for the next group with the caller that check gives.
     """
     writes: WriteGroups = request.app.state.writes
-    saved: Saved = await writes.write(save, *args)
+    try:
+        saved: Saved = await writes.write(_as_caller, save, caller, *args)
+    except Recheck:
+        request.app.state.recent_bearers.drop(caller.key)
+        principal = await run_in_threadpool(authorize, request, caller.credentials)
+        saved = await writes.write(save, principal, *args)
     response.headers["ETag"] = etag(saved.sheet.version)
     if saved.created:
         response.status_code = 201
     return saved.sheet
 
 
-@router.put("/scores", response_model=SheetOut, responses={201: {"description": "first sheet"}, **CONFLICT})
+def _as_caller(session: Session, save: Callable[..., Saved], caller: WriteCaller, *args: Any) -> Saved:
+    """``save`` for the caller whose token this transaction reads again."""
+    return save(session, checked_again(session, caller), *args)
+
+
+@writes.put("/scores", response_model=SheetOut, responses={201: {"description": "first sheet"}, **CONFLICT})
 async def put_scores(
     call_id: str,
     proposal_id: str,
     sheet: SheetIn,
-    principal: Caller,
+    caller: WriteCallerDep,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> SheetOut:
     """Save your sheet for a proposal assigned to you, as a draft or submitted (If-Match to replace)."""
-    return await _answer(request, response, evaluation.save_scores, principal, call_id, proposal_id, sheet, if_match)
+    return await _answer(request, response, evaluation.save_scores, caller, call_id, proposal_id, sheet, if_match)
 
 
 @router.get("/scores", response_model=list[SheetOut])
@@ -78,19 +97,19 @@ def reopen_scores(
     return sheet
 
 
-@router.put("/consensus", response_model=SheetOut, responses={201: {"description": "first consensus"}, **CONFLICT})
+@writes.put("/consensus", response_model=SheetOut, responses={201: {"description": "first consensus"}, **CONFLICT})
 async def put_consensus(
     call_id: str,
     proposal_id: str,
     sheet: SheetIn,
-    principal: Caller,
+    caller: WriteCallerDep,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> SheetOut:
     """Record the panel's consensus score per criterion; it overrides consolidation in the ranking."""
     save = evaluation.save_consensus
-    return await _answer(request, response, save, principal, call_id, proposal_id, sheet, if_match)
+    return await _answer(request, response, save, caller, call_id, proposal_id, sheet, if_match)
 
 
 @router.get("/consensus", response_model=SheetOut)

@@ -15,13 +15,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import Integer, Table, event, insert, select
 
 from api import audit, evaluation
-from api.auth import DEFAULT_AGENCY, Principal, Role, Scope, token_row
+from api.auth import DEFAULT_AGENCY, Principal, Recheck, Role, Scope, WriteCaller, bearer_token, token_hash, token_row
 from api.db.models import AuditEntry, AuditHead, Base
 from api.db.session import GROUPED, Store
 from api.evaluation import SheetIn
+from api.routers.scores import _as_caller
+from api.tokens import revoke
 from api.write_groups import WriteGroups, _Outcome
 from tests.api.conftest import (
     CALL_ID,
@@ -257,3 +260,62 @@ def test_writes_waiting_on_a_cancelled_group_are_cancelled_not_left_waiting(stor
 def test_writes_waiting_on_a_broken_group_get_its_error(store: Store) -> None:
     broken = RuntimeError("the database went away")
     assert _waiting(store, broken) == [broken, broken]
+
+
+def _callers(store: Store) -> tuple[WriteCaller, WriteCaller]:
+    """E1 and E2 as a sheet write's route scopes them from their bearer records, before the group reads them again."""
+    world = World(store)
+    _world(store)
+    callers = []
+    for evaluator_id in ("E1", "E2"):
+        token = world.token(Role.evaluator, evaluator_id)
+        found = bearer_token(store, token, CALL_ID)
+        assert found is not None
+        principal = Principal(found.id, Role.evaluator, evaluator_id, Scope.assigned, found.agency_id)
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+        callers.append(WriteCaller(principal, found, token_hash(token), CALL_ID, credentials))
+    return callers[0], callers[1]
+
+
+def _token_reads(store: Store) -> list[str]:
+    seen: list[str] = []
+
+    def read(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT") and "FROM api_tokens" in statement:
+            seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", read)
+    return seen
+
+
+def test_a_group_reads_its_writers_tokens_in_one_statement(store: Store) -> None:
+    e1, e2 = _callers(store)
+    reads = _token_reads(store)
+    items: list[Item] = [
+        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
+        (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
+        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P2", _sheet("2", "2", "2"), None)),
+    ]
+    outcomes = WriteGroups(store).outcomes(items)
+    assert [o.error for o in outcomes] == [None] * 3
+    assert len(reads) == 1
+    _verified(store)
+
+
+def test_a_token_revoked_after_its_caller_was_scoped_is_refused_in_the_group(store: Store) -> None:
+    e1, e2 = _callers(store)
+    with store.session(write=True) as session:
+        revoke(session, "test", e2.bearer.id)
+        session.commit()
+    items: list[Item] = [
+        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
+        (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
+        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P2", _sheet("2", "2", "2"), None)),
+    ]
+    outcomes = WriteGroups(store).outcomes(items)
+    assert [type(o.error) for o in outcomes] == [type(None), Recheck, type(None)]
+    assert [e["target"] for e in _stored(store)["audit_log"][-2:]] == [
+        f"call/{CALL_ID}/proposal/P1/evaluator/E1",
+        f"call/{CALL_ID}/proposal/P2/evaluator/E1",
+    ]
+    _verified(store)
