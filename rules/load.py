@@ -204,7 +204,7 @@ def proposals_from_text(text: str, source: str = "<proposals>", fmt: str = "yaml
 
 @dataclass
 class _JsonBytes:
-    """A JSON file's bytes, and what jiter read of them; ``refused`` if it refused them."""
+    """A JSON file's bytes after any byte order mark, and what jiter read of them; ``refused`` if it refused them."""
 
     raw: bytes
     data: Any = None
@@ -212,11 +212,12 @@ class _JsonBytes:
 
     @classmethod
     def read(cls, raw: bytes) -> _JsonBytes:
+        body = raw.removeprefix(codecs.BOM_UTF8)  # RFC 8259 lets a parser ignore it; editors on Windows write it
         try:
             with gc_paused():
-                return cls(raw, jiter_json(raw))
+                return cls(body, jiter_json(body))
         except ValueError:
-            return cls(raw, refused=True)
+            return cls(body, refused=True)
 
 
 def _from_text(
@@ -258,7 +259,7 @@ def _from_text(
         with gc_paused():
             if not from_text:
                 return PROPOSALS.validate_python(data)
-            return PROPOSALS.validate_json(read.raw.removeprefix(codecs.BOM_UTF8) if read is not None else text())
+            return PROPOSALS.validate_json(read.raw if read is not None else text())
     except ValidationError as exc:
         data = parse_json(text(), source, ProposalError) if from_text else data
         problems = validation_problems(exc, text(), source, {"proposals": data} if prefix else data, prefix)

@@ -17,7 +17,6 @@ only when a scan of the text finds what it looks for, so an ordinary file pays n
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import json
 import re
@@ -258,9 +257,10 @@ def parse_json(text: str, source: str, error: type[GrantsError]) -> Any:
 def jiter_json(raw: bytes) -> Any:
     """A JSON document's UTF-8 bytes as data, read by jiter; ValueError for anything it refuses.
 
-    What it reads is UTF-8 (a byte that is not would be refused, in a string or out of one).
+    The caller strips a byte order mark first (jiter refuses it). What it reads is UTF-8
+    (a byte that is not would be refused, in a string or out of one).
     """
-    return jiter.from_json(raw.removeprefix(codecs.BOM_UTF8), catch_duplicate_keys=True, cache_mode="keys")
+    return jiter.from_json(raw, catch_duplicate_keys=True, cache_mode="keys")
 
 
 def read_json(text: str, source: str, error: type[GrantsError], jiter_first: bool = True) -> tuple[Any, bool]:
