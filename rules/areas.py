@@ -8,6 +8,7 @@ an area drawn on NUTS 2006 (ITD5) matches a partner who writes ITH5 or "Emilia R
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -66,7 +67,7 @@ class Area:
         return self.whole | frozenset(self.regions)
 
 
-def _resolve_spec(spec: AreaSpec, known: dict[str, Area], where: str) -> Area:
+def _resolve_spec(spec: AreaSpec, known: Mapping[str, Area], where: str) -> Area:
     whole: set[str] = set()
     regions: dict[str, set[str]] = {}
     problems: list[Problem] = []
@@ -135,30 +136,73 @@ def _new_ids(extra: list[AreaSpec]) -> dict[str, int]:
     return index
 
 
-def build_areas(extra: list[AreaSpec] | None = None) -> dict[str, Area]:
-    """Resolve the built-in areas and a call's own ones, in dependency order."""
+class Areas(Mapping[str, Area]):
+    """The areas a call can name: the built-in ones, each resolved when first read, and the call's own.
+
+    Resolving every built-in area (their regions through pycountry's subdivisions) took
+    a tenth of a second of every command, for calls that name one area or none. The
+    built-in files are shipped and tested to resolve; a call's own areas are resolved
+    when the call is loaded, so their mistakes are still told at their line.
+    """
+
+    def __init__(self, own: Mapping[str, Area]) -> None:
+        self._own = own
+
+    def __getitem__(self, name: str) -> Area:
+        if name in self._own:
+            return self._own[name]
+        if name in builtin_specs():
+            return _builtin_area(name)
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._own or name in builtin_specs()  # without resolving it, as Mapping's would
+
+    def __iter__(self) -> Iterator[str]:
+        yield from builtin_specs()
+        yield from self._own
+
+    def __len__(self) -> int:
+        return len(builtin_specs()) + len(self._own)
+
+
+@cache
+def _builtin_area(name: str) -> Area:
+    return _resolve_spec(builtin_specs()[name], BUILTIN, f"rules/areas/{name}")
+
+
+BUILTIN = Areas({})
+"""The built-in areas alone (a built-in area includes only built-in ones)."""
+
+
+def build_areas(extra: list[AreaSpec] | None = None) -> Areas:
+    """The built-in areas and a call's own ones, which are resolved here, in dependency order."""
     own = _new_ids(extra or [])
-    specs = {**builtin_specs(), **{s.id: s for s in extra or []}}
+    specs = {s.id: s for s in extra or []}
     built: dict[str, Area] = {}
+    areas = Areas(built)
     pending = dict(specs)
     while pending:
         ready = [s for s in pending.values() if all(i in built or i not in specs for i in s.include)]
         if not ready:
-            first = min((own[i] for i in pending if i in own), default=None)
-            path = "" if first is None else f"areas.{first}.include"
-            raise AreaError([Problem(f"areas include each other in a cycle: {', '.join(sorted(pending))}", path)])
+            first = min(own[i] for i in pending)
+            raise AreaError(
+                [
+                    Problem(
+                        f"areas include each other in a cycle: {', '.join(sorted(pending))}", f"areas.{first}.include"
+                    )
+                ]
+            )
         for spec in ready:
-            where = f"areas.{own[spec.id]}" if spec.id in own else f"rules/areas/{spec.id}"
-            built[spec.id] = _resolve_spec(spec, built, where)
+            built[spec.id] = _resolve_spec(spec, areas, f"areas.{own[spec.id]}")
             del pending[spec.id]
-    return built
+    return areas
 
 
-@cache
-def builtin_areas() -> dict[str, Area]:
-    return build_areas()
+def builtin_areas() -> Areas:
+    return BUILTIN
 
 
-def call_areas(extra: list[AreaSpec]) -> dict[str, Area]:
+def call_areas(extra: list[AreaSpec]) -> Areas:
     """The areas a call can name: the built-in ones plus its own."""
-    return build_areas(extra) if extra else builtin_areas()
+    return build_areas(extra) if extra else BUILTIN
