@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -317,13 +317,12 @@ class ScoreTable:
         self.ids = ids
         self.p = p
         self.weights = np.array([float(c.weight) for c in call.criteria])
-        self.scores = np.array([[_float(e.scores.get(c)) for c in ids] for e in p.entries]).reshape(p.size, len(ids))
+        self.scores = _floats([e.scores for e in p.entries], ids)
         self.total = np.array([float(e.total) for e in p.entries])
         self.criterion_floor = np.array([-np.inf if c.threshold is None else float(c.threshold) for c in call.criteria])
         self.total_floor = -np.inf if call.overall_threshold is None else float(call.overall_threshold)
         self.sheets = [sheets.get(e.id, []) for e in p.entries]
-        counts = [[sum(s.get(c) is not None for s in sheet) for c in ids] for sheet in self.sheets]
-        self.evaluators = np.maximum(np.array(counts, dtype=np.float64).reshape(p.size, len(ids)), 1.0)
+        self.evaluators = np.maximum(self._applicable(), 1.0)
         self.scored = ~np.isnan(self.scores)
         self.consolidation = call.scoring.consolidation
         self.trim = call.scoring.trim
@@ -332,6 +331,13 @@ class ScoreTable:
     def build(cls, call: Call, p: Portfolio, proposals: Sequence[Proposal]) -> ScoreTable:
         sheets = {q.id: [e.scores for e in q.evaluations] for q in proposals}
         return cls(call, p, sheets)
+
+    def _applicable(self) -> np.ndarray:
+        """Per proposal and criterion, how many evaluators gave a score (not "not applicable")."""
+        owner = np.repeat(np.arange(self.p.size), [len(sheet) for sheet in self.sheets])
+        given = ~np.isnan(_floats([s for sheet in self.sheets for s in sheet], self.ids))
+        counts = [np.bincount(owner, weights=given[:, j], minlength=self.p.size) for j in range(len(self.ids))]
+        return np.stack(counts, axis=1) if counts else np.zeros((self.p.size, 0))
 
     @property
     def has_evaluations(self) -> bool:
@@ -385,8 +391,7 @@ class ScoreTable:
         width = max((len(s) for s in self.sheets), default=1) or 1
         table = np.full((self.p.size, width, len(self.ids)), np.nan)
         for k, sheet in enumerate(self.sheets):
-            for j, scores in enumerate(sheet):
-                table[k, j] = [_float(scores.get(c)) for c in self.ids]
+            table[k, : len(sheet)] = _floats(sheet, self.ids)
         return table
 
     def _consolidate(self, values: np.ndarray, axis: int) -> np.ndarray:
@@ -403,5 +408,7 @@ class ScoreTable:
             return np.nanmean(values, axis=axis)
 
 
-def _float(value: Decimal | None) -> float:
-    return np.nan if value is None else float(value)
+def _floats(sheets: Sequence[Mapping[str, Decimal | None]], ids: list[str]) -> np.ndarray:
+    """Each sheet's scores on the criteria ``ids`` as one row of floats, NaN where none is given."""
+    rows = [[sheet.get(c) for c in ids] for sheet in sheets]
+    return np.array(rows, dtype=np.float64).reshape(len(sheets), len(ids))

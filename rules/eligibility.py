@@ -8,7 +8,7 @@ failure in words that name the partner, the place and the rule's requirement.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
@@ -31,7 +31,7 @@ class Context:
     """What rules read besides the proposals: the call and its resolved areas."""
 
     call: Call
-    areas: dict[str, Area]
+    areas: Mapping[str, Area]
     table: ProposalTable
     _memo: dict[tuple[object, ...], np.ndarray] = field(default_factory=dict)
 
