@@ -126,12 +126,20 @@ class Draws:
         self.w = walker
         self.p = walker.p
         self.index = np.arange(draws)
-        self.used = np.zeros((draws, len(walker.cap)), dtype=np.int64)
-        self.funded = np.zeros(eligible.shape, dtype=bool)
-        self.decided = np.empty(eligible.shape, dtype=bool)
-        np.logical_not(eligible, out=self.decided)
+        self.flat_used = np.zeros(draws * len(walker.cap), dtype=np.int64)
+        self.flat_funded = np.zeros(eligible.size, dtype=bool)
+        self.flat_decided = np.logical_not(eligible).reshape(-1)
+        """The tables read flat, for the walk's one-gather reads and writes.
+
+        Each 2-D table below is shaped from its flat buffer, so it is a view of it and a write
+        through either is seen by both (a flat read of a 2-D array may be a copy, which would
+        swallow the writes).
+        """
+        self.used = self.flat_used.reshape(draws, len(walker.cap))
+        self.funded = self.flat_funded.reshape(eligible.shape)
+        self.decided = self.flat_decided.reshape(eligible.shape)
         self.cells = self.index * eligible.shape[1]
-        """Where each draw's row starts in ``decided`` and ``funded`` read flat (both C-ordered)."""
+        """Where each draw's row starts in ``decided`` and ``funded`` read flat."""
         self.slots = self.index * len(walker.cap)
         """Where each draw's row starts in ``used`` read flat."""
         self.closed = np.zeros((draws, walker.lists), dtype=bool)
@@ -145,7 +153,7 @@ class Draws:
         an amount limit bounds the grant, a count limit only needs one place left.
         """
         w, p = self.w, self.p
-        decided, used = self.decided.ravel(), self.used.ravel()
+        decided, used = self.flat_decided, self.flat_used
         cells = self.cells + items
         open_now = ~decided[cells]
         d = np.flatnonzero(open_now if active is None else open_now & active)
@@ -162,7 +170,7 @@ class Draws:
             lists = p.list_of[k]
             fits &= ~self.closed[d, lists]
             self.closed[d[~fits], lists[~fits]] = True
-        self.funded.ravel()[cells[fits]] = True
+        self.flat_funded[cells[fits]] = True
         used[spent_in[fits]] += amount[fits, None]
         used[counted_in[fits]] += 1
 
@@ -320,7 +328,7 @@ class Window:
         self.order = order
         self.cells = draws.cells[:, None] + order
         """Where the window's proposals are in ``decided`` and ``funded`` read flat: one gather or scatter each."""
-        self.open = ~draws.decided.ravel()[self.cells]
+        self.open = ~draws.flat_decided[self.cells]
         self.spend = np.where(self.open, draws.p.high[order], 0)
         self._running: dict[bool, np.ndarray] = {}
         self._flat: dict[int, np.ndarray] = {}
@@ -354,8 +362,8 @@ class Window:
     def fund(self, length: np.ndarray) -> None:
         """Fund in full each draw's open proposals before its ``length``, and count them in every limit."""
         take = self.open & (np.arange(self.order.shape[1])[None, :] < length[:, None])
-        self.d.decided.ravel()[self.cells] = ~self.open | take
-        self.d.funded.ravel()[self.cells] |= take
+        self.d.flat_decided[self.cells] = ~self.open | take
+        self.d.flat_funded[self.cells] |= take
         last = np.maximum(length - 1, 0)[:, None]
         for family in self.d.w.families:
             if family.single:
