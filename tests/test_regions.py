@@ -166,7 +166,7 @@ def test_grants_check_names_the_line_of_an_unknown_nuts_code(tmp_path: Path) -> 
 
 
 def test_every_shipped_area_resolves_and_names_somewhere() -> None:
-    """The shipped areas are resolved only when a call reads them, so a broken file would surface late: here it fails."""
+    """Shipped areas are resolved only when a call reads them: a broken file would surface late, so it fails here."""
     areas = builtin_areas()
     assert list(areas) == sorted(areas)  # one per file in rules/areas, by file name
     for name in areas:
