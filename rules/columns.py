@@ -10,6 +10,11 @@ of scores that are numbers), and for anything else (an amount written as a float
 that is text the model refuses, a key it does not know) it returns None: the file then goes
 through the models, which also give each mistake's located message.
 
+The columns are read from one of two things: the structs msgspec decodes a JSON file's bytes
+into (:func:`read_json_columns`: no dict per proposal and partner is built, and msgspec holds
+text to its type and length as it reads), or, for whatever those do not take, the dicts
+jiter parses (:func:`read_columns`). The same checks are made on the columns of either.
+
 A proposal object is built from its data only when something asks for it (an SME's figures
 in a reason); built from the same data the models would read, it is the same object (a score
 written ``1e2`` is then ``Decimal('100.0')`` where the models hold ``Decimal('100')``: equal, and
@@ -526,6 +531,6 @@ def _each_key_once(body: bytes, data: list[Any]) -> bool:
     """
     import msgspec
 
-    if b"\\u003" in body and (b"\\u003a" in body or b"\\u003A" in body):
+    if b"\\" in body and (b"\\u003a" in body or b"\\u003A" in body):  # a byte is found faster than a word
         return False
     return msgspec.json.encode(data).count(b":") == body.count(b":")
