@@ -20,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from rules.areas import call_areas
 from rules.bulk import gc_paused
-from rules.columns import ParsedColumns, read_columns
+from rules.columns import ParsedColumns, read_columns, read_json_columns
 from rules.errors import AreaError, CallError, GrantsError, Problem, ProposalError
 from rules.import_file import is_import_file
 from rules.model import Call
@@ -304,6 +304,11 @@ def _load(
         raise ProposalError([Problem(message, file=str(path))])
     raw = read_bytes(path, ProposalError)
     fmt = "json" if suffix == ".json" else "yaml"
+    if as_columns and fmt == "json":
+        with gc_paused():
+            columns = read_json_columns(raw.removeprefix(codecs.BOM_UTF8))
+        if columns is not None:
+            return columns
     read = _JsonBytes.read(raw) if fmt == "json" else None
     text = functools.cache(lambda: decoded(raw, path, ProposalError))
     # What jiter reads is UTF-8 JSON, never an import file (whose line starts ``proposals:``):

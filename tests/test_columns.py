@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from benchmarks.bench_eligibility import SEE_CALL, generated
 from rules.areas import call_areas
 from rules.check import check
-from rules.columns import ParsedColumns, cents, read_columns
+from rules.columns import ParsedColumns, cents, read_columns, read_json_columns
 from rules.eligibility import Context, MinCountries, _millionths, _partner_rates
 from rules.errors import ProposalError
 from rules.load import PROPOSALS, load_call, load_for_rules, load_proposals
@@ -145,13 +145,30 @@ def proposal(draw: st.DrawFn, n: int) -> Any:
 
 
 def _both(data: Any) -> tuple[ParsedColumns | None, list[Any] | None]:
-    """What the columnar reader makes of the data, and what the models do (None: refused)."""
+    """What the columnar reader makes of the data, and what the models do (None: refused).
+
+    The reader of the file's bytes takes no more than the reader of jiter's dicts, and reads it the same.
+    """
     text = json.dumps(data)
     columns = read_columns(jiter.from_json(text.encode(), catch_duplicate_keys=True, cache_mode="keys"), True)
+    decoded = read_json_columns(text.encode())
+    if decoded is not None:
+        assert columns is not None, "msgspec's structs took proposals the dicts' columns refuse"
+        _same_columns(decoded, columns)
     try:
         return columns, PROPOSALS.validate_json(text)
     except ValidationError:
         return columns, None
+
+
+def _same_columns(ours: ParsedColumns, theirs: ParsedColumns) -> None:
+    assert (ours.ids, ours.places) == (theirs.ids, theirs.places)
+    assert np.array_equal(ours.p_partners, theirs.p_partners)
+    for name, column in theirs.columns.items():
+        mine = ours.columns[name]
+        same = mine.dtype == column.dtype and np.array_equal(mine, column) if isinstance(column, np.ndarray) else None
+        assert same if same is not None else mine == column, name
+    assert list(ours.table().proposals) == list(theirs.table().proposals)
 
 
 def _same_tables(ours: ProposalTable, theirs: ProposalTable) -> None:
@@ -288,3 +305,34 @@ def test_each_partners_cofinancing_rate_is_the_one_its_place_and_type_give(folde
         for at, kind in zip(table.x_location.tolist(), table.x_type.tolist(), strict=True)
     ]
     assert _partner_rates(table, rates, default).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"name": "Organisation 1-0"', '"name": "Organisation 1-0", "name": "Other"'),
+        ('"id": "P000002"', '"id": "P000002", "id": "P000009"'),
+        ('"budget": ', '"budget": "1", "budget": '),
+    ],
+)
+@pytest.mark.parametrize("text", ["", "Cluster: one", "Cluster\\u003a one", "K\\u00f6ln: one"])
+def test_a_key_written_twice_is_refused_as_jiter_refuses_it_whatever_the_text_holds(
+    old: str, new: str, text: str, tmp_path: Path
+) -> None:
+    """msgspec keeps a repeated key's last value: the colons counted find it, colons or escapes in the text or not."""
+    data = generated(5, seed=4)
+    for p in data:
+        p["title"] = text
+    written = json.dumps(data).replace("\\\\", "\\")
+    path = tmp_path / "proposals.json"
+    path.write_text(written, encoding="utf-8")
+    assert isinstance(load_for_rules(path), ParsedColumns)
+    assert read_json_columns(written.encode()) is not None or "\\u003a" in written
+    path.write_text(written.replace(old, new, 1), encoding="utf-8")
+    assert read_json_columns(path.read_bytes()) is None
+    with pytest.raises(ProposalError) as ours:
+        load_for_rules(path)
+    with pytest.raises(ProposalError) as models:
+        load_proposals(path)
+    assert ours.value.problems == models.value.problems
+    assert "written twice" in ours.value.problems[0].message
