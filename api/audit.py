@@ -40,7 +40,8 @@ KEY = "audit_key"
 KEY_VARIABLE = "GRANTS_AUDIT_KEY"
 KEY_FILE_VARIABLE = "GRANTS_AUDIT_KEY_FILE"
 HEAD = "audit_head"  # session.info: (transaction, seq, hash), the head as that transaction has left it
-MOVE_AT_COMMIT = "audit_head_at_commit"  # session.info: the head is moved once, as the transaction commits
+MOVE_AT_COMMIT = "audit_head_at_commit"  # session.info: entries appended and the head moved once, as it commits
+PENDING = "audit_pending"  # session.info: (transaction, entries) that transaction has yet to append
 _HEAD_TABLE: Table = AuditHead.__table__  # type: ignore[assignment]
 _ENTRY_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]
 _head = _HEAD_TABLE.c
@@ -109,7 +110,9 @@ def record(
     per transaction and then carried in ``session.info``; the entry and the head move are
     two Core statements, not a unit-of-work flush, and the entry is a plain mapping (what
     :func:`_content` reads of a stored :class:`AuditEntry`), not an ORM instance. A group
-    of writes moves the head once, as it commits (:func:`move_head_at_commit`).
+    of writes appends its entries in one statement and moves the head once, as it commits
+    (:func:`move_head_at_commit`): each entry is still made here, in order, chained to the one
+    before and hashed over the rows as its write left them; only the insert waits.
     """
     rows = audit_replay.written_rows(session, known)
     connection = session.connection()
@@ -125,22 +128,32 @@ def record(
         "after": canonical(after),
     }
     entry = {**content, "prev_hash": prev_hash, "hash": entry_hash(content, prev_hash, session.info.get(KEY))}
-    connection.execute(APPEND, entry)
-    if not session.info.get(MOVE_AT_COMMIT):
+    transaction = session.get_transaction()
+    if session.info.get(MOVE_AT_COMMIT):
+        pending: tuple[Any, list[dict[str, Any]]] | None = session.info.get(PENDING)
+        if pending is None or pending[0] is not transaction:
+            pending = session.info[PENDING] = (transaction, [])
+        pending[1].append(entry)
+    else:
+        connection.execute(APPEND, entry)
         connection.execute(MOVE_HEAD, {"seq": entry["seq"], "hash": entry["hash"]})
-    session.info[HEAD] = (session.get_transaction(), entry["seq"], entry["hash"])
+    session.info[HEAD] = (transaction, entry["seq"], entry["hash"])
     return entry
 
 
 def move_head_at_commit(session: Session) -> None:
-    """For a session whose entries leave the head where it was (a group of writes), move it to the last one.
+    """For a session that holds its entries back (a group of writes): append them, and move the head to the last.
 
-    It runs as the transaction commits (``before_commit``), so no commit leaves the head
-    behind its entries; a savepoint's commit is not the transaction's. The head is locked
-    by the first entry (or, on PostgreSQL, by the transaction's start), so it is still ours.
+    It runs as the transaction commits (``before_commit``), so no commit leaves an entry
+    unwritten or the head behind its entries, and a rolled-back group leaves neither; a
+    savepoint's commit is not the transaction's. The head is locked by the first entry (or,
+    on PostgreSQL, by the transaction's start), so it is still ours.
     """
     if not session.info.get(MOVE_AT_COMMIT) or session.in_nested_transaction():
         return
+    pending = session.info.pop(PENDING, None)
+    if pending is not None and pending[0] is session.get_transaction() and pending[1]:
+        session.connection().execute(APPEND, pending[1])
     held = held_head(session)
     if held is not None:
         session.connection().execute(MOVE_HEAD, {"seq": held[0], "hash": held[1]})

@@ -62,14 +62,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def row_state(table: Table, row: Any) -> dict[str, Any]:
-    """A row as plain JSON values, as the database gives it back (so a later read compares equal).
+def row_state(table: Table, row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A row (values by column name) as plain JSON values, as the database gives it back (a later read compares equal).
 
     A row of text, whole numbers and nulls only (most rows a write leaves) is its own JSON
-    round trip but for the order of its keys, so it skips the round trip.
+    round trip but for the order of its keys, so it skips the round trip. By name, not by
+    column: a statement's ``RETURNING`` through a CTE gives the table's values under the CTE's columns.
     """
-    mapping = row._mapping
-    state = {c.name: _plain(mapping[c]) for c in _columns(table)}
+    state = {c.name: _plain(row[c.name]) for c in _columns(table)}
     if all(type(value) in JSON_SCALARS for value in state.values()):
         return dict(sorted(state.items()))
     return json.loads(json.dumps(state, default=str, sort_keys=True))
@@ -150,10 +150,10 @@ Known = Mapping[Table, Mapping[Key, dict[str, Any] | None]]
 """Rows a use case wrote with Core statements and already holds as they stand (from ``RETURNING``; None: deleted)."""
 
 
-def stood(table: Table, rows: Iterable[Any]) -> dict[Key, dict[str, Any]]:
-    """Rows a statement's ``RETURNING`` gave back, by key, as :func:`written_rows` would read them."""
-    pk = list(table.primary_key.columns)
-    return {tuple(row._mapping[c] for c in pk): row_state(table, row) for row in rows}
+def stood(table: Table, rows: Iterable[Mapping[Any, Any]]) -> dict[Key, dict[str, Any]]:
+    """Rows a statement's ``RETURNING`` gave back (values by column name), by key, as :func:`written_rows` has them."""
+    pk = [c.name for c in table.primary_key.columns]
+    return {tuple(row[c] for c in pk): row_state(table, row) for row in rows}
 
 
 def written_rows(session: Session, known: Known | None = None) -> list[dict[str, Any]]:
@@ -173,7 +173,7 @@ def written_rows(session: Session, known: Known | None = None) -> list[dict[str,
         for start in range(0, len(unread), 500):
             rows = session.execute(select(table).where(_where_key(table, unread[start : start + 500])))
             for row in rows:
-                found[tuple(row._mapping[c] for c in table.primary_key.columns)] = row_state(table, row)
+                found[tuple(row._mapping[c] for c in table.primary_key.columns)] = row_state(table, row._mapping)
         for key in keys:
             written.append(_written(table, key, found.get(key)))
     return written
@@ -219,7 +219,7 @@ def replay_problems(session: Session, entries: Iterable[AuditEntry]) -> Iterator
         pk = list(table.primary_key.columns)
         for row in session.execute(select(table).order_by(*pk)):
             key = json.dumps([_plain(row._mapping[c]) for c in pk])
-            stored = row_state(table, row)
+            stored = row_state(table, row._mapping)
             found = state.pop((table.name, key), None)
             if found is None:
                 yield f"{_name(table.name, key)} is in the table but no audit entry wrote it"

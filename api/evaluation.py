@@ -18,13 +18,31 @@ a reason, kept beside the sheet and shown in the evaluation's progress.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -142,13 +160,16 @@ class Kind:
             Scope.assigned: read.where(_p.id.in_(queries.assigned(bindparam("evaluator_id")))),
         }
         self.create = insert(sheets).returning(*sheets.c)
+        stamped = [c for c in sheets.c if c.name in {"version", "state", *STAMP}]
         self.replace = (
             update(sheets)
-            .where(sheets.c.id == bindparam("sheet_id"), sheets.c.version == bindparam("expected"))
+            .where(sheets.c.id == bindparam("replaced"), sheets.c.version == bindparam("expected"))
+            .values({c: bindparam(f"set_{c.name}") for c in stamped})
             .returning(*sheets.c)
         )
         self.clear = delete(values).where(values.c.sheet_id == bindparam("sheet_id")).returning(values.c.id)
         self.fill = insert(values).returning(*values.c)
+        self.merge = _merge(self.replace, values)
 
     @property
     def scored(self) -> bool:
@@ -169,6 +190,60 @@ class Kind:
         if evaluator_id is not None and self.scored:
             where.append(ScoreSheet.evaluator_id == evaluator_id)
         return where
+
+
+STAMP = ("updated_by", "updated_at", "call_version", "imported_by")
+"""What every write of a sheet sets besides its version and state: who, when, against which call version."""
+
+
+def _merge(replace: Any, values: Table) -> Select[Any]:
+    """PostgreSQL's one statement for a replacement: the compare-and-set, and the values merged into the sheet's rows.
+
+    The sheet's ``replace`` and three data-modifying CTEs, all on the statement's one
+    snapshot and so on disjoint rows: a criterion the sheet keeps has its row updated in
+    place (its id stays), one it drops has its row deleted, one it gains gets a new row;
+    each only if the compare-and-set matched. The criteria, scores and comments come as
+    three arrays, so the statement's text is the same for any sheet and psycopg prepares it
+    once. One row comes back per value row written or deleted (or one for none), each with
+    the sheet as stored: the sheet's columns, then the value's, then whether it was deleted;
+    no row at all means another writer replaced the sheet first. Its parameters are named
+    apart from the value table's columns (``replaced``, not ``sheet_id``): SQLAlchemy takes a
+    parameter named like a column as a value the CTE's ``UPDATE`` of the values is to set.
+    """
+    c = values.c
+    sheet = replace.cte("sheet")
+    given = (
+        select(
+            func.unnest(
+                bindparam("criteria", type_=ARRAY(c.criterion.type)),
+                bindparam("values", type_=ARRAY(c.value.type)),
+                bindparam("comments", type_=ARRAY(c.comment.type)),
+            )
+            .table_valued(c.criterion.name, c.value.name, c.comment.name)
+            .render_derived()
+        )
+    ).cte("given")
+    same_criterion = c.criterion == given.c.criterion
+    kept = (
+        update(values)
+        .where(c.sheet_id == sheet.c.id, same_criterion)
+        .values({c.value: given.c.value, c.comment: given.c.comment})
+        .returning(*c)
+        .cte("kept")
+    )
+    gone = delete(values).where(c.sheet_id == sheet.c.id, ~exists().where(same_criterion)).returning(c.id).cte("gone")
+    new = (
+        select(sheet.c.id, given.c.criterion, given.c.value, given.c.comment)
+        .select_from(sheet.join(given, true()))  # each criterion given, for the sheet if the compare-and-set matched
+        .where(~exists().where(c.sheet_id == sheet.c.id, same_criterion))
+    )
+    added = insert(values).from_select([c.sheet_id, c.criterion, c.value, c.comment], new).returning(*c).cte("added")
+    changed = union_all(
+        select(*kept.c, false().label("gone")),
+        select(*added.c, false()),
+        select(*(gone.c.id if column.name == "id" else null() for column in c), true()),
+    ).subquery("changed")
+    return select(*sheet.c, *changed.c).select_from(sheet.outerjoin(changed, true())).order_by(changed.c.id)
 
 
 SCORES, CONSENSUS = Kind(ScoreSheet, Score), Kind(ConsensusSheet, ConsensusScore)
@@ -319,6 +394,56 @@ def _values(sheet_id: int, sheet: SheetIn) -> list[dict[str, Any]]:
     ]
 
 
+Values = dict[audit_replay.Key, dict[str, Any] | None]
+"""A sheet's value rows a write left, by key, as the audit entry records them (None: deleted)."""
+
+
+def _filled(connection: Connection, kind: Kind, sheet_id: int, sheet: SheetIn) -> Values:
+    """The sheet's values inserted, as they stand."""
+    filled = connection.execute(kind.fill, _values(sheet_id, sheet)).all() if sheet.scores else []
+    return dict(audit_replay.stood(kind.value_table, [r._mapping for r in filled]))
+
+
+def _replaced(
+    connection: Connection, kind: Kind, cas: dict[str, Any], sheet: SheetIn
+) -> tuple[Mapping[Any, Any] | None, Values]:
+    """The compare-and-set, then the sheet's values replaced: the sheet as stored (None: lost the race), its rows."""
+    written = connection.execute(kind.replace, cas).one_or_none()
+    if written is None:
+        return None, {}
+    values: Values = {(r.id,): None for r in connection.execute(kind.clear, {"sheet_id": written.id})}
+    values.update(_filled(connection, kind, written.id, sheet))  # a deleted id reused: as it stands now
+    return written._mapping, values
+
+
+def _merged(
+    connection: Connection, kind: Kind, cas: dict[str, Any], sheet: SheetIn
+) -> tuple[Mapping[Any, Any] | None, Values]:
+    """What :func:`_replaced` gives, in one statement (:func:`_merge`): PostgreSQL's round trip per replacement.
+
+    The rows differ in one way, which the audit entry records as it is: a criterion the sheet
+    keeps keeps its value row (updated, same id) instead of a new row under a new id.
+    """
+    criteria = list(sheet.scores)
+    arrays = {
+        "criteria": criteria,
+        "values": [sheet.scores[c] for c in criteria],
+        "comments": [sheet.comments.get(c, "") for c in criteria],
+    }
+    rows = connection.execute(kind.merge, {**cas, **arrays}).all()
+    if not rows:
+        return None, {}
+    sheet_names, value_names = [c.name for c in kind.sheet_table.c], [c.name for c in kind.value_table.c]
+    width = len(sheet_names)
+    values: Values = {}
+    for row in rows:
+        value = dict(zip(value_names, row[width : width + len(value_names)], strict=True))
+        if value["id"] is None:  # the sheet had no values and has none
+            continue
+        values.update({(value["id"],): None} if row[-1] else audit_replay.stood(kind.value_table, [value]))
+    return dict(zip(sheet_names, rows[0][:width], strict=True)), values
+
+
 def _same(current: SheetOut, sheet: SheetIn) -> bool:
     comments = {c: t for c, t in sheet.comments.items() if t}
     return current.scores == sheet.scores and current.comments == comments and current.state is sheet.state
@@ -370,7 +495,6 @@ def _put(
     }
     state = {"state": sheet.state.value} if kind.scored else {}
     connection = session.connection()
-    cleared: list[Any] = []
     if current is None:
         owner = {"evaluator_id": evaluator_id} if kind.scored else {}
         try:
@@ -382,20 +506,19 @@ def _put(
             raise PreconditionFailed(
                 "another request created this sheet first", _sheets(session, kind, proposal, evaluator_id)[0]
             ) from None
+        created = row.one()._mapping
+        written: Mapping[Any, Any] | None = created
+        values = _filled(connection, kind, created["id"], sheet)
     else:
-        cas = {"sheet_id": stored.row.id, "expected": expected, "version": current.version + 1, **state, **stamp}
-        row = connection.execute(kind.replace, cas)
-    written = row.one_or_none()
+        fields = {"version": current.version + 1, **state, **stamp}
+        cas = {"replaced": stored.row.id, "expected": expected, **{f"set_{k}": v for k, v in fields.items()}}
+        replaced = _merged if connection.dialect.name == "postgresql" else _replaced
+        written, values = replaced(connection, kind, cas, sheet)
     if written is None:
         raise PreconditionFailed(
             "another request replaced the sheet first", _sheets(session, kind, proposal, evaluator_id)[0]
         )
-    if current is not None:
-        cleared = list(connection.execute(kind.clear, {"sheet_id": written.id}))
-    filled = connection.execute(kind.fill, _values(written.id, sheet)).all() if sheet.scores else []
-    after = _written(current, proposal, evaluator_id, sheet, version=written.version, **stamp)
-    values: dict[tuple[Any, ...], dict[str, Any] | None] = {(r.id,): None for r in cleared}  # a reused id: as now
-    values.update(audit_replay.stood(kind.value_table, filled))
+    after = _written(current, proposal, evaluator_id, sheet, version=written["version"], **stamp)
     known: audit_replay.Known = {
         kind.sheet_table: audit_replay.stood(kind.sheet_table, [written]),
         kind.value_table: values,

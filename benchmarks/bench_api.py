@@ -16,6 +16,11 @@ completed. The yardstick in the same round is a bare FastAPI endpoint under the 
 uvicorn, parsing the same body with the same pydantic model (:class:`api.evaluation.SheetIn`)
 and returning it, driven by the same wrk script.
 
+The server is this tree's code (``grants`` run with this tree first on the path, not whatever
+the venv's ``grants`` script imports); ``--against TREE`` serves another tree's code (main's
+checkout, say) beside it in each round, on its own fresh database, so a change is compared
+with its base under the same load of the shared machine.
+
 After each run the database is checked: every write wrk saw answered is stored (the sheets'
 versions add up to it, give or take the requests in flight when wrk stopped), each
 stored write has exactly one ``scores.put`` audit entry, and ``grants audit verify``
@@ -56,7 +61,6 @@ from api.evaluation import SheetIn  # noqa: E402
 from api.tokens import grant  # noqa: E402
 from tests.factories import call, partner, proposal  # noqa: E402
 
-GRANTS = Path(sys.executable).parent / "grants"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/grants_bench"
 CALL_ID = "TEST-CALL"
 SHEETS_PER_EVALUATOR = 4
@@ -263,7 +267,17 @@ def seed(base: str, url: str, evaluators: int) -> list[tuple[str, str]]:
     return sheets
 
 
-def check_stored(url: str, run: Run, connections: int, sheets: int) -> str:
+def grants(tree: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """A ``grants`` command line running ``tree``'s code, and the environment it needs for that.
+
+    The venv's ``grants`` script imports the package it was installed from; ``-P`` and
+    ``PYTHONPATH`` make ``tree`` the first place ``api`` is found, in uvicorn's workers too.
+    """
+    command = [sys.executable, "-P", "-c", "from api.cli import run; run()", *args]
+    return command, {"PYTHONPATH": str(tree)}
+
+
+def check_stored(url: str, run: Run, connections: int, sheets: int, tree: Path) -> str:
     """Every answered write stored once with one audit entry, and ``grants audit verify`` passes; else raise."""
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -276,7 +290,8 @@ def check_stored(url: str, run: Run, connections: int, sheets: int) -> str:
         problems.append(f"{entries} scores.put audit entries for {versions} stored versions")
     if run.failed or not run.answered <= stored <= run.answered + 2 * connections:  # two wrk runs' last requests
         problems.append(f"wrk saw {run.answered} answered ({run.failed} failed), {stored} writes stored")
-    verify = subprocess.run([str(GRANTS), "audit", "verify", "--database", url], capture_output=True, text=True)
+    command, env = grants(tree, "audit", "verify", "--database", url)
+    verify = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env})
     if verify.returncode != 0:
         problems.append(f"grants audit verify: {verify.stdout.strip()[:500]}")
     if problems:
@@ -303,13 +318,26 @@ def drop_schema(base: str, schema: str) -> None:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def bench_grants(url: str, workers: int, folder: Path, args: argparse.Namespace) -> tuple[Run, str]:
+def bench_grants(url: str, workers: int, folder: Path, args: argparse.Namespace, tree: Path) -> tuple[Run, str]:
     port = free_port()
-    command = [str(GRANTS), "serve", "--port", str(port), "--workers", str(workers), "--database", url]
-    with serving_process(command, port) as (base, process):
+    command, env = grants(tree, "serve", "--port", str(port), "--workers", str(workers), "--database", url)
+    with serving_process(command, port, env) as (base, process):
         sheets = seed(base, url, args.connections)
         run = measure(base, process.pid, write_script(folder, sheets), args)
-    return run, check_stored(url, run, args.connections, len(sheets))
+    return run, check_stored(url, run, args.connections, len(sheets), tree)
+
+
+def bench_target(database: str, workers: int, args: argparse.Namespace, tree: Path) -> tuple[Run, str]:
+    """``tree``'s server on a fresh store of ``database`` (a SQLite file, or a PostgreSQL schema dropped after)."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        if database == "SQLite":
+            return bench_grants(f"sqlite:///{folder}/bench.db", workers, folder, args, tree)
+        url, schema = postgres_schema(args.postgres)
+        try:
+            return bench_grants(url, workers, folder, args, tree)
+        finally:
+            drop_schema(args.postgres, schema)
 
 
 def bench_bare(workers: int, folder: Path, args: argparse.Namespace) -> Run:
@@ -323,24 +351,21 @@ def bench_bare(workers: int, folder: Path, args: argparse.Namespace) -> Run:
 TARGETS = (("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 2))
 
 
-def one_round(args: argparse.Namespace) -> dict[str, tuple[Run, Run]]:
-    """Each target beside the bare endpoint with the same worker count, measured in this round."""
-    found: dict[str, tuple[Run, Run]] = {}
+def one_round(args: argparse.Namespace) -> dict[str, tuple[Run, Run, Run | None]]:
+    """Each target beside the bare endpoint with the same worker count (and ``--against``'s server), in this round."""
+    found: dict[str, tuple[Run, Run, Run | None]] = {}
     for database, workers in TARGETS:
         label = f"{database}, {workers} worker{'s' if workers > 1 else ''}"
+        run, stored = bench_target(database, workers, args, ROOT)
+        print(f"  {label}: {run}\n    {stored}", flush=True)
+        against = None
+        if args.against is not None:
+            against, stored = bench_target(database, workers, args, args.against)
+            print(f"    against {args.against}: {against}\n    {stored}", flush=True)
         with tempfile.TemporaryDirectory() as name:
-            folder = Path(name)
-            if database == "SQLite":
-                run, stored = bench_grants(f"sqlite:///{folder}/bench.db", workers, folder, args)
-            else:
-                url, schema = postgres_schema(args.postgres)
-                try:
-                    run, stored = bench_grants(url, workers, folder, args)
-                finally:
-                    drop_schema(args.postgres, schema)
-            bare = bench_bare(workers, folder, args)
-        print(f"  {label}: {run}\n    bare: {bare}\n    {stored}", flush=True)
-        found[label] = (run, bare)
+            bare = bench_bare(workers, Path(name), args)
+        print(f"    bare: {bare}", flush=True)
+        found[label] = (run, bare, against)
     return found
 
 
@@ -355,6 +380,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds of wrk per server")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get("DATABASE_URL") or PG_DEFAULT)
+    parser.add_argument("--against", type=Path, help="another tree whose server runs beside this one in each round")
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -375,14 +401,22 @@ def main() -> None:
     header = f"{'grants serve on':22} {'requests/s':>16} {'p50 ms':>18} {'p99 ms':>18}"
     print(f"{header} {'CPU ms/write':>16} {'bare CPU ms/req':>16} {'CPU ratio':>16}")
     for label in rounds[0]:
-        runs = [r[label][0] for r in rounds]
         bares = [r[label][1] for r in rounds]
-        ratios = [run.cpu_ms / bare.cpu_ms for run, bare in zip(runs, bares, strict=True)]
-        print(
-            f"{label:22} {spread([r.per_second for r in runs], 0):>16} {spread([r.p50_ms for r in runs]):>18}"
-            f" {spread([r.p99_ms for r in runs]):>18} {spread([r.cpu_ms for r in runs], 2):>16}"
-            f" {spread([b.cpu_ms for b in bares], 2):>16} {spread(ratios, 2):>16}"
-        )
+        print_row(label, [r[label][0] for r in rounds], bares)
+        pairs = [(run, against) for run, _, against in (r[label] for r in rounds) if against is not None]
+        if pairs:
+            print_row("  against", [against for _, against in pairs], bares)
+            ratios = [run.cpu_ms / against.cpu_ms for run, against in pairs]
+            print(f"  {'CPU ms/write of this tree / against, same round':>60} {spread(ratios, 2):>16}")
+
+
+def print_row(label: str, runs: list[Run], bares: list[Run]) -> None:
+    ratios = [run.cpu_ms / bare.cpu_ms for run, bare in zip(runs, bares, strict=True)]
+    print(
+        f"{label:22} {spread([r.per_second for r in runs], 0):>16} {spread([r.p50_ms for r in runs]):>18}"
+        f" {spread([r.p99_ms for r in runs]):>18} {spread([r.cpu_ms for r in runs], 2):>16}"
+        f" {spread([b.cpu_ms for b in bares], 2):>16} {spread(ratios, 2):>16}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import yaml
 from api.auth import Role
 from api.db.session import Store
 from api.tokens import grant
-from benchmarks.bench_api import GRANTS, free_port, serving
+from benchmarks.bench_api import ROOT, free_port, grants, serving
 from rules.proposal import Proposal
 from tests.factories import call, partner, proposal
 
@@ -101,7 +101,8 @@ def main() -> None:
         people = [partner("Lead", "AT", role="lead"), partner("B", "SI"), partner("C", "HU")]
         proposals = [proposal(i, people) for i in ids]
         port = free_port()
-        with serving([str(GRANTS), "serve", "--port", str(port), "--database", url], port) as base:
+        command, env = grants(ROOT, "serve", "--port", str(port), "--database", url)
+        with serving(command, port, env) as base:
             prepare(base, agency, proposals, ids)
             with store.session(write=True) as session:
                 token = grant(session, "bench", Role.evaluator, evaluator_id=EVALUATOR).token

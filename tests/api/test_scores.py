@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from sqlalchemy import select
+
+from api import audit
+from api.db.models import Score
 from tests.api.conftest import CALL_ID, Actor, World, assign, sheet
 
 SCORES = f"/calls/{CALL_ID}/proposals/P1/scores"
@@ -94,3 +99,31 @@ def test_if_match_star_or_a_list_of_versions_replaces_a_sheet_that_holds_one(e1:
     assert e1.put(SCORES, json=sheet(5), headers={"If-Match": "*"}).json()["version"] == 2
     assert e1.put(SCORES, json=sheet(3), headers={"If-Match": '"1", "2"'}).json()["version"] == 3
     assert e1.put(SCORES, json=sheet(2), headers={"If-Match": '"1", "2"'}).status_code == 412
+
+
+def test_a_sheet_whose_criteria_change_is_read_as_written_and_the_log_proves_its_rows(world: World, e1: Actor) -> None:
+    """Criteria gained, kept and dropped across replacements: the read is the write, the audit replay matches.
+
+    On PostgreSQL a criterion the sheet keeps keeps its value row (updated in place, in the
+    replacement's one statement); SQLite replaces the rows. Either way the log's rows are the table's.
+    """
+    drafts: list[dict[str, Any]] = [
+        {"scores": {"excellence": 5}, "state": "draft"},
+        {"scores": {"excellence": 4, "impact": 3}, "comments": {"impact": "thin"}, "state": "draft"},
+        {"scores": {"impact": 3}, "comments": {"impact": ""}, "state": "draft"},
+        {"scores": {}, "state": "draft"},
+        {**sheet(4, None, 2.5), "comments": {"excellence": "clear"}},
+    ]
+    ids: list[dict[str, int]] = []
+    for version, body in enumerate(drafts, start=1):
+        headers = {"If-Match": f'"{version - 1}"'} if version > 1 else {}
+        written = e1.put(SCORES, json=body, headers=headers)
+        assert (written.status_code, written.json()["version"]) == (201 if version == 1 else 200, version)
+        assert e1.get(SCORES).json() == [written.json()]
+        with world.store.session(write=False) as session:
+            ids.append({criterion: key for criterion, key in session.execute(select(Score.criterion, Score.id))})
+            assert set(ids[-1]) == set(body["scores"])
+            assert audit.verify(session).ok
+    if world.store.engine.dialect.name == "postgresql":
+        assert ids[1]["excellence"] == ids[0]["excellence"]
+        assert ids[2]["impact"] == ids[1]["impact"]

@@ -26,22 +26,15 @@ MOMENTS = st.datetimes(timezones=st.just(dt.UTC)) | st.datetimes()
 DECIMALS = st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-1000, max_value=1000)
 
 
-class Row:
-    """A row as a Core result gives it: values by column."""
-
-    def __init__(self, mapping: dict[Any, Any]):
-        self._mapping = mapping
-
-
-def _long_way(table: Any, row: Row) -> dict[str, Any]:
-    state = {c.name: _plain(row._mapping[c]) for c in _columns(table)}
+def _long_way(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    state = {c.name: _plain(row[c.name]) for c in _columns(table)}
     found: dict[str, Any] = json.loads(json.dumps(state, default=str, sort_keys=True))
     return found
 
 
 @given(st.lists(st.one_of(SCALARS, MOMENTS, DECIMALS, st.floats(allow_nan=False)), min_size=10, max_size=10))
 def test_a_row_of_scalars_is_stated_as_its_json_round_trip(values: list[Any]) -> None:
-    row = Row(dict(zip(_columns(ScoreSheet.__table__), values, strict=False)))  # type: ignore[arg-type]
+    row = {c.name: v for c, v in zip(_columns(ScoreSheet.__table__), values, strict=False)}  # type: ignore[arg-type]
     stated = row_state(ScoreSheet.__table__, row)  # type: ignore[arg-type]
     assert stated == _long_way(ScoreSheet.__table__, row)
     assert list(stated) == sorted(stated)
@@ -51,8 +44,7 @@ def test_a_row_of_scalars_is_stated_as_its_json_round_trip(values: list[Any]) ->
 @given(JSON, SCALARS, DECIMALS)
 def test_a_row_with_a_json_column_is_stated_as_its_json_round_trip(data: Any, code: Any, amount: Decimal) -> None:
     columns = _columns(ProposalRow.__table__)  # type: ignore[arg-type]
-    mapping = {c: {"data": data, "code": code, "requested_amount": amount}.get(c.name, 7) for c in columns}
-    row = Row(mapping)
+    row = {c.name: {"data": data, "code": code, "requested_amount": amount}.get(c.name, 7) for c in columns}
     stated = row_state(ProposalRow.__table__, row)  # type: ignore[arg-type]
     assert json.dumps(stated) == json.dumps(_long_way(ProposalRow.__table__, row))
 
