@@ -395,9 +395,9 @@ class StructRows(Rows):
     def column(self, name: str) -> list[Any]:
         if name not in self._columns:
             values = list(map(operator.attrgetter(name), self.data))
-            unset = values.count(msgspec_unset())
-            if unset:
-                default, absent = _default(self.model, name), msgspec_unset()
+            absent = _msgspec().UNSET
+            if absent in values:
+                default = _default(self.model, name)
                 values = [default if value is absent else value for value in values]
             self._columns[name] = values
         return self._columns[name]
@@ -408,11 +408,13 @@ class StructRows(Rows):
             super().check(name)
 
 
-def msgspec_unset() -> Any:
-    """msgspec's mark of an absent key (msgspec is imported only when a JSON file is read for the rules)."""
+@functools.cache
+def _msgspec() -> types.ModuleType:
+    """msgspec, imported when a JSON file is first read for the rules (30 ms no other command needs)."""
     import msgspec
+    import msgspec.json
 
-    return msgspec.UNSET
+    return msgspec
 
 
 JSON_KINDS: dict[Any, Any] = {str: str, int: int, str | None: str, dict[str, str]: dict[str, str]}
@@ -431,14 +433,8 @@ def _json_form(field: FieldInfo) -> Any:
     bounds = {name: getattr(item, name) for item in field.metadata for name in CONSTRAINTS if hasattr(item, name)}
     if base is None or len(bounds) != len(field.metadata):
         return None
-    kind = Annotated[base, msgspec_meta(**bounds)] if bounds else base
+    kind = Annotated[base, _msgspec().Meta(**bounds)] if bounds else base
     return kind | None if type(None) in get_args(field.annotation) else kind
-
-
-def msgspec_meta(**bounds: Any) -> Any:
-    import msgspec
-
-    return msgspec.Meta(**bounds)
 
 
 def _wire_type(kind: Any) -> Any:
@@ -471,8 +467,7 @@ def _wire_type(kind: Any) -> Any:
 @functools.cache
 def _struct(model: type[BaseModel]) -> Any:
     """A msgspec struct of the model's fields: no other key, each required one given, an absent one ``UNSET``."""
-    import msgspec
-
+    msgspec = _msgspec()
     kinds = {name: _json_form(field) or _wire_type(field.annotation) for name, field in model.model_fields.items()}
     fields = [
         (name, kinds[name]) if field.is_required() else (name, kinds[name] | msgspec.UnsetType, msgspec.UNSET)
@@ -484,10 +479,8 @@ def _struct(model: type[BaseModel]) -> Any:
 
 @functools.cache
 def _decoder() -> Any:
-    import msgspec
-
     proposal = _struct(Proposal)
-    return msgspec.json.Decoder(list[proposal])  # type: ignore[valid-type]
+    return _msgspec().json.Decoder(list[proposal])  # type: ignore[valid-type]
 
 
 def read_json_columns(body: bytes) -> ParsedColumns | None:
@@ -509,16 +502,9 @@ def read_json_columns(body: bytes) -> ParsedColumns | None:
     if not data or not _each_key_once(body, data):
         return None
     try:
-        return _read(data, StructRows, _plain())
+        return _read(data, StructRows, _msgspec().to_builtins)  # an UNSET field is left out, as its key was
     except Unplain:
         return None
-
-
-def _plain() -> Callable[[Any], dict[str, Any]]:
-    import msgspec
-
-    plain: Callable[[Any], dict[str, Any]] = msgspec.to_builtins  # an UNSET field is left out, as its key was
-    return plain
 
 
 def _each_key_once(body: bytes, data: list[Any]) -> bool:
@@ -529,8 +515,6 @@ def _each_key_once(body: bytes, data: list[Any]) -> bool:
     unescaped: the same count of colons, unless a key was lost. An escaped colon (``\\u003a``)
     is text without a colon among the bytes: such a file is read as before.
     """
-    import msgspec
-
     if b"\\" in body and (b"\\u003a" in body or b"\\u003A" in body):  # a byte is found faster than a word
         return False
-    return msgspec.json.encode(data).count(b":") == body.count(b":")
+    return _msgspec().json.encode(data).count(b":") == body.count(b":")
