@@ -337,7 +337,7 @@ class ScoreTable:
         owner = np.repeat(np.arange(self.p.size), [len(sheet) for sheet in self.sheets])
         given = ~np.isnan(_floats([s for sheet in self.sheets for s in sheet], self.ids))
         counts = [np.bincount(owner, weights=given[:, j], minlength=self.p.size) for j in range(len(self.ids))]
-        return np.stack(counts, axis=1) if counts else np.zeros((self.p.size, 0))
+        return np.stack(counts, axis=1)  # a call has one criterion at least
 
     @property
     def has_evaluations(self) -> bool:
