@@ -335,7 +335,7 @@ class ScoreTable:
     def _applicable(self) -> np.ndarray:
         """Per proposal and criterion, how many evaluators gave a score (not "not applicable")."""
         owner = np.repeat(np.arange(self.p.size), [len(sheet) for sheet in self.sheets])
-        given = ~np.isnan(_floats([s for sheet in self.sheets for s in sheet], self.ids))
+        given = _given([s for sheet in self.sheets for s in sheet], self.ids)
         counts = [np.bincount(owner, weights=given[:, j], minlength=self.p.size) for j in range(len(self.ids))]
         return np.stack(counts, axis=1)  # a call has one criterion at least
 
@@ -406,6 +406,16 @@ class ScoreTable:
                 trimmed = np.where(keep | (count <= 2 * self.trim), ordered, np.nan)
                 return np.nanmean(trimmed, axis=axis)
             return np.nanmean(values, axis=axis)
+
+
+def _given(sheets: Sequence[Mapping[str, Decimal | None]], ids: list[str]) -> np.ndarray:
+    """Whether each sheet scores each criterion of ``ids``: a count needs no float of the score.
+
+    Converting every evaluator's Decimal to a float only to test it for NaN took most of the
+    table's build (three sheets a proposal: 30,000 sheets at 10,000 proposals).
+    """
+    rows = [[sheet.get(c) is not None for c in ids] for sheet in sheets]
+    return np.array(rows, dtype=bool).reshape(len(sheets), len(ids))
 
 
 def _floats(sheets: Sequence[Mapping[str, Decimal | None]], ids: list[str]) -> np.ndarray:
