@@ -60,10 +60,15 @@ class Walker:
     def __init__(self, p: Portfolio):
         self.p = p
         self.is_amount, self.cap = _limit_table(p)
-        self.spent_in = _row_table(p, self.is_amount)
-        """Each proposal's amount limits (rows of the limit table), padded with the row that never binds."""
-        self.counted_in = _row_table(p, ~self.is_amount)
-        """Each proposal's count limits, padded the same way."""
+        spent_in = _row_table(p, self.is_amount)
+        counted_in = _row_table(p, ~self.is_amount)
+        self.limits_of = np.concatenate([spent_in, counted_in], axis=1)
+        """Each proposal's amount limits (rows of the limit table), then its count limits, each padded with the row
+        that never binds: a step reads and writes them all in one gather."""
+        self.amount_column = np.arange(self.limits_of.shape[1]) < spent_in.shape[1]
+        self.amount_cap = self.cap[spent_in]
+        """The caps of each proposal's amount limits, then (``count_cap``) of its count limits, looked up once."""
+        self.count_cap = self.cap[counted_in]
         self.families = _families(p.limits, list(range(len(p.limits))), p.size)
         self.capped = [f for f in self.families if any(p.limits[r].high is not None for r in f.rows[:-1].tolist())]
         self.minimums = [
@@ -149,8 +154,9 @@ class Draws:
         """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over.
 
         The walk steps a few hundred positions a chunk, each a handful of small numpy
-        operations, so the tables are read flat (one gather each) and split by measure:
-        an amount limit bounds the grant, a count limit only needs one place left.
+        operations, so the tables are read flat: one gather reads all the limits of the
+        proposal offered, split by measure (an amount limit bounds the grant, a count
+        limit only needs one place left), and one scatter adds the grant or the place.
         """
         w, p = self.w, self.p
         decided, used = self.flat_decided, self.flat_used
@@ -160,19 +166,18 @@ class Draws:
         if len(d) == 0:
             return
         k, cells = items[d], cells[d]
-        spent_in = self.slots[d, None] + w.spent_in[k]
-        room = (w.cap[w.spent_in[k]] - used[spent_in]).min(axis=1)
-        amount = np.minimum(p.high[k], room)
-        counted_in = self.slots[d, None] + w.counted_in[k]
-        fits = (amount >= p.low[k]) & (used[counted_in] < w.cap[w.counted_in[k]]).all(axis=1)
+        slots = self.slots[d, None] + w.limits_of[k]
+        now = used[slots]
+        amounts = w.amount_cap.shape[1]
+        amount = np.minimum(p.high[k], (w.amount_cap[k] - now[:, :amounts]).min(axis=1))
+        fits = (amount >= p.low[k]) & (now[:, amounts:] < w.count_cap[k]).all(axis=1)
         decided[cells] = True
         if p.settings.ranking_discipline:  # a list closes at its first proposal passed over
             lists = p.list_of[k]
             fits &= ~self.closed[d, lists]
             self.closed[d[~fits], lists[~fits]] = True
         self.flat_funded[cells[fits]] = True
-        used[spent_in[fits]] += amount[fits, None]
-        used[counted_in[fits]] += 1
+        used[slots[fits]] += np.where(w.amount_column, amount[fits, None], 1)
 
     def ring_fence(self, fence: Ranked, r: int, low: int) -> None:
         """Each draw funds the group's best proposals (in its own order) until the minimum is met."""
