@@ -348,14 +348,18 @@ class Window:
         """Per draw, the first position whose running total within its group passes the room the group has left.
 
         A proposal that is not open adds nothing, so it never passes first. Only the
-        groups whose whole window could pass their room are summed one by one.
+        groups whose whole window could pass their room are summed one by one, and
+        none is when no draw's whole window passes its tightest room (most windows
+        before any cap comes near: then the groups are not summed at all).
         """
         width = self.order.shape[1]
         left = self.d.w.cap[family.rows] - self.d.used[:, family.rows]
         if family.single:
             return _first(self.running(family.amount) > left[:, :1], width)
-        values = self.spend if family.amount else self.open
         first = np.full(len(self.order), width)
+        if width == 0 or np.all(self.running(family.amount)[:, -1] <= left[:, :-1].min(axis=1)):
+            return first
+        values = self.spend if family.amount else self.open
         could = np.any(self._sums(family, values) > left, axis=0)[:-1]
         label = family.label[self.order]
         for g in np.flatnonzero(could).tolist():
