@@ -31,6 +31,9 @@ NEVER = np.iinfo(np.int64).max // 4
 CHECK_EVERY = 64
 HEAD = 512
 """The first window of positions the head looks at; it doubles while every draw fits the whole window."""
+ROUNDS = 24
+"""At most this many rounds settle a contested zone (a round settles one proposal of each group of each draw at
+least, and the rooms run out in a few); the steps walk on from whatever they leave."""
 PLACE = 0 if sys.byteorder == "little" else 1
 """Which half of a packed int64 key (read as two int32) holds the place: the low one."""
 
@@ -87,6 +90,11 @@ class Walker:
         starts past as many grants as the grant count or the budget allows (or twice a
         minimum's typical grants), then follows how deep the last walk read.
         """
+        self.zone = HEAD
+        """How wide a contested zone is settled at once (then the next): a little past where the last lines ended.
+
+        A zone's rounds cost what its width costs; past the lines' end they only pass proposals over.
+        """
         self.head = HEAD
         """The first window the whole list's head looks at: a little past where the last walk's head ended.
 
@@ -115,6 +123,7 @@ class Walker:
         order = Ranked(keys, None, exact, self.depths[None])
         start = state.advance(order, None, window=self.head)
         self.head = max(HEAD, start + start // 8)
+        start = state.settle(order, start)
         for j in range(start, self.p.size):
             if (j - start) % CHECK_EVERY == 0 and not state.still_live():
                 break
@@ -188,6 +197,31 @@ class Draws:
             if not short.any():
                 return
             self.step(fence.column(t), short)
+
+    def settle(self, order: Ranked, start: int) -> int:
+        """Settle the contested zone beyond the head a round at a time (:class:`Zone`); return where stepping resumes.
+
+        Only where one family of disjoint groups is capped besides the limits over everyone
+        (a per-country cap), and without the ranking discipline; elsewhere the steps walk it all.
+        """
+        contested = [f for f in self.w.capped if not f.single]
+        if self.p.settings.ranking_discipline or len(contested) > 1 or start >= order.size:
+            return start
+        family, first = (contested[0] if contested else None), start
+        while start < order.size and self.still_live():
+            columns = order.window(start, self.w.zone)
+            zone = Zone(self, family, columns)
+            for _ in range(ROUNDS):
+                if not zone.round():
+                    break
+            order.read(start + zone.reached())
+            resume = zone.resume()
+            if resume < columns.shape[1]:
+                start += resume
+                break
+            start += columns.shape[1]
+        self.w.zone = max(CHECK_EVERY, _ahead(order.reached - first))
+        return start
 
     def advance(self, order: Ranked, target: tuple[int, int] | None, window: int = HEAD) -> int:
         """Fund the surely-fitting head of each draw's order, window after window; return where stepping resumes.
@@ -394,6 +428,118 @@ class Window:
             self._flat[id(family)] = (self.d.index[:, None] * groups + family.label[self.order]).ravel()
         sums = np.bincount(self._flat[id(family)], weights=values.ravel(), minlength=len(values) * groups)
         return np.rint(sums).astype(np.int64).reshape(len(values), groups)
+
+
+class Zone:
+    """The contested zone of every draw's order (sorted positions past the head), settled a round at a time.
+
+    The groups of a family are disjoint, so while the limits over everyone (the budget,
+    the grant count) surely hold, each group's proposals are decided by the group alone.
+    A round settles, in every draw: each open proposal whose lowest grant no longer fits
+    one of its rooms (passed over: rooms only shrink); then, in each group's order, the
+    others funded in full while their running total stays within the group's room, and
+    the first that passes it, which gets what is left if that reaches its lowest grant
+    (else it is passed over). The limits over everyone surely hold up to the first
+    position where they would not even if every proposal still in play were funded in
+    full; only positions before it are funded, so the steps that walk on from the first
+    open position find every grant before them counted, and none after.
+    """
+
+    def __init__(self, draws: Draws, family: Family | None, order: np.ndarray):
+        p = draws.p
+        self.d = draws
+        self.family = family
+        self.sums = Window(draws, order)
+        self.cells = self.sums.cells
+        self.high = p.high[order]
+        self.low = p.low[order]
+        self.granted = np.zeros(order.shape, dtype=np.int64)
+        self.taken = np.zeros(order.shape, dtype=bool)
+        self.before = draws.used.copy()
+        self.everyone = [f.rows[0] for f in draws.w.capped if f.single]
+        self.positions = np.arange(order.shape[1])
+        if family is not None:
+            label = family.label[order]
+            self.rooms = draws.index[:, None] * len(family.rows) + label
+            """Where each position's group is in a (draws, groups) table read flat."""
+            grouped = np.argsort(label, axis=1, kind="stable")
+            self.grouped = draws.index[:, None] * order.shape[1] + grouped
+            """Each draw's window with each group's proposals together, in the order of the draw, read flat."""
+            label = np.take(label, self.grouped)
+            self.group_starts = np.ones(order.shape, dtype=bool)
+            self.group_starts[:, 1:] = label[:, 1:] != label[:, :-1]
+            self.value = self.high if family.amount else np.ones(order.shape, dtype=np.int64)
+
+    def round(self) -> bool:
+        """Settle what can be settled now; whether anything was."""
+        d, w, family = self.d, self.d.w, self.family
+        open_now = ~d.flat_decided[self.cells] & d.live[:, None]
+        fit = np.ones(open_now.shape, dtype=bool)
+        for r in self.everyone:
+            left = (w.cap[r] - d.used[:, r])[:, None]
+            fit &= left >= (self.low if w.is_amount[r] else 1)
+        if family is not None:
+            left = np.take(w.cap[family.rows] - d.used[:, family.rows], self.rooms)
+            fit &= left >= (self.low if family.amount else 1)
+        candidate = open_now & fit
+        inside = candidate & (self.positions < self._reach(candidate)[:, None])
+        if family is None:
+            funded, amount, first_passed = inside, self.high, np.zeros_like(inside)
+        else:
+            running = self._running(np.where(inside, self.value, 0))
+            passed = running > left
+            funded = inside & ~passed
+            first_passed = inside & passed & (running - self.value <= left)
+            amount = self.high
+            if family.amount:
+                amount = np.where(first_passed, np.minimum(self.high, left - running + self.value), self.high)
+                funded |= first_passed & (amount >= self.low)
+        settled = funded | first_passed | (open_now & ~fit)
+        if not settled.any():
+            return False
+        self._fund(settled, funded, np.where(funded, amount, 0))
+        return True
+
+    def resume(self) -> int:
+        """The first open position of any draw still walking (the window's width when there is none)."""
+        open_now = ~self.d.flat_decided[self.cells] & self.d.live[:, None]
+        return int(_first(open_now, open_now.shape[1]).min(initial=open_now.shape[1]))
+
+    def reached(self) -> int:
+        """How deep the lines went: past the last position funded (what lies beyond is only passed over)."""
+        funded = np.flatnonzero(self.taken.any(axis=0))
+        return int(funded[-1]) + 1 if len(funded) else 0
+
+    def _reach(self, candidate: np.ndarray) -> np.ndarray:
+        """Per draw, the first position where a limit over everyone would not hold if every candidate took its all."""
+        w = self.d.w
+        reach = np.full(len(candidate), candidate.shape[1])
+        for r in self.everyone:
+            upper = np.where(candidate, self.high, self.granted) if w.is_amount[r] else candidate | self.taken
+            reach = np.minimum(reach, _first(self.before[:, r, None] + upper.cumsum(axis=1) > w.cap[r], len(upper[0])))
+        return reach
+
+    def _running(self, values: np.ndarray) -> np.ndarray:
+        """Per draw and position, the running total of ``values`` within the position's group, up to it."""
+        grouped = np.take(values, self.grouped)
+        total = grouped.cumsum(axis=1)
+        total -= np.maximum.accumulate(np.where(self.group_starts, total - grouped, 0), axis=1)
+        running = np.empty_like(total)
+        np.put(running, self.grouped, total)
+        return running
+
+    def _fund(self, settled: np.ndarray, funded: np.ndarray, grant: np.ndarray) -> None:
+        d = self.d
+        d.flat_decided[self.cells[settled]] = True
+        d.flat_funded[self.cells[funded]] = True
+        self.granted += grant
+        self.taken |= funded
+        for family in d.w.capped:  # the minimums were met before the list was walked: only caps are counted on
+            values = grant if family.amount else funded
+            if family.single:
+                d.used[:, family.rows[0]] += values.sum(axis=1)
+            else:
+                d.used[:, family.rows] += self.sums._sums(family, values)
 
 
 def _families(limits: list[Limit], rows: list[int], size: int) -> list[Family]:
