@@ -120,6 +120,7 @@ class Walker:
         for r, low, _ in self.minimums:
             unmet |= state.used[:, r] < low
         state.live &= ~unmet
+        state.tallied = self.capped
         order = Ranked(keys, None, exact, self.depths[None])
         start = state.advance(order, None, window=self.head)
         self.head = max(HEAD, start + start // 8)
@@ -158,6 +159,9 @@ class Draws:
         """Where each draw's row starts in ``used`` read flat."""
         self.closed = np.zeros((draws, walker.lists), dtype=bool)
         self.live = np.ones(draws, dtype=bool)
+        self.tallied = walker.families
+        """The families whose totals a funded head or zone adds to: all while the minimums are met, then only the caps
+        (nothing reads a minimum's total once the list is walked, and a bincount a window is saved)."""
 
     def step(self, items: np.ndarray, active: np.ndarray | None) -> None:
         """Offer item ``items[d]`` to every (active) draw ``d``: fund it with what fits, or pass it over.
@@ -408,7 +412,7 @@ class Window:
         self.d.flat_decided[self.cells] = ~self.open | take
         self.d.flat_funded[self.cells] |= take
         last = np.maximum(length - 1, 0)[:, None]
-        for family in self.d.w.families:
+        for family in self.d.tallied:
             if family.single:
                 taken = np.where(length > 0, np.take_along_axis(self.running(family.amount), last, axis=1)[:, 0], 0)
                 self.d.used[:, family.rows[0]] += taken
@@ -534,7 +538,7 @@ class Zone:
         d.flat_funded[self.cells[funded]] = True
         self.granted += grant
         self.taken |= funded
-        for family in d.w.capped:  # the minimums were met before the list was walked: only caps are counted on
+        for family in d.tallied:
             values = grant if family.amount else funded
             if family.single:
                 d.used[:, family.rows[0]] += values.sum(axis=1)
