@@ -113,10 +113,15 @@ def test_the_walk_is_the_funding_line_on_every_draw(instance: tuple[Portfolio, n
         (2, {"partial_funding": {"min_share": "0.8", "max_share": "1"}}),
         (3, {"ranking_discipline": True}),
         (4, {"max_grants": 40}),
+        (5, {"constraints": [{"by": "lead_country", "max_grants": 6}]}),
+        (6, {"partial_funding": {"min_share": "0.5"}, "max_grants": 400}),
     ],
 )
 def test_the_walk_is_the_funding_line_on_the_benchmark_call(seed: int, allocation: dict[str, Any]) -> None:
-    """600 proposals, 30 countries under a 20% cap, topic minimums, a grant count: long heads and contested tails."""
+    """600 proposals, 30 countries under a 20% cap, topic minimums, a grant count: long heads and contested tails.
+
+    The tails are settled in rounds where one family of groups is capped (a country's money, or its grants).
+    """
     call, ranking = benchmark_instance(600, seed=seed, per_topic_lists=seed == 3, mode="rank", **allocation)
     p = portfolio_for(call, ranking.fundable(), Scenario(mode="rank"))
     rng = np.random.default_rng(seed)
