@@ -12,8 +12,10 @@ on its own keys.
 Most of a walk is a head that surely fits: up to the first proposal whose cap could
 be reached, every open proposal is funded in full whatever the rest does. The head
 is found per draw and per limit, from running totals within each capped group (a
-country's running spend, not the whole list's), and funded at once; only the
-contested zone beyond it is walked step by step, over the draws still able to fund.
+country's running spend, not the whole list's), and funded at once. The contested
+zone beyond it is settled in rounds where one family of groups is capped besides the
+limits over everyone (:class:`Zone`), and walked step by step over the draws still
+able to fund where the rounds cannot settle it.
 The funding-line tie rule is not applied: under continuous noise exact ties have
 probability zero, and the ex aequo order stands (equal keys keep the ranking's order).
 """
