@@ -18,7 +18,7 @@ a reason, kept beside the sheet and shown in the evaluation's progress.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from api import audit, audit_replay
-from api.auth import Principal, Scope
+from api.auth import Principal, Scope, WriteCaller
 from api.db import queries
 from api.db.limits import Storable, findable
 from api.db.models import (
@@ -63,7 +63,7 @@ from api.db.models import (
     Withdrawal,
     utcnow,
 )
-from api.db.session import end_write
+from api.db.session import GROUP, end_write
 from api.phases import Phase, Write, phase_of, require
 from api.problems import Conflict, NotFound, PreconditionFailed, PreconditionRequired
 from api.request_bounds import MAX_CRITERIA_PER_SHEET
@@ -170,6 +170,7 @@ class Kind:
         self.clear = delete(values).where(values.c.sheet_id == bindparam("sheet_id")).returning(values.c.id)
         self.fill = insert(values).returning(*values.c)
         self.merge = _merge(self.replace, values)
+        self.batch = _batch(sheets, values) if self.scored else None
 
     @property
     def scored(self) -> bool:
@@ -190,6 +191,36 @@ class Kind:
         if evaluator_id is not None and self.scored:
             where.append(ScoreSheet.evaluator_id == evaluator_id)
         return where
+
+
+def _batch(sheets: Table, values: Table) -> Select[Any]:
+    """PostgreSQL's one read of the targets of a group's score writes: the assigned read, for many writers at once.
+
+    The same columns and joins as the read for :attr:`Scope.assigned`, each (call, proposal,
+    evaluator) wanted coming as three arrays (so the text is the same for any group and psycopg
+    prepares it once), its rows after its place in them (``at``, from 1).
+    """
+    wanted = (
+        func.unnest(
+            bindparam("call_ids", type_=ARRAY(_p.call_id.type)),
+            bindparam("codes", type_=ARRAY(_p.code.type)),
+            bindparam("evaluator_ids", type_=ARRAY(sheets.c.evaluator_id.type)),
+        )
+        .table_valued("call_id", "code", "evaluator_id", with_ordinality="at")
+        .render_derived("wanted")
+    )
+    mine = and_(sheets.c.proposal_id == _p.id, sheets.c.evaluator_id == wanted.c.evaluator_id)
+    return (
+        select(wanted.c.at, *_TARGET.selected_columns, *sheets.c, values.c.criterion, values.c.value, values.c.comment)
+        .select_from(wanted)
+        .join(ProposalRow.__table__, (_p.call_id == wanted.c.call_id) & (_p.code == wanted.c.code))
+        .join(CallRow.__table__, _c.id == _p.call_id)
+        .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
+        .outerjoin(sheets, mine)
+        .outerjoin(values, values.c.sheet_id == sheets.c.id)
+        .where(_p.id.in_(queries.assigned(wanted.c.evaluator_id)))
+        .order_by(wanted.c.at, values.c.id)
+    )
 
 
 STAMP = ("updated_by", "updated_at", "call_version", "imported_by")
@@ -295,9 +326,15 @@ def _target(session: Session, principal: Principal, call_id: str, code: str, kin
 
     With them, in the same statement, the caller's sheet of ``kind`` and its values.
     """
-    query = kind.targets[Scope.assigned if principal.scope is Scope.assigned else Scope.all]
-    params = {"call_id": call_id, "code": code, "evaluator_id": principal.evaluator_id or ""}
-    rows = session.connection().execute(query, params).all() if findable(call_id) and findable(code) else []
+    grouped = _grouped_target_rows(session, principal, call_id, code, kind)
+    if grouped is not None:
+        rows: Sequence[Any] = grouped
+    elif findable(call_id) and findable(code):
+        query = kind.targets[Scope.assigned if principal.scope is Scope.assigned else Scope.all]
+        params = {"call_id": call_id, "code": code, "evaluator_id": principal.evaluator_id or ""}
+        rows = session.connection().execute(query, params).all()
+    else:
+        rows = []
     found = rows[0] if rows else None
     if found is None or not principal.reaches(found.call_id, found.agency_id):
         queries.proposal_row(session, call_id, code, principal)  # names what is missing: the call or the proposal
@@ -307,6 +344,65 @@ def _target(session: Session, principal: Principal, call_id: str, code: str, kin
     if found.id is None:
         return target, Stored(None, None)
     return target, Stored(_out(target.proposal, found, [r for r in rows if r.criterion is not None]), found)
+
+
+GROUP_TARGETS = "group_targets"  # session.info: (transaction, the target rows not yet read by key), see below
+TargetKey = tuple[str, str, str]
+"""A score write's target as a group reads it: the call, the proposal's code, the evaluator."""
+
+
+def _grouped_target_rows(
+    session: Session, principal: Principal, call_id: str, code: str, kind: Kind
+) -> list[Any] | None:
+    """The target's rows as a group of writes read them (None: read them alone), on PostgreSQL.
+
+    The first score write of a group's transaction reads the targets of all its score writes
+    in one statement (:func:`_batch`), after the audit head is locked and before any of them
+    writes, so each write's rows are what its own read would give: no one else writes while
+    the group holds the head, and a score write changes its own sheet only. Each key's rows
+    are taken once; a later write of the same sheet in the group reads alone, and sees the one before.
+    """
+    if kind.batch is None or principal.scope is not Scope.assigned or principal.evaluator_id is None:
+        return None
+    if session.get_bind().dialect.name != "postgresql" or GROUP not in session.info:
+        return None
+    transaction = session.get_transaction()
+    held = session.info.get(GROUP_TARGETS)
+    if held is None or held[0] is not transaction:
+        held = session.info[GROUP_TARGETS] = (transaction, _read_group_targets(session, kind.batch))
+    targets: dict[TargetKey, list[Any]] = held[1]
+    return targets.pop((call_id, code, principal.evaluator_id), None)
+
+
+def _read_group_targets(session: Session, batch: Select[Any]) -> dict[TargetKey, list[Any]]:
+    """The rows of the targets of the group's score writes (none found: no rows), by key."""
+    keys = list(dict.fromkeys(_group_score_keys(session.info[GROUP])))
+    rows = session.connection().execute(
+        batch,
+        {"call_ids": [k[0] for k in keys], "codes": [k[1] for k in keys], "evaluator_ids": [k[2] for k in keys]},
+    )
+    found: dict[TargetKey, list[Any]] = {key: [] for key in keys}
+    for row in rows:
+        found[keys[row.at - 1]].append(row)
+    return found
+
+
+def _group_score_keys(group: list[tuple[Any, tuple[Any, ...]]]) -> Iterator[TargetKey]:
+    """The key of each :func:`save_scores` of a group, called as it is or for a caller read again (api.routers.scores).
+
+    Either way the arguments are those of :func:`save_scores` after the session: the
+    principal (or the :class:`~api.auth.WriteCaller` it comes from), the call, the proposal.
+    """
+    for write, args in group:
+        given = args if write is save_scores else args[1:] if args and args[0] is save_scores else None
+        if given is None or len(given) < 3:
+            continue
+        caller, call_id, code = given[:3]
+        principal = caller.principal if isinstance(caller, WriteCaller) else caller
+        if not isinstance(principal, Principal) or principal.scope is not Scope.assigned:
+            continue
+        if principal.evaluator_id and findable(call_id) and findable(code):
+            yield call_id, code, principal.evaluator_id
 
 
 def _sheets(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> list[SheetOut]:

@@ -74,6 +74,7 @@ def assigned(evaluator_id: str | ColumnElement[str]) -> Select[int]:
         exists()
         .where(ConflictRow.proposal_id == AssignmentRow.proposal_id)
         .where(ConflictRow.evaluator_id == evaluator_id)
+        .correlate_except(ConflictRow)  # the evaluator's column may come from a query two levels out
     )
     return (
         select(AssignmentRow.proposal_id)
