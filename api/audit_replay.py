@@ -164,9 +164,12 @@ def written_rows(session: Session, known: Known | None = None) -> list[dict[str,
     """
     session.flush()
     touched = session.info.pop(TOUCHED, {})
+    known = known or {}
     written = []
     for table in governed_tables():
-        given = (known or {}).get(table, {})
+        if table.name not in touched and table not in known:
+            continue  # nothing of it written: most writes touch two or three of the tables
+        given = known.get(table, {})
         keys = sorted({*touched.get(table.name, ()), *given}, key=repr)
         found: dict[Key, dict[str, Any]] = {k: state for k, state in given.items() if state is not None}
         unread = [k for k in keys if k not in given]

@@ -319,3 +319,31 @@ def test_a_token_revoked_after_its_caller_was_scoped_is_refused_in_the_group(sto
         f"call/{CALL_ID}/proposal/P2/evaluator/E1",
     ]
     _verified(store)
+
+
+def _target_reads(store: Store) -> list[str]:
+    seen: list[str] = []
+
+    def read(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT") and "JOIN call_versions" in statement:
+            seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", read)
+    return seen
+
+
+def test_a_group_reads_its_score_writes_targets_in_one_statement_on_postgresql(store: Store) -> None:
+    if store.sqlite:
+        pytest.skip("SQLite reads each target alone")
+    e1, e2 = _callers(store)
+    reads = _target_reads(store)
+    items: list[Item] = [
+        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
+        (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
+        (evaluation.save_scores, (e1.principal, CALL_ID, "P2", _sheet("2", "2", "2"), None)),
+        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("1", "1", "1"), '"1"')),  # read again
+    ]
+    outcomes = WriteGroups(store).outcomes(items)
+    assert [(o.error, o.value.sheet.version) for o in outcomes] == [(None, 1), (None, 1), (None, 1), (None, 2)]
+    assert ["unnest" in statement for statement in reads] == [True, False]
+    _verified(store)
