@@ -7,7 +7,9 @@ runs whatever has queued as one group in a worker thread. Each write in the grou
 ordinary use case on the group's session, with its own checks read in that transaction (so
 it sees the writes before it), its own audit entry, in order; only the commit is shared
 (:func:`api.db.session.end_write`), and the audit head moves once, to the group's last
-entry, as it commits. A request is answered once the group's commit returns, so an
+entry, as it commits. On PostgreSQL the score writes' targets are read in one statement
+at the first of them, which gives each the rows its own read would (see
+:func:`api.evaluation._grouped_target_rows`). A request is answered once the group's commit returns, so an
 answer still means the write is durable.
 
 If a write fails, or the commit does, the group is rolled back and nothing of it stays:
