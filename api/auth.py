@@ -514,6 +514,7 @@ def checked_again(session: Session, caller: WriteCaller) -> Principal:
     transaction. Anything else raises :class:`Recheck`. The agency of the path's call is
     not read again here: the write reads the call, and refuses a caller it does not reach.
     """
+    connection = session.connection()
     token, now = _group_tokens(session, caller)[caller.token_hash], utcnow()
     if (
         token is None
@@ -523,7 +524,7 @@ def checked_again(session: Session, caller: WriteCaller) -> Principal:
     ):
         raise Recheck(caller.key)
     if not _used_lately(token, now):
-        session.connection().execute(TOUCH_TOKEN, {"token_id": token.id, "now": now})
+        connection.execute(TOUCH_TOKEN, {"token_id": token.id, "now": now})
     return caller.principal
 
 
