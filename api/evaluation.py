@@ -366,18 +366,19 @@ def _grouped_target_rows(
         return None
     if session.get_bind().dialect.name != "postgresql" or GROUP not in session.info:
         return None
+    connection = session.connection()  # begins the transaction (locking the head) the rows are held for
     transaction = session.get_transaction()
     held = session.info.get(GROUP_TARGETS)
     if held is None or held[0] is not transaction:
-        held = session.info[GROUP_TARGETS] = (transaction, _read_group_targets(session, kind.batch))
+        held = session.info[GROUP_TARGETS] = (transaction, _read_group_targets(connection, session, kind.batch))
     targets: dict[TargetKey, list[Any]] = held[1]
     return targets.pop((call_id, code, principal.evaluator_id), None)
 
 
-def _read_group_targets(session: Session, batch: Select[Any]) -> dict[TargetKey, list[Any]]:
+def _read_group_targets(connection: Connection, session: Session, batch: Select[Any]) -> dict[TargetKey, list[Any]]:
     """The rows of the targets of the group's score writes (none found: no rows), by key."""
     keys = list(dict.fromkeys(_group_score_keys(session.info[GROUP])))
-    rows = session.connection().execute(
+    rows = connection.execute(
         batch,
         {"call_ids": [k[0] for k in keys], "codes": [k[1] for k in keys], "evaluator_ids": [k[2] for k in keys]},
     )
