@@ -584,12 +584,9 @@ def _put(
         raise PreconditionRequired(f"the sheet is at version {current.version}; send If-Match to replace it", current)
     if current is not None and expected != current.version:
         raise PreconditionFailed(f"the sheet is at version {current.version}, not {expected}", current)
-    stamp: dict[str, Any] = {
-        "updated_by": principal.name,
-        "updated_at": utcnow(),
-        "call_version": call_version,
-        "imported_by": None,  # a sheet written here is its writer's, even over an imported one
-    }
+    # STAMP's fields, named once so that a replacement sets every field a creation sets; imported_by
+    # None: a sheet written here is its writer's, even over an imported one
+    stamp: dict[str, Any] = dict(zip(STAMP, (principal.name, utcnow(), call_version, None), strict=True))
     state = {"state": sheet.state.value} if kind.scored else {}
     connection = session.connection()
     if current is None:
