@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, FromClause
 
 from api import audit, audit_replay
 from api.auth import Principal, Scope, WriteCaller
@@ -115,21 +115,37 @@ class Saved:
 
 _p, _c, _v = ProposalRow.__table__.c, CallRow.__table__.c, CallVersion.__table__.c
 _TARGET = (
-    select(
-        _p.id.label("proposal_key"),
-        _p.call_id,
-        _p.code,
-        _p.data,
-        _c.phase,
-        _c.current_version,
-        _c.agency_id,
-        _v.created_at,
-    )
-    .join_from(ProposalRow.__table__, CallRow.__table__, _c.id == _p.call_id)
-    .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
-    .where(_p.call_id == bindparam("call_id"), _p.code == bindparam("code"))
+    _p.id.label("proposal_key"),
+    _p.call_id,
+    _p.code,
+    _p.data,
+    _c.phase,
+    _c.current_version,
+    _c.agency_id,
+    _v.created_at,
 )
-"""The proposal a sheet is written for, with its call; each :class:`Kind` adds the sheet and the caller's scope."""
+"""What a write reads of the proposal a sheet is written for and of its call."""
+
+
+def _target_read(sheets: Table, values: Table, proposals: FromClause, evaluator_id: Any) -> Select[Any]:
+    """The proposals of ``proposals`` with their calls, and each one's sheet (of ``evaluator_id``, None: the
+    proposal's own) with its values: one row per value, one row of nulls for no sheet.
+
+    ``proposals`` is the proposal table, which one write's read filters by its call and code,
+    or a group's wanted keys joined to it (:func:`_batch`): one builder, so that a group's
+    read gives each write the rows its own read would.
+    """
+    mine = [sheets.c.proposal_id == _p.id]
+    if evaluator_id is not None:
+        mine.append(sheets.c.evaluator_id == evaluator_id)
+    return (
+        select(*_TARGET, *sheets.c, values.c.criterion, values.c.value, values.c.comment)
+        .select_from(proposals)
+        .join(CallRow.__table__, _c.id == _p.call_id)
+        .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
+        .outerjoin(sheets, and_(*mine))
+        .outerjoin(values, values.c.sheet_id == sheets.c.id)
+    )
 
 
 class Kind:
@@ -146,13 +162,9 @@ class Kind:
     def __init__(self, sheet: type[Any], value: type[Any]):
         self.sheet, self.value = sheet, value
         sheets, values = self.sheet_table, self.value_table
-        mine = [sheets.c.proposal_id == _p.id]
-        if self.scored:
-            mine.append(sheets.c.evaluator_id == bindparam("evaluator_id"))
         read = (
-            _TARGET.add_columns(*sheets.c, values.c.criterion, values.c.value, values.c.comment)
-            .outerjoin(sheets, and_(*mine))
-            .outerjoin(values, values.c.sheet_id == sheets.c.id)
+            _target_read(sheets, values, ProposalRow.__table__, bindparam("evaluator_id") if self.scored else None)
+            .where(_p.call_id == bindparam("call_id"), _p.code == bindparam("code"))
             .order_by(values.c.id)
         )
         self.targets = {
@@ -196,7 +208,7 @@ class Kind:
 def _batch(sheets: Table, values: Table) -> Select[Any]:
     """PostgreSQL's one read of the targets of a group's score writes: the assigned read, for many writers at once.
 
-    The same columns and joins as the read for :attr:`Scope.assigned`, each (call, proposal,
+    The read for :attr:`Scope.assigned` (:func:`_target_read`), each (call, proposal,
     evaluator) wanted coming as three arrays (so the text is the same for any group and psycopg
     prepares it once), its rows after its place in them (``at``, from 1).
     """
@@ -209,15 +221,10 @@ def _batch(sheets: Table, values: Table) -> Select[Any]:
         .table_valued("call_id", "code", "evaluator_id", with_ordinality="at")
         .render_derived("wanted")
     )
-    mine = and_(sheets.c.proposal_id == _p.id, sheets.c.evaluator_id == wanted.c.evaluator_id)
+    proposals = wanted.join(ProposalRow.__table__, (_p.call_id == wanted.c.call_id) & (_p.code == wanted.c.code))
     return (
-        select(wanted.c.at, *_TARGET.selected_columns, *sheets.c, values.c.criterion, values.c.value, values.c.comment)
-        .select_from(wanted)
-        .join(ProposalRow.__table__, (_p.call_id == wanted.c.call_id) & (_p.code == wanted.c.code))
-        .join(CallRow.__table__, _c.id == _p.call_id)
-        .join(CallVersion.__table__, (_v.call_id == _c.id) & (_v.version == _c.current_version))
-        .outerjoin(sheets, mine)
-        .outerjoin(values, values.c.sheet_id == sheets.c.id)
+        _target_read(sheets, values, proposals, wanted.c.evaluator_id)
+        .add_columns(wanted.c.at)
         .where(_p.id.in_(queries.assigned(wanted.c.evaluator_id)))
         .order_by(wanted.c.at, values.c.id)
     )
