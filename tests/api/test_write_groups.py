@@ -277,11 +277,12 @@ def _callers(store: Store) -> tuple[WriteCaller, WriteCaller]:
     return callers[0], callers[1]
 
 
-def _token_reads(store: Store) -> list[str]:
+def _reads(store: Store, naming: str) -> list[str]:
+    """The SELECT statements the store runs from now on whose text holds ``naming``."""
     seen: list[str] = []
 
     def read(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SELECT") and "FROM api_tokens" in statement:
+        if statement.startswith("SELECT") and naming in statement:
             seen.append(statement)
 
     event.listen(store.engine, "before_cursor_execute", read)
@@ -290,7 +291,7 @@ def _token_reads(store: Store) -> list[str]:
 
 def test_a_group_reads_its_writers_tokens_in_one_statement(store: Store) -> None:
     e1, e2 = _callers(store)
-    reads = _token_reads(store)
+    reads = _reads(store, "FROM api_tokens")
     items: list[Item] = [
         (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
         (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
@@ -321,22 +322,11 @@ def test_a_token_revoked_after_its_caller_was_scoped_is_refused_in_the_group(sto
     _verified(store)
 
 
-def _target_reads(store: Store) -> list[str]:
-    seen: list[str] = []
-
-    def read(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SELECT") and "JOIN call_versions" in statement:
-            seen.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", read)
-    return seen
-
-
 def test_a_group_reads_its_score_writes_targets_in_one_statement_on_postgresql(store: Store) -> None:
     if store.sqlite:
         pytest.skip("SQLite reads each target alone")
     e1, e2 = _callers(store)
-    reads = _target_reads(store)
+    reads = _reads(store, "JOIN call_versions")
     items: list[Item] = [
         (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
         (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
