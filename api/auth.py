@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Annotated, Protocol, TypeVar
@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from api import audit, sessions
 from api.db.limits import findable
 from api.db.models import CallRow, TokenRow, utcnow
-from api.db.session import GROUP, Store
+from api.db.session import Store
 from api.lockout import client_address
 from api.problems import Forbidden, NotFound, TooManyRequests, Unauthorized
 from api.roles import DEFAULT_AGENCY, Role
@@ -488,7 +488,7 @@ TOKENS_BY_HASH = select(_tokens.token_hash, *(_tokens[name] for name in TOKEN_FI
 GROUP_TOKENS = "group_tokens"  # session.info: (transaction, the rows of its writers' tokens by hash)
 
 
-def _group_tokens(session: Session, caller: WriteCaller) -> dict[str, Bearer | None]:
+def _group_tokens(session: Session, caller: WriteCaller, writers: Sequence[WriteCaller]) -> dict[str, Bearer | None]:
     """The rows of the tokens of this transaction's writers, by hash: read once, for the whole group, in one statement.
 
     A group holds sheet writes only, and none of them changes a token, so the rows read
@@ -497,7 +497,6 @@ def _group_tokens(session: Session, caller: WriteCaller) -> dict[str, Bearer | N
     transaction = session.get_transaction()
     held = session.info.get(GROUP_TOKENS)
     if held is None or held[0] is not transaction or caller.token_hash not in held[1]:
-        writers = [a for _write, args in session.info.get(GROUP, ()) for a in args if isinstance(a, WriteCaller)]
         hashes = sorted({caller.token_hash, *(w.token_hash for w in writers)})
         rows = session.connection().execute(TOKENS_BY_HASH, {"hashes": hashes})
         found = {row.token_hash: Bearer(**{n: row._mapping[n] for n in TOKEN_FIELDS}, call_agency=None) for row in rows}
@@ -506,16 +505,18 @@ def _group_tokens(session: Session, caller: WriteCaller) -> dict[str, Bearer | N
     return tokens
 
 
-def checked_again(session: Session, caller: WriteCaller) -> Principal:
+def checked_again(session: Session, caller: WriteCaller, writers: Sequence[WriteCaller]) -> Principal:
     """The caller, once the token's row, read in this write's transaction, is still live and still what was scoped.
 
     So a token revoked before the write's transaction began is refused by this very write,
     as when every request read its token first; its last use is recorded in the same
     transaction. Anything else raises :class:`Recheck`. The agency of the path's call is
     not read again here: the write reads the call, and refuses a caller it does not reach.
+    ``writers`` are the callers of the writes of the caller's group, whose tokens are read
+    in the same statement (:class:`api.evaluation.SheetWrite` names them).
     """
     connection = session.connection()
-    token, now = _group_tokens(session, caller)[caller.token_hash], utcnow()
+    token, now = _group_tokens(session, caller, writers)[caller.token_hash], utcnow()
     if (
         token is None
         or _refusal(token, now) is not None

@@ -18,7 +18,7 @@ a reason, kept beside the sheet and shown in the evaluation's progress.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from api import audit, audit_replay
-from api.auth import Principal, Scope, WriteCaller
+from api.auth import Principal, Scope, WriteCaller, checked_again
 from api.db import queries
 from api.db.limits import Storable, findable
 from api.db.models import (
@@ -384,7 +384,7 @@ def _grouped_target_rows(
 
 def _read_group_targets(connection: Connection, session: Session, batch: Select[Any]) -> dict[TargetKey, list[Any]]:
     """The rows of the targets of the group's score writes (none found: no rows), by key."""
-    keys = list(dict.fromkeys(_group_score_keys(session.info[GROUP])))
+    keys = list(dict.fromkeys(_group_score_keys(session)))
     rows = connection.execute(
         batch,
         {"call_ids": [k[0] for k in keys], "codes": [k[1] for k in keys], "evaluator_ids": [k[2] for k in keys]},
@@ -395,22 +395,14 @@ def _read_group_targets(connection: Connection, session: Session, batch: Select[
     return found
 
 
-def _group_score_keys(group: list[tuple[Any, tuple[Any, ...]]]) -> Iterator[TargetKey]:
-    """The key of each :func:`save_scores` of a group, called as it is or for a caller read again (api.routers.scores).
-
-    Either way the arguments are those of :func:`save_scores` after the session: the
-    principal (or the :class:`~api.auth.WriteCaller` it comes from), the call, the proposal.
-    """
-    for write, args in group:
-        given = args if write is save_scores else args[1:] if args and args[0] is save_scores else None
-        if given is None or len(given) < 3:
+def _group_score_keys(session: Session) -> Iterator[TargetKey]:
+    """The key of each evaluator's score write queued in the session's group."""
+    for write in _queued(session):
+        principal = write.principal
+        if write.save is not save_scores or principal.scope is not Scope.assigned or not principal.evaluator_id:
             continue
-        caller, call_id, code = given[:3]
-        principal = caller.principal if isinstance(caller, WriteCaller) else caller
-        if not isinstance(principal, Principal) or principal.scope is not Scope.assigned:
-            continue
-        if principal.evaluator_id and findable(call_id) and findable(code):
-            yield call_id, code, principal.evaluator_id
+        if findable(write.call_id) and findable(write.proposal_id):
+            yield write.call_id, write.proposal_id, principal.evaluator_id
 
 
 def _sheets(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> list[SheetOut]:
@@ -663,6 +655,43 @@ def save_consensus(
     target, stored = _target(session, principal, call_id, proposal_id, CONSENSUS)
     submitted = sheet.model_copy(update={"state": SheetState.submitted})
     return _put(session, CONSENSUS, target, None, submitted, if_match, principal, stored)
+
+
+Save = Callable[[Session, Principal, str, str, SheetIn, str | None], Saved]
+
+
+@dataclass(frozen=True)
+class SheetWrite:
+    """A sheet write as a group of writes queues it (:mod:`api.write_groups`): the use case, who writes, which sheet.
+
+    What a group reads once for all its writes (their tokens, their score targets) is read
+    from these fields, so it cannot come to depend on the order of a use case's arguments.
+    A ``caller`` that is a :class:`~api.auth.WriteCaller` has its token read again in the
+    group's transaction before ``save`` runs.
+    """
+
+    save: Save
+    caller: Principal | WriteCaller
+    call_id: str
+    proposal_id: str
+    sheet: SheetIn
+    if_match: str | None
+
+    @property
+    def principal(self) -> Principal:
+        return self.caller.principal if isinstance(self.caller, WriteCaller) else self.caller
+
+    def __call__(self, session: Session) -> Saved:
+        principal = self.caller
+        if isinstance(principal, WriteCaller):
+            writers = [w.caller for w in _queued(session) if isinstance(w.caller, WriteCaller)]
+            principal = checked_again(session, principal, writers)
+        return self.save(session, principal, self.call_id, self.proposal_id, self.sheet, self.if_match)
+
+
+def _queued(session: Session) -> list[SheetWrite]:
+    """The sheet writes of the group the session runs (none when it runs one write alone)."""
+    return [write for write, _args in session.info.get(GROUP, ()) if isinstance(write, SheetWrite)]
 
 
 def read_scores(session: Session, principal: Principal, call_id: str, proposal_id: str) -> list[SheetOut]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Header, Request, Response
 from pydantic import Field
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import evaluation
-from api.auth import Caller, Db, Recheck, WriteCaller, WriteCallerDep, authorize, checked_again
+from api.auth import Caller, Db, Recheck, WriteCaller, WriteCallerDep, authorize
 from api.db.limits import Storable
-from api.evaluation import Saved, SheetIn, SheetOut
+from api.evaluation import Saved, SheetIn, SheetOut, SheetWrite
 from api.routers.common import etag, grouped_write_router, guarded_router
 from api.write_groups import WriteGroups
 
@@ -33,7 +32,7 @@ class Reopening(Storable):
 
 
 async def _answer(
-    request: Request, response: Response, save: Callable[..., Saved], caller: WriteCaller, *args: Any
+    request: Request, response: Response, save: evaluation.Save, caller: WriteCaller, *args: Any
 ) -> SheetOut:
     """The sheet ``save`` stored, with its ETag, 201 when it is the first.
 
@@ -44,21 +43,17 @@ async def _answer(
     waits for the next group with the caller that check gives.
     """
     writes: WriteGroups = request.app.state.writes
+    queued = SheetWrite(save, caller, *args)
     try:
-        saved: Saved = await writes.write(_as_caller, save, caller, *args)
+        saved: Saved = await writes.write(queued)
     except Recheck:
         request.app.state.recent_bearers.drop(caller.key)
         principal = await run_in_threadpool(authorize, request, caller.credentials)
-        saved = await writes.write(save, principal, *args)
+        saved = await writes.write(replace(queued, caller=principal))
     response.headers["ETag"] = etag(saved.sheet.version)
     if saved.created:
         response.status_code = 201
     return saved.sheet
-
-
-def _as_caller(session: Session, save: Callable[..., Saved], caller: WriteCaller, *args: Any) -> Saved:
-    """``save`` for the caller whose token this transaction reads again."""
-    return save(session, checked_again(session, caller), *args)
 
 
 @writes.put("/scores", response_model=SheetOut, responses={201: {"description": "first sheet"}, **CONFLICT})

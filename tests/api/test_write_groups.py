@@ -18,12 +18,11 @@ import pytest
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import Integer, Table, event, insert, select
 
-from api import audit, evaluation
+from api import audit
 from api.auth import DEFAULT_AGENCY, Principal, Recheck, Role, Scope, WriteCaller, bearer_token, token_hash, token_row
 from api.db.models import AuditEntry, AuditHead, Base
 from api.db.session import GROUPED, Store
-from api.evaluation import SheetIn
-from api.routers.scores import _as_caller
+from api.evaluation import Save, SheetIn, SheetWrite, save_consensus, save_scores
 from api.tokens import revoke
 from api.write_groups import WriteGroups, _Outcome
 from tests.api.conftest import (
@@ -49,6 +48,13 @@ def _sheet(*scores: str | None, state: str = "submitted") -> SheetIn:
     return SheetIn.model_validate({"scores": values, "state": state})
 
 
+def _queued(
+    caller: WriteCaller | Principal, code: str, sheet: SheetIn, if_match: str | None = None, save: Save = save_scores
+) -> Item:
+    """A sheet write as the route queues it (a score sheet unless ``save`` says otherwise)."""
+    return SheetWrite(save, caller, CALL_ID, code, sheet, if_match), ()
+
+
 def _world(store: Store) -> tuple[Principal, Principal, Principal]:
     """The test call open, E1 assigned P1 and P2, E2 assigned P1; their principals and the agency's."""
     world = World(store)
@@ -68,20 +74,19 @@ def _world(store: Store) -> tuple[Principal, Principal, Principal]:
 
 
 def _scenario(e1: Principal, e2: Principal, agency: Principal) -> list[Item]:
-    scores, consensus = evaluation.save_scores, evaluation.save_consensus
     return [
-        (scores, (e1, CALL_ID, "P1", _sheet("4", "3.5", "2"), None)),  # created
-        (scores, (e2, CALL_ID, "P1", _sheet("5", None, "1", state="draft"), None)),
-        (scores, (e1, CALL_ID, "P1", _sheet("3", "3", "3"), "*")),  # replaced
-        (scores, (e1, CALL_ID, "P1", _sheet("3", "3", "3"), '"2"')),  # the same again: a no-op
-        (scores, (e1, CALL_ID, "P2", _sheet("9", "3", "3"), None)),  # off the scale: 422
-        (scores, (e1, CALL_ID, "P2", _sheet("4", "4", "4"), None)),
-        (scores, (e1, CALL_ID, "P1", _sheet("2", "2", "2"), '"7"')),  # stale: 412
-        (scores, (e1, CALL_ID, "P1", _sheet("2", "2", "2"), None)),  # no If-Match: 428
-        (scores, (e2, CALL_ID, "P2", _sheet("2", "2", "2"), None)),  # not assigned: 404
-        (scores, (e1, CALL_ID, "P1", _sheet("1", "1.5", "1"), '"2"')),
-        (consensus, (agency, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
-        (scores, (e2, CALL_ID, "P1", _sheet("5", "1", "1"), '"1"')),
+        _queued(e1, "P1", _sheet("4", "3.5", "2")),  # created
+        _queued(e2, "P1", _sheet("5", None, "1", state="draft")),
+        _queued(e1, "P1", _sheet("3", "3", "3"), "*"),  # replaced
+        _queued(e1, "P1", _sheet("3", "3", "3"), '"2"'),  # the same again: a no-op
+        _queued(e1, "P2", _sheet("9", "3", "3")),  # off the scale: 422
+        _queued(e1, "P2", _sheet("4", "4", "4")),
+        _queued(e1, "P1", _sheet("2", "2", "2"), '"7"'),  # stale: 412
+        _queued(e1, "P1", _sheet("2", "2", "2")),  # no If-Match: 428
+        _queued(e2, "P2", _sheet("2", "2", "2")),  # not assigned: 404
+        _queued(e1, "P1", _sheet("1", "1.5", "1"), '"2"'),
+        _queued(agency, "P1", _sheet("4", "4", "4"), save=save_consensus),
+        _queued(e2, "P1", _sheet("5", "1", "1"), '"1"'),
     ]
 
 
@@ -179,10 +184,10 @@ def test_writes_that_all_succeed_commit_once(store: Store) -> None:
     e1, e2, _ = _world(store)
     commits = _commits(store)
     items: list[Item] = [
-        (evaluation.save_scores, (e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
-        (evaluation.save_scores, (e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
-        (evaluation.save_scores, (e1, CALL_ID, "P2", _sheet("2", "2", "2"), None)),
-        (evaluation.save_scores, (e1, CALL_ID, "P1", _sheet("1", "1", "1"), "*")),
+        _queued(e1, "P1", _sheet("4", "4", "4")),
+        _queued(e2, "P1", _sheet("3", "3", "3")),
+        _queued(e1, "P2", _sheet("2", "2", "2")),
+        _queued(e1, "P1", _sheet("1", "1", "1"), "*"),
     ]
     outcomes = WriteGroups(store).outcomes(items)
     assert [o.error for o in outcomes] == [None] * 4
@@ -202,8 +207,8 @@ def test_a_failed_commit_runs_each_write_alone(store: Store) -> None:
 
     event.listen(store._write, "before_commit", fail_once)
     items: list[Item] = [
-        (evaluation.save_scores, (e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
-        (evaluation.save_scores, (e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
+        _queued(e1, "P1", _sheet("4", "4", "4")),
+        _queued(e2, "P1", _sheet("3", "3", "3")),
     ]
     outcomes = WriteGroups(store).outcomes(items)
     assert [(o.error, o.value.created) for o in outcomes] == [(None, True), (None, True)]
@@ -216,8 +221,8 @@ def test_a_failed_commit_runs_each_write_alone(store: Store) -> None:
 @pytest.mark.parametrize("score", [Decimal("9"), Decimal("2.5")])
 def test_a_write_in_a_group_sees_the_one_before_it(store: Store, score: Decimal) -> None:
     e1, _, _ = _world(store)
-    first = (evaluation.save_scores, (e1, CALL_ID, "P1", _sheet("4", "4", "4"), None))
-    second = (evaluation.save_scores, (e1, CALL_ID, "P1", _sheet(str(score), "4", "4"), None))
+    first = _queued(e1, "P1", _sheet("4", "4", "4"))
+    second = _queued(e1, "P1", _sheet(str(score), "4", "4"))
     outcomes = WriteGroups(store).outcomes([first, second])
     assert outcomes[0].value.sheet.version == 1
     expected = "ScoreError" if score > 5 else "PreconditionRequired"  # the first is there now: If-Match needed
@@ -293,9 +298,9 @@ def test_a_group_reads_its_writers_tokens_in_one_statement(store: Store) -> None
     e1, e2 = _callers(store)
     reads = _reads(store, "FROM api_tokens")
     items: list[Item] = [
-        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
-        (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
-        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P2", _sheet("2", "2", "2"), None)),
+        _queued(e1, "P1", _sheet("4", "4", "4")),
+        _queued(e2, "P1", _sheet("3", "3", "3")),
+        _queued(e1, "P2", _sheet("2", "2", "2")),
     ]
     outcomes = WriteGroups(store).outcomes(items)
     assert [o.error for o in outcomes] == [None] * 3
@@ -309,9 +314,9 @@ def test_a_token_revoked_after_its_caller_was_scoped_is_refused_in_the_group(sto
         revoke(session, "test", e2.bearer.id)
         session.commit()
     items: list[Item] = [
-        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
-        (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
-        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P2", _sheet("2", "2", "2"), None)),
+        _queued(e1, "P1", _sheet("4", "4", "4")),
+        _queued(e2, "P1", _sheet("3", "3", "3")),
+        _queued(e1, "P2", _sheet("2", "2", "2")),
     ]
     outcomes = WriteGroups(store).outcomes(items)
     assert [type(o.error) for o in outcomes] == [type(None), Recheck, type(None)]
@@ -328,10 +333,10 @@ def test_a_group_reads_its_score_writes_targets_in_one_statement_on_postgresql(s
     e1, e2 = _callers(store)
     reads = _reads(store, "JOIN call_versions")
     items: list[Item] = [
-        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("4", "4", "4"), None)),
-        (_as_caller, (evaluation.save_scores, e2, CALL_ID, "P1", _sheet("3", "3", "3"), None)),
-        (evaluation.save_scores, (e1.principal, CALL_ID, "P2", _sheet("2", "2", "2"), None)),
-        (_as_caller, (evaluation.save_scores, e1, CALL_ID, "P1", _sheet("1", "1", "1"), '"1"')),  # read again
+        _queued(e1, "P1", _sheet("4", "4", "4")),
+        _queued(e2, "P1", _sheet("3", "3", "3")),
+        _queued(e1.principal, "P2", _sheet("2", "2", "2")),  # a caller read again: a principal
+        _queued(e1, "P1", _sheet("1", "1", "1"), '"1"'),  # read again
     ]
     outcomes = WriteGroups(store).outcomes(items)
     assert [(o.error, o.value.sheet.version) for o in outcomes] == [(None, 1), (None, 1), (None, 1), (None, 2)]
