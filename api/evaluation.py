@@ -369,7 +369,8 @@ def _grouped_target_rows(
     the group holds the head, and a score write changes its own sheet only. Each key's rows
     are taken once; a later write of the same sheet in the group reads alone, and sees the one before.
     """
-    if kind.batch is None or principal.scope is not Scope.assigned or principal.evaluator_id is None:
+    key = _group_key(principal, call_id, code)
+    if kind.batch is None or key is None:
         return None
     if session.get_bind().dialect.name != "postgresql" or GROUP not in session.info:
         return None
@@ -379,7 +380,7 @@ def _grouped_target_rows(
     if held is None or held[0] is not transaction:
         held = session.info[GROUP_TARGETS] = (transaction, _read_group_targets(connection, session, kind.batch))
     targets: dict[TargetKey, list[Any]] = held[1]
-    return targets.pop((call_id, code, principal.evaluator_id), None)
+    return targets.pop(key, None)
 
 
 def _read_group_targets(connection: Connection, session: Session, batch: Select[Any]) -> dict[TargetKey, list[Any]]:
@@ -396,13 +397,21 @@ def _read_group_targets(connection: Connection, session: Session, batch: Select[
 
 
 def _group_score_keys(session: Session) -> Iterator[TargetKey]:
-    """The key of each evaluator's score write queued in the session's group."""
+    """The key of each score write queued in the session's group that is read with the group's."""
     for write in _queued(session):
-        principal = write.principal
-        if write.save is not save_scores or principal.scope is not Scope.assigned or not principal.evaluator_id:
-            continue
-        if findable(write.call_id) and findable(write.proposal_id):
-            yield write.call_id, write.proposal_id, principal.evaluator_id
+        key = _group_key(write.principal, write.call_id, write.proposal_id) if write.save is save_scores else None
+        if key is not None:
+            yield key
+
+
+def _group_key(principal: Principal, call_id: str, code: str) -> TargetKey | None:
+    """The key a score write's target is read under with its group's: an evaluator's, within their assignments.
+
+    None: the write reads its target alone (an agency's write, or a call or code no row can have).
+    """
+    if principal.scope is not Scope.assigned or not principal.evaluator_id:
+        return None
+    return (call_id, code, principal.evaluator_id) if findable(call_id) and findable(code) else None
 
 
 def _sheets(session: Session, kind: Kind, proposal: Sheeted, evaluator_id: str | None) -> list[SheetOut]:
