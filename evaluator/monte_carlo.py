@@ -22,6 +22,7 @@ probability zero, and the ex aequo order stands (equal keys keep the ranking's o
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 
@@ -366,17 +367,29 @@ def packed_keys(keys: np.ndarray) -> np.ndarray:
 
 
 class Window:
-    """A window of positions of every draw's order, with the running totals the head needs, each computed once."""
+    """A window of positions of every draw's order, with what the head and a zone read of it, each computed once.
+
+    Each is computed when first asked, which the head does before it funds anything; a zone
+    reads only the groups and their sums, so it does not pay for the head's open proposals and spend.
+    """
 
     def __init__(self, draws: Draws, order: np.ndarray):
         self.d = draws
         self.order = order
         self.cells = draws.cells[:, None] + order
         """Where the window's proposals are in ``decided`` and ``funded`` read flat: one gather or scatter each."""
-        self.open = ~draws.flat_decided[self.cells]
-        self.spend = np.where(self.open, draws.p.high[order], 0)
         self._running: dict[bool, np.ndarray] = {}
-        self._flat: dict[int, np.ndarray] = {}
+        self._groups: dict[int, np.ndarray] = {}
+
+    @functools.cached_property
+    def open(self) -> np.ndarray:
+        """Per draw, which of the window's proposals are still to be decided (the head's; a zone reads its own)."""
+        return ~self.d.flat_decided[self.cells]
+
+    @functools.cached_property
+    def spend(self) -> np.ndarray:
+        """Per draw, the whole grant of each open proposal of the window (0 where decided)."""
+        return np.where(self.open, self.d.p.high[self.order], 0)
 
     def running(self, amount: bool) -> np.ndarray:
         """Per draw, the running spend (or count) of the open proposals along the window, summed when first asked."""
@@ -400,7 +413,7 @@ class Window:
         if width == 0 or np.all(self.running(family.amount)[:, -1] <= left[:, :-1].min(axis=1)):
             return first
         values = self.spend if family.amount else self.open
-        could = np.any(self._sums(family, values) > left, axis=0)[:-1]
+        could = np.any(self.sums(family, values) > left, axis=0)[:-1]
         label = family.label[self.order]
         for g in np.flatnonzero(could).tolist():
             inside = label == g
@@ -420,9 +433,15 @@ class Window:
                 self.d.used[:, family.rows[0]] += taken
             else:
                 values = np.where(take, self.spend if family.amount else self.open, 0)
-                self.d.used[:, family.rows] += self._sums(family, values)
+                self.d.used[:, family.rows] += self.sums(family, values)
 
-    def _sums(self, family: Family, values: np.ndarray) -> np.ndarray:
+    def groups(self, family: Family) -> np.ndarray:
+        """Where each position's group of ``family`` is in a (draws, groups) table read flat, found when first asked."""
+        if id(family) not in self._groups:
+            self._groups[id(family)] = self.d.index[:, None] * len(family.rows) + family.label[self.order]
+        return self._groups[id(family)]
+
+    def sums(self, family: Family, values: np.ndarray) -> np.ndarray:
         """Per draw, the sum of ``values`` in each group of the family, exact in int64.
 
         ``bincount`` sums in floats, exact for whole cents while every partial sum stays
@@ -430,9 +449,7 @@ class Window:
         budget, stays below the largest budget a call may have (10**14 cents).
         """
         groups = len(family.rows)
-        if id(family) not in self._flat:
-            self._flat[id(family)] = (self.d.index[:, None] * groups + family.label[self.order]).ravel()
-        sums = np.bincount(self._flat[id(family)], weights=values.ravel(), minlength=len(values) * groups)
+        sums = np.bincount(self.groups(family).ravel(), weights=values.ravel(), minlength=len(values) * groups)
         return np.rint(sums).astype(np.int64).reshape(len(values), groups)
 
 
@@ -455,8 +472,8 @@ class Zone:
         p = draws.p
         self.d = draws
         self.family = family
-        self.sums = Window(draws, order)
-        self.cells = self.sums.cells
+        self.window = Window(draws, order)
+        self.cells = self.window.cells
         self.high = p.high[order]
         self.low = p.low[order]
         self.granted = np.zeros(order.shape, dtype=np.int64)
@@ -465,15 +482,14 @@ class Zone:
         self.everyone = [f.rows[0] for f in draws.w.capped if f.single]
         self.positions = np.arange(order.shape[1])
         if family is not None:
-            label = family.label[order]
-            self.rooms = draws.index[:, None] * len(family.rows) + label
-            """Where each position's group is in a (draws, groups) table read flat."""
-            grouped = np.argsort(label, axis=1, kind="stable")
+            self.rooms = self.window.groups(family)
+            """Where each position's group is in a (draws, groups) table read flat: within a draw, its group's order."""
+            grouped = np.argsort(self.rooms, axis=1, kind="stable")
             self.grouped = draws.index[:, None] * order.shape[1] + grouped
             """Each draw's window with each group's proposals together, in the order of the draw, read flat."""
-            label = np.take(label, self.grouped)
+            rooms = np.take(self.rooms, self.grouped)
             self.group_starts = np.ones(order.shape, dtype=bool)
-            self.group_starts[:, 1:] = label[:, 1:] != label[:, :-1]
+            self.group_starts[:, 1:] = rooms[:, 1:] != rooms[:, :-1]
             self.value = self.high if family.amount else np.ones(order.shape, dtype=np.int64)
 
     def round(self) -> bool:
@@ -545,7 +561,7 @@ class Zone:
             if family.single:
                 d.used[:, family.rows[0]] += values.sum(axis=1)
             else:
-                d.used[:, family.rows] += self.sums._sums(family, values)
+                d.used[:, family.rows] += self.window.sums(family, values)
 
 
 def _families(limits: list[Limit], rows: list[int], size: int) -> list[Family]:
