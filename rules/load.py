@@ -309,10 +309,6 @@ def _load(
             columns = read_json_columns(raw.removeprefix(codecs.BOM_UTF8))
         if columns is not None:
             return columns
-    if fmt == "json" and not as_columns:
-        valid = _valid_json_list(raw.removeprefix(codecs.BOM_UTF8))
-        if valid:
-            return valid
     read = _JsonBytes.read(raw) if fmt == "json" else None
     text = functools.cache(lambda: decoded(raw, path, ProposalError))
     # What jiter reads is UTF-8 JSON, never an import file (whose line starts ``proposals:``):
@@ -325,21 +321,6 @@ def _load(
     if not len(proposals.ids if isinstance(proposals, ParsedColumns) else proposals):
         raise ProposalError([Problem("the file holds no proposals", file=str(path), line=1)])
     return proposals
-
-
-def _valid_json_list(body: bytes) -> list[Proposal] | None:
-    """The proposals of a JSON list that validates as it is (None: any other file, which is read the long way).
-
-    The usual file is such a list, and pydantic's parser validates it from the bytes: reading
-    it first (jiter) to tell its shape, before validating it from the bytes again, was a tenth
-    of ``grants rank`` on 10,000 proposals. Anything else, a mistake included, takes the path
-    that looks at its shape and explains what is wrong.
-    """
-    try:
-        with gc_paused():
-            return PROPOSALS.validate_json(body)
-    except ValidationError:
-        return None
 
 
 def locate_in_file(problems: list[Problem], path: Path, call: Call | None = None) -> list[Problem]:
