@@ -217,9 +217,7 @@ def _entry(
         reasons = ["not evaluated: no applicable score and no consensus"]
     else:
         reasons = shortfalls(call, scores)
-    # Built without validating: every value comes from a validated proposal and call, and
-    # validating 10,000 entries again was a sixth of ranking them.
-    return RankedProposal.model_construct(
+    return RankedProposal(
         id=proposal.id,
         acronym=proposal.acronym,
         topic=proposal.topic,
