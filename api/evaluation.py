@@ -68,10 +68,9 @@ from api.phases import Phase, Write, phase_of, require
 from api.problems import Conflict, NotFound, PreconditionFailed, PreconditionRequired
 from api.request_bounds import MAX_CRITERIA_PER_SHEET
 from api.routers.common import if_match_version
-from evaluator.scoring import validate_scores
+from evaluator.scoring import validate_sheet
 from rules.errors import GrantsError, Problem, ScoreError
 from rules.money import CENT
-from rules.proposal import Evaluation
 
 
 class SheetState(StrEnum):
@@ -118,7 +117,6 @@ _TARGET = (
     _p.id.label("proposal_key"),
     _p.call_id,
     _p.code,
-    _p.data,
     _c.phase,
     _c.current_version,
     _c.agency_id,
@@ -312,7 +310,6 @@ class TargetProposal:
     id: int
     call_id: str
     code: str
-    data: dict[str, Any]
 
 
 Sheeted = ProposalRow | TargetProposal
@@ -347,7 +344,7 @@ def _target(session: Session, principal: Principal, call_id: str, code: str, kin
         queries.proposal_row(session, call_id, code, principal)  # names what is missing: the call or the proposal
         raise NotFound(f"no proposal {code!r} in call {call_id!r}")
     call = TargetCall(found.call_id, found.phase, found.current_version, found.agency_id)
-    target = Target(call, TargetProposal(found.proposal_key, found.call_id, found.code, found.data), found.created_at)
+    target = Target(call, TargetProposal(found.proposal_key, found.call_id, found.code), found.created_at)
     if found.id is None:
         return target, Stored(None, None)
     return target, Stored(_out(target.proposal, found, [r for r in rows if r.criterion is not None]), found)
@@ -472,23 +469,14 @@ def _validated(session: Session, target: Target, sheet: SheetIn, evaluator_id: s
         for c, v in sheet.scores.items()
         if v is not None and (not v.is_finite() or v != v.quantize(CENT))
     ]
+    scores: dict[str, Decimal | None] = dict(sheet.scores)
     if evaluator_id is None:
-        unknown += [
-            Problem(f"consensus for {c} cannot be null", f"scores.{c}") for c, v in sheet.scores.items() if v is None
-        ]
-        model = queries.proposal_model(proposal).model_copy(update={"consensus": sheet.scores})
-    else:
-        scores: dict[str, Decimal | None] = dict(sheet.scores)
-        if sheet.state is SheetState.draft:
-            scores = {c.id: scores.get(c.id) for c in call.criteria} | scores
-        evaluation = Evaluation(evaluator=evaluator_id, scores=scores, comments=sheet.comments)
-        model = queries.proposal_model(proposal).model_copy(update={"evaluations": [evaluation]})
+        unknown += [Problem(f"consensus for {c} cannot be null", f"scores.{c}") for c, v in scores.items() if v is None]
+    elif sheet.state is SheetState.draft:
+        scores = {c.id: scores.get(c.id) for c in call.criteria} | scores
     if unknown:
         raise ScoreError(unknown)
-    try:
-        validate_scores(call, [model])
-    except ScoreError as exc:
-        raise ScoreError([Problem(p.message, "scores" + p.path.split("scores", 1)[-1]) for p in exc.problems]) from None
+    validate_sheet(call, proposal.code, evaluator_id, scores)
     return version
 
 

@@ -129,6 +129,23 @@ def _usual(
     return True
 
 
+def validate_sheet(call: Call, proposal_id: str, evaluator: str | None, scores: Mapping[str, Decimal | None]) -> None:
+    """Raise one ScoreError for a sheet a score write brings alone (``evaluator`` None: the consensus).
+
+    The write checks its one sheet, not the proposal's stored data around it, with the rules
+    :func:`validate_scores` applies within a proposal; the paths name the sheet's own
+    fields (``scores.<criterion>``), as the client sent them.
+    """
+    criteria, sheet = {c.id: c for c in call.criteria}, dict(scores)
+    if evaluator is None:
+        problems = _sheet_problems(criteria, f"proposal {proposal_id}, consensus", sheet, "scores")
+    else:
+        problems = _evaluation_problems(criteria, f"proposal {proposal_id}, evaluator {evaluator}", sheet, "scores")
+    found = list(problems)
+    if found:
+        raise ScoreError(found)
+
+
 def _proposal_problems(criteria: dict[str, Criterion], proposal: Proposal, index: int) -> Iterable[Problem]:
     where = str(index)
     seen: dict[str, int] = {}
@@ -140,19 +157,23 @@ def _proposal_problems(criteria: dict[str, Criterion], proposal: Proposal, index
                 f"{where}.evaluations.{j}.evaluator",
             )
         seen.setdefault(evaluation.evaluator, j)
-        if _plain(criteria, evaluation.scores):
-            continue
         who = f"proposal {proposal.id}, evaluator {evaluation.evaluator}"
-        yield from _sheet_problems(criteria, who, evaluation.scores, f"{where}.evaluations.{j}.scores")
-        for missing in (c for c in criteria if c not in evaluation.scores):
-            yield Problem(
-                f"{who}: no score for criterion {missing} (write null if it does not apply)",
-                f"{where}.evaluations.{j}.scores",
-            )
+        yield from _evaluation_problems(criteria, who, evaluation.scores, f"{where}.evaluations.{j}.scores")
     if proposal.consensus:
         yield from _sheet_problems(
             criteria, f"proposal {proposal.id}, consensus", dict(proposal.consensus), f"{where}.consensus"
         )
+
+
+def _evaluation_problems(
+    criteria: dict[str, Criterion], who: str, scores: dict[str, Decimal | None], path: str
+) -> Iterable[Problem]:
+    """An evaluator's sheet: each score on its criterion's scale, and every criterion scored."""
+    if _plain(criteria, scores):
+        return
+    yield from _sheet_problems(criteria, who, scores, path)
+    for missing in (c for c in criteria if c not in scores):
+        yield Problem(f"{who}: no score for criterion {missing} (write null if it does not apply)", path)
 
 
 def _plain(criteria: dict[str, Criterion], scores: dict[str, Decimal | None]) -> bool:

@@ -93,6 +93,13 @@ def test_the_consensus_is_recorded_by_the_agency_with_the_same_versioning(agency
     assert agency.get(url).headers["etag"] == '"2"'
 
 
+def test_a_consensus_off_the_scale_names_the_field_the_agency_sent(agency: Actor, open_call: str) -> None:
+    off = agency.put(f"/calls/{CALL_ID}/proposals/P1/consensus", json=sheet(4, 7, 3)).json()
+    assert (off["status"], [e["path"] for e in off["errors"]]) == (422, ["scores.impact"])
+    message = "proposal P1, consensus, criterion impact: 7 is not on the 0–5 scale in steps of 0.5"
+    assert off["errors"][0]["message"] == message
+
+
 def test_if_match_star_or_a_list_of_versions_replaces_a_sheet_that_holds_one(e1: Actor) -> None:
     assert e1.put(SCORES, json=sheet(), headers={"If-Match": "*"}).status_code == 412
     e1.put(SCORES, json=sheet())
