@@ -129,18 +129,18 @@ def _usual(
     return True
 
 
-def validate_sheet(call: Call, proposal_id: str, evaluator: str | None, scores: Mapping[str, Decimal | None]) -> None:
+def validate_sheet(call: Call, proposal_id: str, evaluator: str | None, scores: dict[str, Decimal | None]) -> None:
     """Raise one ScoreError for a sheet a score write brings alone (``evaluator`` None: the consensus).
 
     The write checks its one sheet, not the proposal's stored data around it, with the rules
     :func:`validate_scores` applies within a proposal; the paths name the sheet's own
     fields (``scores.<criterion>``), as the client sent them.
     """
-    criteria, sheet = {c.id: c for c in call.criteria}, dict(scores)
+    criteria = {c.id: c for c in call.criteria}
     if evaluator is None:
-        problems = _sheet_problems(criteria, f"proposal {proposal_id}, consensus", sheet, "scores")
+        problems = _sheet_problems(criteria, f"proposal {proposal_id}, consensus", scores, "scores")
     else:
-        problems = _evaluation_problems(criteria, f"proposal {proposal_id}, evaluator {evaluator}", sheet, "scores")
+        problems = _evaluation_problems(criteria, f"proposal {proposal_id}, evaluator {evaluator}", scores, "scores")
     found = list(problems)
     if found:
         raise ScoreError(found)

@@ -9,7 +9,6 @@ caller, :func:`call_row` finds only a call of their agency.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -102,14 +101,7 @@ def proposal_row(session: Session, call_id: str, code: str, principal: Principal
     return row
 
 
-class ProposalData(Protocol):
-    """A proposal's stored data: on its ORM row, or on a Core read of the same column."""
-
-    @property
-    def data(self) -> dict[str, Any]: ...
-
-
-def proposal_model(row: ProposalData) -> Proposal:
+def proposal_model(row: ProposalRow) -> Proposal:
     return Proposal.model_validate(row.data)
 
 
