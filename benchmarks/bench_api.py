@@ -54,6 +54,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api import listeners  # noqa: E402
 from api.auth import Role  # noqa: E402
 from api.db.models import AuditEntry, ScoreSheet  # noqa: E402
 from api.db.session import Store  # noqa: E402
@@ -385,10 +386,8 @@ def main() -> None:
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        import uvicorn
-
-        app = "benchmarks.bench_api:bare_app"
-        uvicorn.run(app, host="127.0.0.1", port=args.bare_server, workers=args.workers, log_level="warning")
+        sockets = listeners.worker_sockets("127.0.0.1", args.bare_server, args.workers)
+        listeners.run("benchmarks.bench_api:bare_app", "127.0.0.1", args.bare_server, sockets, args.workers)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")

@@ -45,20 +45,26 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, metavar="N", help="worker processes")] = 1,
     database: Database = None,
 ) -> None:
-    """Serve the HTTP API; the database is created or migrated (alembic upgrade head) first."""
-    import uvicorn
+    """Serve the HTTP API; the database is created or migrated (alembic upgrade head) first.
+
+    Each worker listens on a socket of its own where the kernel can share connections out
+    between them (``api.listeners``).
+    """
+    from uvicorn.config import STARTUP_FAILURE
+
+    from api import listeners
 
     gc.enable()  # a server lives long: the collector the command line switched off is needed again
 
     from api.db.session import Store, database_url
 
+    sockets = listeners.worker_sockets(host, port, workers)  # a port in use fails at once, before any migration
     url = database_url(database)
     Store.open(url).engine.dispose()
     os.environ["DATABASE_URL"] = url
     console.print(f"grants API on http://{host}:{port} (docs at /docs), database {_shown(url)}")
-    uvicorn.run(
-        "api.app:app_from_environment", factory=True, host=host, port=port, workers=workers, log_level="warning"
-    )
+    if not listeners.run("api.app:app_from_environment", host, port, sockets, workers, factory=True):
+        raise typer.Exit(STARTUP_FAILURE)
 
 
 def _shown(url: str) -> str:
