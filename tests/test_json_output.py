@@ -39,9 +39,11 @@ def _commands(folder: Path, scenarios: Path) -> dict[str, list[str]]:
     }
 
 
-def _document(arguments: list[str]) -> object:
+def _document(arguments: list[str], compact: bool = False) -> object:
+    """The one document ``grants`` wrote to a pipe; ``compact``: on one line, as ``--json`` writes to a program."""
     done = subprocess.run([GRANTS, *arguments], capture_output=True, text=True, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+    assert not compact or done.stdout.count("\n") == 1, f"grants {' '.join(arguments)}: not compact"
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError as exc:
@@ -53,7 +55,7 @@ def test_every_json_command_prints_only_its_document(folder: Path, tmp_path: Pat
     scenarios = tmp_path / "scenarios.yaml"
     scenarios.write_text(SCENARIOS)
     for name, arguments in _commands(folder, scenarios).items():
-        document = _document([*arguments, "--json"])
+        document = _document([*arguments, "--json"], compact=name != "check")  # check: a verdict a line
         assert document, name
 
 

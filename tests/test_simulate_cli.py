@@ -90,4 +90,5 @@ def test_an_odds_document_is_the_text_json_dumps_writes(
     )
     capsys.readouterr()
     _show(document, True, print)
-    assert capsys.readouterr().out == json.dumps(document.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    compact = json.dumps(document.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
+    assert capsys.readouterr().out == compact + "\n"  # stdout is not a terminal here: compact, as for a pipe

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -255,18 +254,16 @@ def _odds_with_progress(
 
 
 def _show(result: Any, as_json: bool, printer: Any) -> None:
-    """A document of one model is written by pydantic itself, the same text as ``json.dumps`` of its dump.
+    """A model or a list of them, written by pydantic itself as ``print_json`` writes every document.
 
     Funding odds list thousands of proposals: dumping them to dicts first and then to
     text took six times as long as pydantic's own writer (tests/test_simulate_cli.py
     holds the two to the same bytes).
     """
-    if not as_json:
-        printer(result)
-    elif isinstance(result, list):
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in result], indent=2, ensure_ascii=False))
+    if as_json:
+        print_json(result)
     else:
-        typer.echo(result.model_dump_json(indent=2))
+        printer(result)
 
 
 def _print_wide(table: Table) -> None:
