@@ -35,7 +35,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,7 @@ from api.db.session import Store  # noqa: E402
 from api.evaluation import SheetIn  # noqa: E402
 from api.tokens import grant  # noqa: E402
 from tests.factories import call, partner, proposal  # noqa: E402
+from tests.grants_cli import free_port  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/grants_bench"
 CALL_ID = "TEST-CALL"
@@ -133,12 +133,6 @@ class Run:
     p99_ms: float
     cpu_ms: float
     failed: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:

@@ -1,7 +1,8 @@
-"""Run the real ``grants`` entry point in-process, as a user would from the shell."""
+"""Run the real ``grants`` entry point in-process, as a user would from the shell; a port for a served one."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from dataclasses import dataclass
 
@@ -25,3 +26,10 @@ def grants(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, 
     captured = capsys.readouterr()
     code = stopped.value.code
     return Outcome(code if isinstance(code, int) else 1, captured.out, captured.err)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a ``grants serve`` the test or benchmark starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

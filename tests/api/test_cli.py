@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from api.auth import token_hash
 from api.cli import app
 from api.db.models import TokenRow
 from api.db.session import Store
+from tests.grants_cli import free_port
 
 runner = CliRunner()
 GRANTS = Path(sys.executable).parent / "grants"
@@ -79,12 +79,6 @@ def test_init_creates_the_database_that_audit_verify_then_reads(tmp_path: Path) 
         0,
         "audit log intact: 0 entries, every hash chains, every governed row as logged",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_grants_serve_migrates_a_new_database_and_answers(tmp_path: Path) -> None:

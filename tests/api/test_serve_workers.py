@@ -21,17 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.grants_cli import free_port
+
 GRANTS = Path(sys.executable).parent / "grants"
 CONNECTIONS = 40
 LISTEN, ESTABLISHED = "0A", "01"
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; the balancing is Linux's SO_REUSEPORT")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -7,7 +7,6 @@ Browsers cannot be downloaded here, so Playwright launches the system's ``chromi
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from api.db.session import Store
 from tests.chromium import ARGS, CHROMIUM
+from tests.grants_cli import free_port
 from tests.web.seeding import CALL_ID, Tokens, seed_cosme
 
 UNSCORED = {("ESCP4X-003", "ev01")}  # left for the evaluator's scenario to score through the page
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
