@@ -106,9 +106,11 @@ def run() -> None:
     frees each one: a tenth of the command's time, for memory the kernel takes back at
     once anyway. So the streams are flushed and the process ends there (as mypy does), and
     the commands' inputs are held to the end rather than freed on return (``api.commands.ending``);
-    in-process callers use :func:`main`, which returns or raises as usual.
+    in-process callers use :func:`main`, which returns or raises as usual. For the same
+    reason the memory a command frees is kept for its next arrays (``ending.keep_freed_memory``).
     """
     code: int | str | None = 0
+    ending.keep_freed_memory()
     try:
         main(exiting=True)
     except SystemExit as exc:

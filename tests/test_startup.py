@@ -93,3 +93,47 @@ def test_the_installed_command_leaves_its_inputs_to_the_kernel() -> None:
 
 def test_in_process_callers_free_what_the_command_built() -> None:
     assert _freed_by("main")
+
+
+REUSE_PROBE = """
+import resource
+import numpy as np
+from api.commands import ending
+{setup}
+np.ones(5_000_000)  # 40 MB, freed at once: past the largest size glibc's own threshold grows to
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(5_000_000)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _page_faults_of_a_second_array(setup: str) -> int:
+    done = subprocess.run([sys.executable, "-c", REUSE_PROBE.format(setup=setup)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+def test_a_command_reuses_the_memory_its_arrays_freed() -> None:
+    """A Monte Carlo chunk's 20 MB arrays were mapped and faulted in anew each chunk (45,000 faults a simulate)."""
+    as_glibc_leaves_it = _page_faults_of_a_second_array("")
+    assert as_glibc_leaves_it > 0
+    assert _page_faults_of_a_second_array("ending.keep_freed_memory()") * 10 < as_glibc_leaves_it
+
+
+def test_a_server_gives_freed_memory_back() -> None:
+    """``grants serve`` lives long: what it frees goes back to the kernel (and a new array is faulted in again)."""
+    as_glibc_leaves_it = _page_faults_of_a_second_array("")
+    given_back = _page_faults_of_a_second_array("ending.keep_freed_memory()\nending.give_back_freed_memory()")
+    assert given_back * 2 > as_glibc_leaves_it
+
+
+def test_the_installed_command_keeps_freed_memory() -> None:
+    """``api.cli.run``, the installed ``grants``, sets it before the command runs."""
+    probe = (
+        "import os, sys\nimport api.cli\nfrom api.commands import ending\nkept = []\n"
+        "ending.keep_freed_memory = lambda: kept.append(True)\n"
+        "sys.argv = ['grants', '--version']\nleave = os._exit\n"
+        "os._exit = lambda code: (print(kept, file=sys.stderr), leave(code))\napi.cli.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stderr.strip() == "[True]", done.stderr

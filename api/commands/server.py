@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from api.commands import ending
 from rules.errors import GrantsError
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def serve(
     from api import listeners
 
     gc.enable()  # a server lives long: the collector the command line switched off is needed again
+    ending.give_back_freed_memory()  # and memory it no longer uses goes back to the kernel
 
     from api.db.session import Store, database_url
 
