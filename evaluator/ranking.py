@@ -160,12 +160,17 @@ class Place(NamedTuple):
 
 
 def _places(table: ProposalTable) -> dict[str, Place]:
+    """Read off the table's columns: its lead, and its partners' countries as indices sorted once."""
+    locations, names = table.locations, table.countries  # ``countries`` is sorted: so are their indices
+    leads = table.x_location[table.p_lead].tolist()
+    countries = table.x_country.tolist()
+    starts = table.p_first.tolist()
     places = {}
-    for i, proposal in enumerate(table.proposals):
-        located = [(table.x_lead[j], table.locations[table.x_location[j]]) for j in table.partners_of(i)]
-        lead = next(location for is_lead, location in located if is_lead)
+    for proposal, at, start, count in zip(table.proposals, leads, starts, table.p_partners.tolist(), strict=True):
+        lead = locations[at]
         region = lead.region.id if lead.region else None
-        places[proposal.id] = Place(lead.country, region, sorted({location.country for _, location in located}))
+        codes = countries[start : start + count]
+        places[proposal.id] = Place(lead.country, region, [names[c] for c in sorted(set(codes))])
     return places
 
 
