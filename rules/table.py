@@ -137,10 +137,6 @@ class ProposalTable:
         ends = np.searchsorted(owners, proposals, side="right").tolist()
         return [values[a:b] for a, b in zip(starts, ends, strict=True)]
 
-    def partners_of(self, proposal: int) -> range:
-        start = int(self.p_first[proposal])
-        return range(start, start + int(self.p_partners[proposal]))
-
 
 def _amount(value: Decimal | None) -> int:
     return NO_AMOUNT if value is None else to_cents(value)
